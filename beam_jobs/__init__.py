@@ -1,0 +1,3 @@
+"""Corpus preparation for language-model pretraining on Apache Beam."""
+
+SCHEMA_VERSION = 1

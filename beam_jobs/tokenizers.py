@@ -1,0 +1,50 @@
+"""Pluggable tokenizers: a name in the manifest maps back to the same tokenizer in `lm`.
+
+Characters are the default (the design's tokenizer). A subword tokenizer plugs in by
+subclassing `Tokenizer` and registering itself in `TOKENIZERS`.
+"""
+
+from __future__ import annotations
+
+UNK, BOS, EOS = "<unk>", "<bos>", "<eos>"
+SPECIAL_TOKENS = (UNK, BOS, EOS)
+
+
+class Tokenizer:
+    """Splits normalized text into token strings; `join` is its inverse on in-vocabulary text."""
+
+    name = "base"
+
+    def tokenize(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def join(self, tokens: list[str]) -> str:
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        return {"name": self.name}
+
+
+class CharTokenizer(Tokenizer):
+    """One token per Unicode code point."""
+
+    name = "char"
+
+    def tokenize(self, text: str) -> list[str]:
+        return list(text)
+
+    def join(self, tokens: list[str]) -> str:
+        return "".join(tokens)
+
+
+TOKENIZERS = {CharTokenizer.name: CharTokenizer}
+
+
+def get_tokenizer(config: dict | str) -> Tokenizer:
+    """Build a tokenizer from its name or from the `tokenizer` entry of a manifest."""
+    name = config if isinstance(config, str) else config["name"]
+    try:
+        cls = TOKENIZERS[name]
+    except KeyError:
+        raise ValueError(f"unknown tokenizer {name!r}; known: {sorted(TOKENIZERS)}") from None
+    return cls()
