@@ -10,13 +10,14 @@ import functools
 import importlib.resources
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def use_japanese_font() -> str:
     """Register IPAexGothic with matplotlib and make it the default family; returns its name."""
     import matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib import font_manager, pyplot as plt
+    from matplotlib import font_manager
+    from matplotlib import pyplot as plt
 
     path = importlib.resources.files("japanize_matplotlib") / "fonts" / "ipaexg.ttf"
     font_manager.fontManager.addfont(str(path))

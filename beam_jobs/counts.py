@@ -1,0 +1,197 @@
+"""Vocabulary and n-gram counts over the train split, as Beam combiners.
+
+The vocabulary is one global `CombineFn` (its accumulator holds distinct tokens, which stay
+few). N-gram counts are combined per n-gram shard, so no worker ever holds more than one
+shard's distinct n-grams, and combiner lifting sums within a bundle before the shuffle.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+
+import apache_beam as beam
+import pyarrow as pa
+
+from beam_jobs import counting
+from beam_jobs.sinks import NGRAM_SCHEMA, shard_name, write_json, write_table
+from beam_jobs.tokenizers import BOS, EOS, get_tokenizer
+
+
+def merge_counters(accs) -> Counter:
+    accs = iter(accs)
+    total = next(accs)
+    for acc in accs:
+        total.update(acc)
+    return total
+
+
+class TokenCountsFn(beam.CombineFn):
+    """Documents' texts → Counter of tokens (and of BOS/EOS, once per document)."""
+
+    def __init__(self, tokenizer: str):
+        self.tokenizer_name = tokenizer
+        self._tokenizer = None
+
+    def create_accumulator(self):
+        return Counter()
+
+    def add_input(self, acc, text):
+        if self._tokenizer is None:
+            self._tokenizer = get_tokenizer(self.tokenizer_name)
+        acc.update(self._tokenizer.tokenize(text))
+        acc[BOS] += 1
+        acc[EOS] += 1
+        return acc
+
+    def merge_accumulators(self, accs):
+        return merge_counters(accs)
+
+    def extract_output(self, acc):
+        return acc
+
+
+class BuildVocab(beam.PTransform):
+    """Train texts → vocab.json (written) ; outputs the vocab dict."""
+
+    def __init__(self, output_dir: str, tokenizer: str, min_count: int, max_vocab: int):
+        super().__init__()
+        self.output_dir, self.tokenizer = output_dir, tokenizer
+        self.min_count, self.max_vocab = min_count, max_vocab
+
+    def expand(self, texts):
+        path = beam.io.filesystems.FileSystems.join(self.output_dir, "vocab.json")
+
+        def finish(counts):
+            vocab = counting.build_vocab(counts, self.min_count, self.max_vocab)
+            write_json(path, vocab)
+            return vocab
+
+        return (texts
+                | "CountTokens" >> beam.CombineGlobally(TokenCountsFn(self.tokenizer))
+                | "SelectAndWrite" >> beam.Map(finish))
+
+
+class PackedNgramsFn(beam.CombineFn):
+    """(order, keys, counts) parts → per order, merged sorted unique keys and counts.
+
+    Parts are buffered and merged when the buffer passes `compact_at` keys, so memory stays
+    near the number of distinct n-grams, not the number of documents."""
+
+    def __init__(self, order: int, compact_at: int = 2_000_000):
+        self.order, self.compact_at = order, compact_at
+
+    def create_accumulator(self):
+        return [[] for _ in range(self.order)], 0
+
+    def add_input(self, acc, part):
+        parts, pending = acc
+        n, keys, counts = part
+        parts[n - 1].append((keys, counts))
+        pending += len(keys)
+        if pending > self.compact_at:
+            parts = [[counting.merge_packed(p)] for p in parts]
+            pending = 0
+        return parts, pending
+
+    def merge_accumulators(self, accs):
+        merged = [[] for _ in range(self.order)]
+        for parts, _ in accs:
+            for n in range(self.order):
+                merged[n].extend(parts[n])
+        return [[counting.merge_packed(p)] for p in merged], 0
+
+    def extract_output(self, acc):
+        return [counting.merge_packed(p) for p in acc[0]]
+
+
+class TupleNgramsFn(beam.CombineFn):
+    """Generic path: Counters of token tuples."""
+
+    def create_accumulator(self):
+        return Counter()
+
+    def add_input(self, acc, counts):
+        acc.update(counts)
+        return acc
+
+    def merge_accumulators(self, accs):
+        return merge_counters(accs)
+
+    def extract_output(self, acc):
+        return acc
+
+
+def tuple_shard(gram: tuple, num_shards: int) -> int:
+    return zlib.crc32("\x1f".join(gram).encode("utf-8")) % num_shards
+
+
+class CountNgrams(beam.PTransform):
+    """Train texts → Parquet n-gram tables under DIR/ngrams; outputs one info per shard."""
+
+    def __init__(self, output_dir: str, tokenizer: str, order: int, num_shards: int,
+                 row_group_size: int = 65536):
+        super().__init__()
+        self.output_dir, self.tokenizer, self.order = output_dir, tokenizer, order
+        self.num_shards, self.row_group_size = num_shards, row_group_size
+        self.packed = tokenizer == "char" and order <= counting.MAX_PACKED_ORDER
+
+    def expand(self, texts):
+        order, num_shards = self.order, self.num_shards
+        if self.packed:
+            def parts(text):
+                for n, (keys, counts) in enumerate(counting.packed_ngrams(text, order), 1):
+                    shards = (keys % num_shards).astype(int)
+                    for shard in range(num_shards):
+                        mask = shards == shard
+                        if mask.any():
+                            yield shard, (n, keys[mask], counts[mask])
+
+            combine_fn = PackedNgramsFn(order)
+        else:
+            tokenizer_name = self.tokenizer
+
+            def parts(text):
+                tokens = get_tokenizer(tokenizer_name).tokenize(text)
+                by_shard: dict[int, Counter] = {}
+                for gram, count in counting.ngrams_of(tokens, order).items():
+                    by_shard.setdefault(tuple_shard(gram, num_shards), Counter())[gram] = count
+                yield from by_shard.items()
+
+            combine_fn = TupleNgramsFn()
+
+        empty = (texts.pipeline | "AllNgramShards" >> beam.Create(range(num_shards))
+                 | "NoCounts" >> beam.Map(lambda shard: (shard, None)))
+        counted = (texts
+                   | "NgramsByShard" >> beam.FlatMap(parts)
+                   | "SumPerShard" >> beam.CombinePerKey(combine_fn))
+        return ((counted, empty)
+                | "FlattenShards" >> beam.Flatten()
+                | "GroupShards" >> beam.GroupByKey()
+                | "WriteNgramShard" >> beam.MapTuple(self._write))
+
+    def _table(self, result) -> pa.Table:
+        orders, grams, counts = [], [], []
+        if result is None:
+            pass
+        elif self.packed:
+            for n, (keys, cnt) in enumerate(result, 1):
+                orders.extend([n] * len(keys))
+                grams.extend(counting.unpack_ngrams(keys, n))
+                counts.extend(cnt.tolist())
+        else:
+            for gram in sorted(result, key=lambda g: (len(g), g)):
+                orders.append(len(gram))
+                grams.append(list(gram))
+                counts.append(result[gram])
+        return pa.table({"order": orders, "ngram": grams, "count": counts}, schema=NGRAM_SCHEMA)
+
+    def _write(self, shard, results):
+        results = [r for r in results if r is not None]
+        table = self._table(results[0] if results else None)
+        rel = "ngrams/" + shard_name("ngrams", shard, self.num_shards)
+        write_table(beam.io.filesystems.FileSystems.join(self.output_dir, rel), table,
+                    self.row_group_size)
+        beam.metrics.Metrics.counter("write", "ngram_shards").inc()
+        beam.metrics.Metrics.counter("ngrams", "distinct").inc(table.num_rows)
+        return {"path": rel, "shard": shard, "rows": table.num_rows}
