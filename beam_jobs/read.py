@@ -154,8 +154,9 @@ class ParseFile(beam.DoFn):
             text = raw.decode("utf-8", errors=self.decode_errors)
         except UnicodeDecodeError as exc:
             return rejected_row(None, None, "bad_utf8", exc, raw)
+        text = text.removeprefix("\ufeff")  # a byte-order mark opens many files
         if fmt == "text":
-            return {"raw_text": text.removeprefix("\ufeff")}
+            return {"raw_text": text}
         try:
             obj = json.loads(text)
         except ValueError as exc:

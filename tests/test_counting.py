@@ -1,0 +1,74 @@
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from beam_jobs.counting import (
+    build_vocab,
+    merge_packed,
+    ngrams_of,
+    pack_ngram,
+    packed_ngrams,
+    unpack_ngrams,
+)
+
+
+def packed_as_counter(text: str, order: int) -> Counter:
+    out = Counter()
+    for n, (keys, counts) in enumerate(packed_ngrams(text, order), 1):
+        for gram, count in zip(unpack_ngrams(keys, n), counts.tolist()):
+            out[tuple(gram)] = count
+    return out
+
+
+def test_reference_counts_marks_document_boundaries():
+    counts = ngrams_of(list("ab"), 3)
+    assert counts[("<bos>",)] == 1 and counts[("<eos>",)] == 1
+    assert counts[("<bos>", "a", "b")] == 1 and counts[("a", "b", "<eos>")] == 1
+    assert sum(c for g, c in counts.items() if len(g) == 2) == 3
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=60), st.integers(min_value=1, max_value=3))
+def test_packed_counts_equal_counter_on_any_text(text, order):
+    assert packed_as_counter(text, order) == ngrams_of(list(text), order)
+
+
+def test_packed_counts_with_astral_and_combining_characters():
+    text = "𠮷野家で🙂を食べた\u3099ｶﾞ"
+    assert packed_as_counter(text, 3) == ngrams_of(list(text), 3)
+
+
+def test_merge_packed_sums_counts():
+    a = packed_ngrams("あいう", 2)[1]
+    b = packed_ngrams("いうえ", 2)[1]
+    keys, counts = merge_packed([a, b])
+    got = {tuple(g): c for g, c in zip(unpack_ngrams(keys, 2), counts.tolist())}
+    expected = ngrams_of(list("あいう"), 2) + ngrams_of(list("いうえ"), 2)
+    assert got == {g: c for g, c in expected.items() if len(g) == 2}
+    assert np.all(np.diff(keys.astype(np.float64)) > 0)
+
+
+def test_pack_ngram_matches_packed_keys():
+    keys = packed_ngrams("ab", 2)[1][0]
+    assert sorted(keys.tolist()) == sorted(
+        pack_ngram(g) for g in (["<bos>", "a"], ["a", "b"], ["b", "<eos>"]))
+
+
+def test_build_vocab_orders_and_caps():
+    counts = Counter({"a": 5, "b": 5, "c": 2, "d": 1, "<bos>": 4, "<eos>": 4})
+    vocab = build_vocab(counts)
+    assert vocab["tokens"] == ["<unk>", "<bos>", "<eos>", "a", "b", "c", "d"]
+    assert vocab["counts"] == [0, 4, 4, 5, 5, 2, 1]
+    capped = build_vocab(counts, min_count=2, max_vocab=5)
+    assert capped["tokens"] == ["<unk>", "<bos>", "<eos>", "a", "b"]
+    assert capped["unk_tokens"] == 3 and capped["counts"][0] == 3
+    assert capped["total_tokens"] == 13
+
+
+@pytest.mark.parametrize("min_count", [1, 3])
+def test_vocab_min_count(min_count):
+    vocab = build_vocab(Counter("aaabbc"), min_count=min_count)
+    assert all(c >= min_count for c in vocab["counts"][3:])

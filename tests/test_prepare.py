@@ -1,0 +1,113 @@
+"""End to end: the whole pipeline on a slice of the shared Japanese corpora."""
+
+import hashlib
+import json
+from collections import Counter
+
+import pyarrow.parquet as pq
+import pytest
+
+from beam_jobs.counting import ngrams_of
+from beam_jobs.prepare import main, run
+
+NEAR = ["--no-near-dedup"]
+
+
+def prepare(input_dir, out_dir, *extra):
+    return run(["--input", str(input_dir / "*"), "--output", str(out_dir),
+                "--runner", "DirectRunner", "--num-shards", "3", "--val-fraction", "0.2", *NEAR,
+                *extra])
+
+
+def shard_digests(out_dir) -> dict:
+    return {str(p.relative_to(out_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for sub in ("train", "val", "ngrams", "duplicates", "rejected")
+            for p in sorted((out_dir / sub).glob("*.parquet"))} | {
+        "vocab.json": hashlib.sha256((out_dir / "vocab.json").read_bytes()).hexdigest()}
+
+
+@pytest.fixture(scope="module")
+def prepared(ja_slice_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("prepared")
+    manifest = prepare(ja_slice_dir, out)
+    return out, manifest
+
+
+def test_counts_identity_and_kept_equals_shard_rows(prepared):
+    out, manifest = prepared
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["read"] == 154
+    assert stats["read"] == (stats["kept"] + stats["filtered"] + stats["duplicates"]
+                             + stats["rejected"])
+    rows = sum(pq.read_metadata(out / s["path"]).num_rows
+               for split in manifest["splits"].values() for s in split["shards"])
+    assert stats["kept"] == rows == sum(s["rows"] for s in manifest["splits"].values())
+    assert stats["duplicates_by_kind"].get("exact", 0) > 0  # Python docs repeat across branches
+    duplicates = pq.read_table(out / "duplicates").to_pylist()
+    assert len(duplicates) == stats["duplicates"]
+    kept_ids = {i for split in ("train", "val") for i in
+                pq.read_table(out / split, columns=["id"]).column("id").to_pylist()}
+    assert all(d["duplicate_of"] in kept_ids and d["id"] not in kept_ids for d in duplicates)
+
+
+def test_shards_and_manifest_follow_the_contract(prepared):
+    out, manifest = prepared
+    assert manifest["schema_version"] == 1 and manifest["complete"] is True
+    assert [len(manifest["splits"][s]["shards"]) for s in ("train", "val")] == [3, 3]
+    table = pq.read_table(out / "train")
+    assert {"id", "text", "n_tokens", "n_chars", "source"} <= set(table.column_names)
+    assert manifest["tokenizer"] == {"name": "char"}
+    assert manifest["normalization"]["form"] == "NFKC"
+    assert len(manifest["input"]["fingerprint"]) == 64
+    assert [f["path"] for f in manifest["input"]["files"]] == [
+        "gimp.jsonl.gz", "libreoffice.jsonl", "manpages.jsonl.gz", "python_docs.jsonl.gz"]
+    assert all((out / p).exists() for p in manifest["report"])
+
+
+def test_ngram_counts_equal_counter_over_train_shards(prepared):
+    out, manifest = prepared
+    expected = Counter()
+    for text in pq.read_table(out / "train", columns=["text"]).column("text").to_pylist():
+        expected.update(ngrams_of(list(text), 3))
+    table = pq.read_table(out / "ngrams").to_pylist()
+    got = Counter({tuple(r["ngram"]): r["count"] for r in table})
+    assert got == expected
+    vocab = json.loads((out / "vocab.json").read_text())
+    unigrams = {g[0]: c for g, c in expected.items()
+                if len(g) == 1 and g[0] not in ("<bos>", "<eos>")}
+    assert dict(zip(vocab["tokens"][3:], vocab["counts"][3:])) == unigrams
+
+
+def test_two_runs_and_reordered_inputs_give_identical_shards(prepared, ja_slice_dir, tmp_path):
+    out, _ = prepared
+    again = tmp_path / "again"
+    run(["--input", str(ja_slice_dir / "python_docs.jsonl.gz"),
+         "--input", str(ja_slice_dir / "[glm]*"), "--output", str(again),
+         "--runner", "DirectRunner", "--num-shards", "3", "--val-fraction", "0.2", *NEAR])
+    assert shard_digests(again) == shard_digests(out)
+
+
+def test_rerun_refuses_without_overwrite(prepared, ja_slice_dir, capsys):
+    out, _ = prepared
+    code = main(["--input", str(ja_slice_dir / "*"), "--output", str(out),
+                 "--runner", "DirectRunner"])
+    assert code == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--val-fraction", "1.0"], "--val-fraction"),
+    (["--num-shards", "0"], "--num-shards"),
+    (["--direct_running_mode", "multi_threading"], "multi_threading"),
+    (["--scripts", "klingon"], "unknown script"),
+])
+def test_bad_flags_fail_before_any_work(flags, message, ja_slice_dir, tmp_path, capsys):
+    code = main(["--input", str(ja_slice_dir / "*"), "--output", str(tmp_path / "o"), *flags])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_glob_matching_nothing_is_a_clear_error(tmp_path, capsys):
+    assert main(["--input", str(tmp_path / "nothing*.jsonl"), "--output", str(tmp_path)]) == 2
+    assert "matches no file" in capsys.readouterr().err
