@@ -1,0 +1,1 @@
+"""Language models trained on the output of `beam_jobs.prepare` (see docs/lm.md)."""

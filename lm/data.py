@@ -1,0 +1,271 @@
+"""Reading the pipeline's output (docs/output_format.md, schema version 1).
+
+* `load_manifest` refuses a directory that is missing, incomplete or of another schema version.
+* `Vocab` maps tokens to ids with the manifest's vocabulary (unknown tokens become `<unk>`).
+* `iter_documents` streams one split's documents row group by row group (bounded memory), each
+  as the id sequence `<bos> t1 .. tk <eos>`, in manifest order (evaluation order).
+* `TrainStream` is the training `IterableDataset`: it splits (shard, row group) units across
+  DataLoader workers, shuffles with a seed per epoch, cuts the token stream into contexts of
+  `block_size + 1` tokens and yields whole batches. Its position is (epoch, batches yielded)
+  per worker; a resumed stream replays its deterministic order and skips what was consumed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from beam_jobs.tokenizers import BOS, EOS, SPECIAL_TOKENS, UNK, Tokenizer, get_tokenizer
+
+SCHEMA_VERSION = 1
+IGNORE_INDEX = -100
+
+
+class DataDirError(ValueError):
+    """The data directory is not a complete pipeline output this package can read."""
+
+
+def load_manifest(data_dir: str) -> dict:
+    """Read and check `DIR/manifest.json`; raise `DataDirError` with a clear message."""
+    path = os.path.join(data_dir, "manifest.json")
+    if not os.path.isdir(data_dir):
+        raise DataDirError(f"{data_dir}: no such directory")
+    if not os.path.exists(path):
+        raise DataDirError(
+            f"{data_dir}: no manifest.json. The pipeline writes it last, so the run has not "
+            "finished (or failed), or this is not a `beam_jobs.prepare` output directory.")
+    try:
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataDirError(f"{path}: unreadable manifest ({e})") from None
+    if not isinstance(manifest, dict):
+        raise DataDirError(f"{path}: manifest is not a JSON object")
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise DataDirError(f"{path}: schema_version {version!r}; this version of lm reads "
+                           f"schema_version {SCHEMA_VERSION} only")
+    if manifest.get("complete") is not True:
+        raise DataDirError(f"{path}: complete is {manifest.get('complete')!r}, not true: "
+                           "the pipeline run did not finish")
+    for key in ("tokenizer", "vocab", "splits", "ngrams"):
+        if key not in manifest:
+            raise DataDirError(f"{path}: required key {key!r} is missing")
+    for split in ("train", "val"):
+        if split not in manifest["splits"] or "shards" not in manifest["splits"][split]:
+            raise DataDirError(f"{path}: splits.{split}.shards is missing")
+    if "order" not in manifest["ngrams"] or "shards" not in manifest["ngrams"]:
+        raise DataDirError(f"{path}: ngrams.order / ngrams.shards is missing")
+    files = [manifest["vocab"], *manifest["ngrams"]["shards"]]
+    files += [s["path"] for split in ("train", "val") for s in manifest["splits"][split]["shards"]]
+    for rel in files:
+        if not os.path.exists(os.path.join(data_dir, rel)):
+            raise DataDirError(f"{data_dir}: the manifest lists {rel}, which does not exist")
+    return manifest
+
+
+def shard_paths(data_dir: str, manifest: dict, split: str) -> list[str]:
+    return [os.path.join(data_dir, s["path"]) for s in manifest["splits"][split]["shards"]]
+
+
+class Vocab:
+    """Token <-> id with the manifest's vocabulary; out-of-vocabulary tokens map to `<unk>`."""
+
+    def __init__(self, tokens: list[str], tokenizer: Tokenizer, counts: list[int] | None = None):
+        if list(tokens[: len(SPECIAL_TOKENS)]) != list(SPECIAL_TOKENS):
+            raise DataDirError(f"vocabulary must start with {list(SPECIAL_TOKENS)}")
+        self.tokens = list(tokens)
+        self.counts = list(counts) if counts is not None else None
+        self.tokenizer = tokenizer
+        self.index = {t: i for i, t in enumerate(self.tokens)}
+        self.unk, self.bos, self.eos = (self.index[t] for t in (UNK, BOS, EOS))
+        self._lut = None
+        if tokenizer.name == "char" and all(len(t) == 1 for t in self.tokens[3:]):
+            top = max((ord(t) for t in self.tokens[3:]), default=0)
+            lut = np.full(top + 1, self.unk, dtype=np.int32)
+            for i, t in enumerate(self.tokens[3:], start=3):
+                lut[ord(t)] = i
+            self._lut = lut
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, text: str) -> np.ndarray:
+        """Ids of `text` (no `<bos>`/`<eos>`), int32."""
+        if self._lut is not None:  # vectorized path for characters
+            cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+            ids = np.full(len(cps), self.unk, dtype=np.int32)
+            inside = cps < len(self._lut)
+            ids[inside] = self._lut[cps[inside]]
+            return ids
+        get, unk = self.index.get, self.unk
+        return np.fromiter((get(t, unk) for t in self.tokenizer.tokenize(text)), dtype=np.int32)
+
+    def encode_document(self, text: str) -> np.ndarray:
+        """`<bos> t1 .. tk <eos>` as int32 ids."""
+        ids = self.encode(text)
+        out = np.empty(len(ids) + 2, dtype=np.int32)
+        out[0], out[1:-1], out[-1] = self.bos, ids, self.eos
+        return out
+
+    def decode(self, ids, unk_placeholder: str = "\ufffd", specials: bool = False) -> str:
+        """Text of `ids`; `<unk>` is shown as `unk_placeholder`, `<bos>`/`<eos>` dropped."""
+        out = []
+        for i in ids:
+            i = int(i)
+            if i == self.unk:
+                out.append(unk_placeholder)
+            elif i in (self.bos, self.eos):
+                if specials:
+                    out.append(self.tokens[i])
+            else:
+                out.append(self.tokens[i])
+        return self.tokenizer.join(out)
+
+
+def load_vocab(data_dir: str, manifest: dict) -> Vocab:
+    with open(os.path.join(data_dir, manifest["vocab"]), encoding="utf-8") as f:
+        raw = json.load(f)
+    return Vocab(raw["tokens"], get_tokenizer(manifest["tokenizer"]), raw.get("counts"))
+
+
+def iter_documents(data_dir: str, manifest: dict, vocab: Vocab, split: str,
+                   batch_rows: int = 256) -> Iterator[np.ndarray]:
+    """Every document of `split` in manifest order as `<bos> .. <eos>` ids (streamed)."""
+    for path in shard_paths(data_dir, manifest, split):
+        pf = pq.ParquetFile(path)
+        for batch in pf.iter_batches(batch_size=batch_rows, columns=["text"]):
+            for text in batch.column(0).to_pylist():
+                yield vocab.encode_document(text)
+
+
+def iter_document_blocks(data_dir: str, manifest: dict, vocab: Vocab, split: str,
+                         block_tokens: int = 1 << 20) -> Iterator[np.ndarray]:
+    """Whole documents concatenated into blocks of about `block_tokens` ids (for n-gram scoring)."""
+    pending, size = [], 0
+    for doc in iter_documents(data_dir, manifest, vocab, split):
+        pending.append(doc)
+        size += len(doc)
+        if size >= block_tokens:
+            yield np.concatenate(pending)
+            pending, size = [], 0
+    if pending:
+        yield np.concatenate(pending)
+
+
+def split_chars(data_dir: str, manifest: dict, split: str) -> int:
+    """Characters of `split` (sum of `n_chars`, reading only that column)."""
+    return sum(int(pq.read_table(p, columns=["n_chars"]).column(0).to_numpy().sum())
+               for p in shard_paths(data_dir, manifest, split))
+
+
+class TrainStream(IterableDataset):
+    """Infinite stream of `{"x", "y"}` batches of shape (batch_size, block_size).
+
+    Work units are (shard, row group) pairs. Epoch `e` permutes the units with seed (seed, e);
+    worker `w` of `W` takes every W-th unit of that order. Inside a unit, documents are shuffled,
+    concatenated as `<bos> doc <eos>` and cut with stride `block_size` into contexts of
+    `block_size + 1` tokens (so each token is a target once per epoch), which go through a
+    seeded shuffle pool of `pool_size` contexts. Targets equal to `<bos>` (the step from one
+    document to the next) are set to IGNORE_INDEX. A batch carries its `worker`, `epoch` and
+    `index`; pass `start={worker: (epoch, index)}` to resume after the consumed batches.
+    """
+
+    def __init__(self, data_dir: str, manifest: dict, vocab: Vocab, batch_size: int,
+                 block_size: int, seed: int = 0, split: str = "train", pool_size: int = 4096,
+                 start: dict | None = None):
+        self.paths = shard_paths(data_dir, manifest, split)
+        self.vocab, self.batch_size, self.block_size = vocab, batch_size, block_size
+        self.seed, self.pool_size = seed, max(pool_size, 2 * batch_size)
+        self.start = {int(k): tuple(v) for k, v in (start or {}).items()}
+
+    def active_workers(self, workers: int) -> int:
+        """How many of `workers` DataLoader workers get units (and so yield batches)."""
+        return min(max(workers, 1), len(self.units()))
+
+    def units(self) -> list[tuple[int, int]]:
+        return [(s, g) for s, p in enumerate(self.paths)
+                for g in range(pq.ParquetFile(p).metadata.num_row_groups)]
+
+    def __iter__(self):
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        units = self.units()
+        if not units[worker::workers]:
+            return
+        epoch, skip = self.start.get(worker, (0, 0))
+        while True:
+            produced = 0
+            for index, (x, y) in enumerate(self.epoch_batches(units, epoch, worker, workers)):
+                produced += 1
+                if index < skip:
+                    continue
+                yield {"x": torch.from_numpy(x), "y": torch.from_numpy(y),
+                       "worker": worker, "epoch": epoch, "index": index}
+            if produced == 0:
+                raise ValueError("the train split is too small for one batch of "
+                                 f"{self.batch_size} x {self.block_size} tokens per worker")
+            epoch, skip = epoch + 1, 0
+
+    def epoch_batches(self, units, epoch: int, worker: int, workers: int):
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(units))
+        rng = np.random.default_rng([self.seed, epoch, worker, 1])
+        T, B = self.block_size, self.batch_size
+        files: dict[int, pq.ParquetFile] = {}
+        carry = np.empty(0, dtype=np.int32)
+        pool = np.empty((0, T + 1), dtype=np.int32)
+        for u in order[worker::workers]:
+            shard, group = units[u]
+            if shard not in files:
+                files[shard] = pq.ParquetFile(self.paths[shard])
+            pf = files[shard]
+            texts = pf.read_row_group(group, columns=["text"]).column(0).to_pylist()
+            docs = [self.vocab.encode_document(texts[i]) for i in rng.permutation(len(texts))]
+            stream = np.concatenate([carry, *docs]) if docs else carry
+            n = max((len(stream) - 1) // T, 0)
+            if n:
+                starts = np.arange(n) * T
+                pool = np.concatenate([pool, stream[starts[:, None] + np.arange(T + 1)]])
+            carry = stream[n * T:]
+            if len(pool) >= self.pool_size:
+                pool = pool[rng.permutation(len(pool))]
+                ready = (len(pool) - self.pool_size // 2) // B * B
+                for b in range(0, ready, B):
+                    yield self._batch(pool[b:b + B])
+                pool = pool[ready:]
+        pool = pool[rng.permutation(len(pool))]
+        for b in range(0, len(pool) // B * B, B):
+            yield self._batch(pool[b:b + B])
+
+    def _batch(self, chunks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = chunks[:, :-1].astype(np.int64)
+        y = chunks[:, 1:].astype(np.int64)
+        y[y == self.vocab.bos] = IGNORE_INDEX
+        return x, y
+
+
+def in_worker_order(batches, workers: int, first: int = 0):
+    """Yield DataLoader batches in the round-robin order worker `first`, `first + 1`, ...
+
+    A DataLoader over an IterableDataset yields from workers 0, 1, ... in turn; a resumed run
+    must continue with the worker after the last one consumed, so batches that arrive early are
+    held back until their turn. `workers` counts the workers that have units of work."""
+    workers = max(workers, 1)
+    held: dict[int, list] = {w: [] for w in range(workers)}
+    turn = first % workers
+    for batch in batches:
+        held[int(batch["worker"])].append(batch)
+        while held[turn]:
+            yield held[turn].pop(0)
+            turn = (turn + 1) % workers
+
+
+def data_fingerprint(manifest: dict) -> str:
+    return str(manifest.get("input", {}).get("fingerprint", "")) + ":" + json.dumps(
+        {s: manifest["splits"][s].get("tokens") for s in ("train", "val")})

@@ -1,0 +1,98 @@
+"""Whole-split, token-weighted evaluation of a recurrent LM.
+
+Documents are spread over `lanes` parallel rows. Each lane reads its document in chunks of
+`block_size` tokens and carries the GRU's hidden state from one chunk to the next; the state
+is reset to zero where a new document starts. Every document `<bos> t1 .. tk <eos>` contributes
+k+1 predictions (t1 .. tk and `<eos>`), each exactly once, so
+
+    perplexity = exp(total NLL / predicted tokens),  bits/char = total NLL / ln 2 / characters.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+
+from lm.data import IGNORE_INDEX
+
+
+def lane_batches(documents: Iterable[np.ndarray], lanes: int, block_size: int,
+                 max_tokens: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray,
+                                                                np.ndarray]]:
+    """Yield (x, y, fresh): x, y of shape (lanes, block_size), padded targets IGNORE_INDEX;
+    fresh[i] is True where lane i starts a new document (reset its hidden state).
+    `max_tokens` stops taking new documents once that many targets have been handed out."""
+    docs = iter(documents)
+    current: list[np.ndarray | None] = [None] * lanes
+    pos = [0] * lanes
+    handed = 0
+    exhausted = False
+
+    def next_doc():
+        nonlocal handed, exhausted
+        while not exhausted:
+            if max_tokens is not None and handed >= max_tokens:
+                exhausted = True
+                break
+            doc = next(docs, None)
+            if doc is None:
+                exhausted = True
+                break
+            if len(doc) > 1:
+                handed += len(doc) - 1
+                return doc
+        return None
+
+    for i in range(lanes):
+        current[i] = next_doc()
+    while any(d is not None for d in current):
+        x = np.zeros((lanes, block_size), dtype=np.int64)
+        y = np.full((lanes, block_size), IGNORE_INDEX, dtype=np.int64)
+        fresh = np.zeros(lanes, dtype=bool)
+        for i, doc in enumerate(current):
+            if doc is None:
+                continue
+            p = pos[i]
+            fresh[i] = p == 0
+            n = min(block_size, len(doc) - 1 - p)
+            x[i, :n] = doc[p:p + n]
+            y[i, :n] = doc[p + 1:p + n + 1]
+            pos[i] = p + n
+            if pos[i] >= len(doc) - 1:
+                current[i], pos[i] = next_doc(), 0
+        yield x, y, fresh
+
+
+@torch.no_grad()
+def evaluate(model, documents: Iterable[np.ndarray], device: str = "cpu", lanes: int = 64,
+             block_size: int = 256, max_tokens: int | None = None, autocast=None,
+             chars: int | None = None) -> dict:
+    """NLL, perplexity (and bits per character when `chars` is given) over `documents`."""
+    was_training = model.training
+    model.eval()
+    cfg = model.config
+    h = torch.zeros(cfg.layers, lanes, cfg.hidden, device=device)
+    total, count = 0.0, 0
+    for x, y, fresh in lane_batches(documents, lanes, block_size, max_tokens):
+        keep_state = torch.from_numpy(~fresh).to(device, torch.float32)[None, :, None]
+        h = h * keep_state
+        x = torch.from_numpy(x).to(device)
+        y = torch.from_numpy(y).to(device).reshape(-1)
+        with autocast or nullcontext():
+            features, h = model(x, h)
+        h = h.float()
+        keep = y != IGNORE_INDEX
+        logp = model.target_log_probs(features.reshape(-1, features.shape[-1])[keep], y[keep])
+        total -= float(logp.double().sum())
+        count += int(keep.sum())
+    model.train(was_training)
+    result = {"nll": total, "tokens": count,
+              "loss": total / max(count, 1), "perplexity": math.exp(total / max(count, 1))}
+    if chars:
+        result["chars"] = chars
+        result["bits_per_char"] = total / math.log(2) / chars
+    return result
