@@ -1,0 +1,135 @@
+"""LSH banding and the graph pieces of near-dedup, as pure functions. No Beam here.
+
+- `optimal_params`: bands x rows from a Jaccard threshold, datasketch's rule (minimize the equally
+  weighted integrals of false-positive and false-negative probability).
+- `band_keys`: one bucket key per band of a signature.
+- `large_star` / `small_star`: one node's step of the alternating connected-components algorithm
+  of Kiveris et al., "Connected Components in MapReduce and Beyond" (SoCC 2014); the Beam
+  rounds in `beam_jobs.near_dedup` call these per grouped node.
+- `UnionFind` / `components`: the in-memory oracle (tests, benchmarks, the residual step).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Iterable
+
+import numpy as np
+
+
+def _false_positive(threshold: float, b: int, r: int) -> float:
+    from scipy.integrate import quad
+
+    return quad(lambda s: 1 - (1 - s ** float(r)) ** float(b), 0.0, threshold)[0]
+
+
+def _false_negative(threshold: float, b: int, r: int) -> float:
+    from scipy.integrate import quad
+
+    return quad(lambda s: 1 - (1 - (1 - s ** float(r)) ** float(b)), threshold, 1.0)[0]
+
+
+@functools.lru_cache(maxsize=64)
+def optimal_params(
+    threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5
+) -> tuple[int, int]:
+    """(bands, rows) with bands * rows <= num_perm minimizing the weighted error, as datasketch."""
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    best, opt = float("inf"), (0, 0)
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            err = (
+                _false_positive(threshold, b, r) * fp_weight
+                + _false_negative(threshold, b, r) * fn_weight
+            )
+            if err < best:
+                best, opt = err, (b, r)
+    return opt
+
+
+def collision_probability(jaccard: float, bands: int, rows: int) -> float:
+    """Probability that two documents with this Jaccard share at least one bucket."""
+    return 1.0 - (1.0 - jaccard**rows) ** bands
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[bytes]:
+    """One 10-byte bucket key per band: the band number and a 64-bit hash of its rows."""
+    data = np.ascontiguousarray(sig, dtype="<u4")
+    keys = []
+    for band in range(bands):
+        digest = hashlib.blake2b(
+            data[band * rows : (band + 1) * rows].tobytes(), digest_size=8
+        ).digest()
+        keys.append(band.to_bytes(2, "big") + digest)
+    return keys
+
+
+def star_edges(members: Iterable[str]) -> list[tuple[str, str]]:
+    """A bucket as edges from each member to the smallest one, never all pairs."""
+    ids = sorted(set(members))
+    return [(ids[0], other) for other in ids[1:]]
+
+
+def large_star(node: str, neighbors: Iterable[str]) -> list[tuple[str, str]]:
+    """Connect every larger neighbor of `node` to the smallest of node and its neighbors.
+
+    Two passes over `neighbors` (a re-iterable Beam group), so a high-degree node is streamed,
+    not copied. Returns (neighbor, new_parent) edges; the neighbor == parent case is dropped.
+    """
+    m = min(min(neighbors, default=node), node)
+    seen = set()
+    out = []
+    for v in neighbors:
+        if v > node and v not in seen:
+            seen.add(v)
+            out.append((v, m))
+    return out
+
+
+def small_star(node: str, smaller: Iterable[str]) -> list[tuple[str, str]]:
+    """Connect node and all its smaller neighbors to the smallest of them.
+
+    `smaller` are the neighbors below `node`. Returns (member, parent) edges, members != parent.
+    """
+    m = min(min(smaller, default=node), node)
+    out = [] if node == m else [(node, m)]
+    seen = {m, node}
+    for v in smaller:
+        if v not in seen:
+            seen.add(v)
+            out.append((v, m))
+    return out
+
+
+class UnionFind:
+    """Union-find whose root is always the smallest member (path halving, union by min)."""
+
+    def __init__(self):
+        self.parent: dict = {}
+
+    def find(self, x):
+        parent = self.parent
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(self, a, b):
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            if rb < ra:
+                ra, rb = rb, ra
+            self.parent[rb] = ra
+
+
+def components(edges: Iterable[tuple], nodes: Iterable = ()) -> dict:
+    """node -> smallest node of its component, for every node named in edges or nodes."""
+    uf = UnionFind()
+    for n in nodes:
+        uf.find(n)
+    for a, b in edges:
+        uf.union(a, b)
+    return {n: uf.find(n) for n in list(uf.parent)}

@@ -1,0 +1,652 @@
+"""Near-duplicate removal: MinHash-LSH candidates, verification, distributed connected components.
+
+    docs ─ Signatures ─ Band ─┬─ BucketStats (combine: size, smallest id) ─ giant buckets (side)
+                              └─ Buckets (group, star to smallest id) ─ candidate edges
+         ─ Verify (two joins on id; giant-bucket centers from a side input) ─ edges
+         ─ ConnectedComponents (R rounds large-star/small-star, then a residual finish)
+         ─ Keep (one per component by the keep policy) ─ {'kept', 'duplicates'}
+
+No step gathers the corpus, its signatures or its edges on one worker: buckets above
+`max_bucket_size` skip the grouping (their smallest id comes from a combine), groups per node
+are streamed, and the only single-key step is the union-find of the edges that have not
+converged after the rounds (zero when they converged; counted). Every decision is a counter in
+the `near_dedup` namespace. The output depends only on the set of input documents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import typing
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+
+from beam_jobs import lsh
+from beam_jobs.minhash import DEFAULT_NUM_PERM, DEFAULT_SCHEME, DEFAULT_SEED, SCHEMES, MinHasher
+from beam_jobs.shingles import DEFAULT_SHINGLE_SIZE
+
+NS = "near_dedup"
+VERIFY_MODES = ("estimate", "exact", "none")
+KEEP_POLICIES = ("smallest", "longest")
+DEFAULT_THRESHOLD = 0.8
+DEFAULT_CC_ROUNDS = 6
+DEFAULT_MAX_BUCKET = 1000
+RESIDUAL_WARN = 100_000
+
+_log = logging.getLogger(__name__)
+
+
+def _counter(name):
+    return Metrics.counter(NS, name)
+
+
+def _counting(name):
+    """A pass-through Map function that counts the elements it sees."""
+
+    def count(element):
+        _counter(name).inc()
+        return element
+
+    return count
+
+
+# ── options ──────────────────────────────────────────────────────────────────────────────────
+
+
+def add_near_dedup_args(parser: argparse.ArgumentParser) -> None:
+    """Register the near-dedup flags (dests in snake_case)."""
+    parser.add_argument(
+        "--near-dedup",
+        dest="near_dedup",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="remove near duplicates with MinHash-LSH (default on)",
+    )
+    parser.add_argument(
+        "--threshold",
+        dest="threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help="Jaccard similarity of character shingles that makes a near duplicate",
+    )
+    parser.add_argument(
+        "--num-perm",
+        dest="num_perm",
+        type=int,
+        default=DEFAULT_NUM_PERM,
+        help="MinHash permutations (hash values per signature)",
+    )
+    parser.add_argument(
+        "--shingle-size",
+        dest="shingle_size",
+        type=int,
+        default=DEFAULT_SHINGLE_SIZE,
+        help="characters per shingle of the dedup key",
+    )
+    parser.add_argument(
+        "--bands",
+        dest="bands",
+        type=int,
+        default=None,
+        help="LSH bands (with --rows; default: datasketch's optimum for --threshold)",
+    )
+    parser.add_argument("--rows", dest="rows", type=int, default=None, help="LSH rows per band")
+    parser.add_argument(
+        "--minhash-scheme",
+        dest="minhash_scheme",
+        choices=SCHEMES,
+        default=DEFAULT_SCHEME,
+        help="datasketch permutation scheme (affine32: datasketch 2.x default)",
+    )
+    parser.add_argument(
+        "--minhash-seed",
+        dest="minhash_seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help="seed of the permutation parameters (datasketch's `seed`)",
+    )
+    parser.add_argument(
+        "--verify",
+        dest="verify",
+        choices=VERIFY_MODES,
+        default="estimate",
+        help="drop candidate pairs below --threshold by signature estimate, by exact "
+        "shingle Jaccard, or not at all",
+    )
+    parser.add_argument(
+        "--keep",
+        dest="keep",
+        choices=KEEP_POLICIES,
+        default="smallest",
+        help="which document of a near-duplicate cluster survives",
+    )
+    parser.add_argument(
+        "--cc-rounds",
+        dest="cc_rounds",
+        type=int,
+        default=DEFAULT_CC_ROUNDS,
+        help="large-star/small-star rounds before the residual finish",
+    )
+    parser.add_argument(
+        "--max-bucket-size",
+        dest="max_bucket_size",
+        type=int,
+        default=DEFAULT_MAX_BUCKET,
+        help="LSH buckets larger than this are linked without grouping their members",
+    )
+
+
+def validate_near_dedup_args(opts) -> None:
+    """Raise ValueError with a one-line message for a bad near-dedup option value."""
+    if not 0.0 < opts.threshold < 1.0:
+        raise ValueError(f"--threshold must be in (0, 1), got {opts.threshold}")
+    if not 1 <= opts.num_perm <= 4096:
+        raise ValueError(f"--num-perm must be in [1, 4096], got {opts.num_perm}")
+    if opts.shingle_size < 1:
+        raise ValueError(f"--shingle-size must be >= 1, got {opts.shingle_size}")
+    if (opts.bands is None) != (opts.rows is None):
+        raise ValueError("--bands and --rows must be given together")
+    if opts.bands is not None:
+        if opts.bands < 1 or opts.rows < 1:
+            raise ValueError(f"--bands and --rows must be >= 1, got {opts.bands} x {opts.rows}")
+        if opts.bands * opts.rows > opts.num_perm:
+            raise ValueError(
+                f"--bands x --rows ({opts.bands} x {opts.rows}) exceeds --num-perm {opts.num_perm}"
+            )
+    if opts.minhash_scheme not in SCHEMES:
+        raise ValueError(f"--minhash-scheme must be one of {SCHEMES}, got {opts.minhash_scheme!r}")
+    if not 0 <= opts.minhash_seed < 2**32:
+        raise ValueError(f"--minhash-seed must be in [0, 2**32), got {opts.minhash_seed}")
+    if opts.verify not in VERIFY_MODES:
+        raise ValueError(f"--verify must be one of {VERIFY_MODES}, got {opts.verify!r}")
+    if opts.keep not in KEEP_POLICIES:
+        raise ValueError(f"--keep must be one of {KEEP_POLICIES}, got {opts.keep!r}")
+    if opts.cc_rounds < 1:
+        raise ValueError(f"--cc-rounds must be >= 1, got {opts.cc_rounds}")
+    if opts.max_bucket_size < 2:
+        raise ValueError(f"--max-bucket-size must be >= 2, got {opts.max_bucket_size}")
+
+
+# ── signatures and buckets ──────────────────────────────────────────────────────────────────
+
+
+class _Signature(beam.DoFn):
+    """doc -> (id, (rank, sig)); docs whose key has no shingle (empty key) go to 'empty'."""
+
+    def __init__(self, hasher: MinHasher, keep: str):
+        self.hasher = hasher
+        self.keep = keep
+        self.signatures = _counter("signatures")
+        self.empty = _counter("empty_keys")
+
+    def process(self, doc):
+        if not doc["key"]:
+            self.empty.inc()
+            return
+        self.signatures.inc()
+        rank = (-int(doc["n_chars"]), doc["id"]) if self.keep == "longest" else (doc["id"],)
+        yield doc["id"], (rank, self.hasher.signature(doc["key"]))
+
+
+class _BucketStats(beam.CombineFn):
+    """(count, smallest id) of a bucket; liftable, so no worker sees a bucket's members."""
+
+    def create_accumulator(self):
+        return 0, None
+
+    def add_input(self, acc, doc_id):
+        n, m = acc
+        return n + 1, doc_id if m is None or doc_id < m else m
+
+    def merge_accumulators(self, accs):
+        n, m = 0, None
+        for an, am in accs:
+            n += an
+            if am is not None and (m is None or am < m):
+                m = am
+        return n, m
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _count_bucket(item):
+    _, (size, _) = item
+    Metrics.distribution(NS, "bucket_size").update(size)
+    _counter("buckets").inc()
+    if size > 1:
+        _counter("buckets_shared").inc()
+    return item
+
+
+@beam.typehints.with_output_types(tuple[bytes, str])
+class _RouteBandKey(beam.DoFn):
+    """Band keys of giant buckets become edges to the bucket's smallest id right here."""
+
+    def process(self, item, giant):
+        bkey, doc_id = item
+        center = giant.get(bkey)
+        if center is None:
+            yield item
+        elif doc_id != center:
+            yield beam.pvalue.TaggedOutput("giant_edges", (doc_id, center))
+
+
+def _star(item):
+    """A bucket's members linked to its smallest id: (member, center) edges."""
+    _, members = item
+    center = min(members)
+    seen = {center}
+    for m in members:
+        if m not in seen:
+            seen.add(m)
+            yield m, center
+
+
+# ── verification ────────────────────────────────────────────────────────────────────────────
+
+
+def _similarity(mode, fa, fb):
+    if mode == "exact":
+        inter = np.intersect1d(fa, fb, assume_unique=True).size
+        return inter / (fa.size + fb.size - inter) if (fa.size + fb.size) else 1.0
+    return float(np.count_nonzero(fa == fb)) / fa.size
+
+
+@beam.typehints.with_output_types(tuple[str, typing.Any])
+class _VerifyAtMember(beam.DoFn):
+    """Group of one member: its feature and its candidate centers (at most one per band)."""
+
+    def __init__(self, mode, threshold):
+        self.mode = mode
+        self.threshold = threshold
+        self.candidates = _counter("candidate_edges")
+        self.dropped = _counter("edges_dropped_by_verification")
+
+    def process(self, item, giant_centers):
+        member, groups = item
+        feats = list(groups["feat"])
+        centers = set(groups["center"])
+        if not centers:
+            return
+        self.candidates.inc(len(centers))
+        fm = feats[0]
+        for c in sorted(centers):
+            fc = giant_centers.get(c)
+            if fc is None:
+                yield c, (member, fm)
+            elif _similarity(self.mode, fm, fc) >= self.threshold:
+                yield beam.pvalue.TaggedOutput("verified", (member, c))
+            else:
+                self.dropped.inc()
+
+
+class _VerifyAtCenter(beam.DoFn):
+    """Group of one center: its feature and the (member, feature) candidates; streamed."""
+
+    def __init__(self, mode, threshold):
+        self.mode = mode
+        self.threshold = threshold
+        self.dropped = _counter("edges_dropped_by_verification")
+
+    def process(self, item):
+        center, groups = item
+        fc = next(iter(groups["feat"]))
+        for member, fm in groups["cand"]:
+            if _similarity(self.mode, fm, fc) >= self.threshold:
+                yield member, center
+            else:
+                self.dropped.inc()
+
+
+# ── connected components ───────────────────────────────────────────────────────────────────
+
+
+def _both_ways(edge):
+    a, b = edge
+    yield a, b
+    yield b, a
+
+
+def _down(edge):
+    a, b = edge
+    return (a, b) if a > b else (b, a)
+
+
+class _LargeStar(beam.DoFn):
+    def __init__(self, label):
+        self.changes = _counter(f"cc_changes_{label}")
+
+    def process(self, item):
+        node, neighbors = item
+        out = lsh.large_star(node, neighbors)
+        for _v, m in out:
+            if m != node:
+                self.changes.inc()
+        yield from out
+
+
+class _SmallStar(beam.DoFn):
+    def __init__(self, label):
+        self.changes = _counter(f"cc_changes_{label}")
+
+    def process(self, item):
+        node, smaller = item
+        out = lsh.small_star(node, smaller)
+        for v, _ in out:
+            if v != node:
+                self.changes.inc()
+        yield from out
+
+
+class _NodeStats(beam.CombineFn):
+    """(smaller neighbors, has a larger neighbor) of a node; liftable."""
+
+    def create_accumulator(self):
+        return 0, False
+
+    def add_input(self, acc, direction):
+        n, up = acc
+        return (n + 1, up) if direction == "down" else (n, True)
+
+    def merge_accumulators(self, accs):
+        return sum(a[0] for a in accs), any(a[1] for a in accs)
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _stat_inputs(edge):
+    child, parent = _down(edge)
+    yield child, "down"
+    yield parent, "up"
+
+
+def _split_residual(edge, bad):
+    child, parent = edge
+    if child in bad or parent in bad:
+        yield beam.pvalue.TaggedOutput("residual", edge)
+    else:
+        yield edge
+
+
+def _union_find(item):
+    _, edges = item
+    n = 0
+    uf = lsh.UnionFind()
+    for a, b in edges:
+        n += 1
+        uf.union(a, b)
+    _counter("cc_residual_edges").inc(n)
+    if n > RESIDUAL_WARN:
+        _log.warning(
+            "near dedup: %d edges had not converged after the CC rounds; raise --cc-rounds", n
+        )
+    for node in sorted(uf.parent):
+        root = uf.find(node)
+        if root != node:
+            yield node, root
+
+
+class ConnectedComponents(beam.PTransform):
+    """Edges -> (node, smallest node of its component) for every node on an edge.
+
+    `rounds` alternations of large-star and small-star (Kiveris et al. 2014), each counting the
+    edges it re-pointed (`cc_changes_large_i`, `cc_changes_small_i`; both zero means converged).
+    Then, always correct whether or not that happened: the nodes that are not yet a star leaf or
+    centre (`cc_unconverged_nodes`) go to a side input, the edges touching them are solved by
+    union-find on one key (`cc_residual_edges`, zero when converged), their (node, root) edges
+    rejoin the star edges, and one more large-star turns the result into stars.
+    """
+
+    def __init__(self, rounds: int = DEFAULT_CC_ROUNDS):
+        super().__init__()
+        self.rounds = rounds
+
+    def expand(self, edges):
+        for i in range(1, self.rounds + 1):
+            edges = (
+                edges
+                | f"LargeStarEdges{i}" >> beam.FlatMap(_both_ways)
+                | f"LargeStarGroup{i}" >> beam.GroupByKey()
+                | f"LargeStar{i}" >> beam.ParDo(_LargeStar(f"large_{i}"))
+                | f"SmallStarEdges{i}" >> beam.Map(_down)
+                | f"SmallStarGroup{i}" >> beam.GroupByKey()
+                | f"SmallStar{i}" >> beam.ParDo(_SmallStar(f"small_{i}"))
+            )
+        bad = (
+            edges
+            | "NodeStatInputs" >> beam.FlatMap(_stat_inputs)
+            | "NodeStats" >> beam.CombinePerKey(_NodeStats())
+            | "Unconverged" >> beam.Filter(lambda kv: kv[1][0] > 1 or (kv[1][0] == 1 and kv[1][1]))
+            | "CountUnconverged" >> beam.Map(_counting("cc_unconverged_nodes"))
+            | "BadNode" >> beam.Map(lambda kv: (kv[0], True))
+        )
+        split = edges | "SplitResidual" >> beam.FlatMap(
+            _split_residual, bad=beam.pvalue.AsDict(bad)
+        ).with_outputs("residual", main="stars")
+        solved = (
+            split.residual
+            | "ResidualOneKey" >> beam.Map(lambda e: (None, e))
+            | "ResidualGroup" >> beam.GroupByKey()
+            | "ResidualUnionFind" >> beam.FlatMap(_union_find)
+        )
+        return (
+            (split.stars, solved)
+            | "FinishEdges" >> beam.Flatten()
+            | "FinishBothWays" >> beam.FlatMap(_both_ways)
+            | "FinishGroup" >> beam.GroupByKey()
+            | "FinishLargeStar" >> beam.FlatMap(lambda kv: lsh.large_star(*kv))
+            | "LabelInputs" >> beam.FlatMap(lambda e: [(e[0], e[1]), (e[1], e[1])])
+            | "Label" >> beam.CombinePerKey(min)
+        )
+
+
+# ── keep policy ─────────────────────────────────────────────────────────────────────────────
+
+
+def _attach_label(item):
+    node, groups = item
+    labels = list(groups["label"])
+    if labels:
+        rank, sig = next(iter(groups["sig"]))
+        yield labels[0], (rank, node, sig)
+
+
+class _BestRank(beam.CombineFn):
+    def create_accumulator(self):
+        return None
+
+    def add_input(self, acc, value):
+        return value if acc is None or value[0] < acc[0] else acc
+
+    def merge_accumulators(self, accs):
+        best = None
+        for a in accs:
+            if a is not None and (best is None or a[0] < best[0]):
+                best = a
+        return best
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _duplicate_rows(item):
+    _, groups = item
+    _counter("components").inc()
+    _, kept_id, kept_sig = next(iter(groups["kept"]))
+    for _, node, sig in groups["member"]:
+        if node != kept_id:
+            _counter("near_duplicates").inc()
+            sim = float(np.count_nonzero(sig == kept_sig)) / sig.size
+            yield {"id": node, "duplicate_of": kept_id, "kind": "near", "similarity": sim}
+
+
+def _unless_removed(item):
+    _, groups = item
+    if not any(True for _ in groups["removed"]):
+        yield from groups["doc"]
+
+
+class NearDedup(beam.PTransform):
+    """docs -> {'kept': surviving docs (unchanged), 'duplicates': near-duplicate rows}."""
+
+    def __init__(
+        self,
+        threshold: float = DEFAULT_THRESHOLD,
+        num_perm: int = DEFAULT_NUM_PERM,
+        shingle_size: int = DEFAULT_SHINGLE_SIZE,
+        bands: int | None = None,
+        rows: int | None = None,
+        minhash_scheme: str = DEFAULT_SCHEME,
+        minhash_seed: int = DEFAULT_SEED,
+        verify: str = "estimate",
+        keep: str = "smallest",
+        cc_rounds: int = DEFAULT_CC_ROUNDS,
+        max_bucket_size: int = DEFAULT_MAX_BUCKET,
+        enabled: bool = True,
+        label: str | None = None,
+    ):
+        super().__init__(label)
+        opts = argparse.Namespace(
+            threshold=threshold,
+            num_perm=num_perm,
+            shingle_size=shingle_size,
+            bands=bands,
+            rows=rows,
+            minhash_scheme=minhash_scheme,
+            minhash_seed=minhash_seed,
+            verify=verify,
+            keep=keep,
+            cc_rounds=cc_rounds,
+            max_bucket_size=max_bucket_size,
+        )
+        validate_near_dedup_args(opts)
+        if bands is None:
+            bands, rows = lsh.optimal_params(threshold, num_perm)
+        self.threshold, self.bands, self.rows = threshold, bands, rows
+        self.verify, self.keep, self.cc_rounds = verify, keep, cc_rounds
+        self.max_bucket_size, self.enabled = max_bucket_size, enabled
+        self.hasher = MinHasher(num_perm, minhash_seed, minhash_scheme, shingle_size)
+
+    @classmethod
+    def from_options(cls, opts) -> NearDedup:
+        return cls(
+            threshold=opts.threshold,
+            num_perm=opts.num_perm,
+            shingle_size=opts.shingle_size,
+            bands=opts.bands,
+            rows=opts.rows,
+            minhash_scheme=opts.minhash_scheme,
+            minhash_seed=opts.minhash_seed,
+            verify=opts.verify,
+            keep=opts.keep,
+            cc_rounds=opts.cc_rounds,
+            max_bucket_size=opts.max_bucket_size,
+            enabled=getattr(opts, "near_dedup", True),
+        )
+
+    def settings(self) -> dict:
+        return {
+            "enabled": self.enabled,
+            **self.hasher.settings(),
+            "bands": self.bands,
+            "rows": self.rows,
+            "threshold": self.threshold,
+            "verify": self.verify,
+            "keep": self.keep,
+            "cc_rounds": self.cc_rounds,
+            "max_bucket_size": self.max_bucket_size,
+        }
+
+    def expand(self, docs):
+        p = docs.pipeline
+        if not self.enabled:
+            return {"kept": docs, "duplicates": p | "NoDuplicates" >> beam.Create([])}
+        bands, rows, verify, threshold = self.bands, self.rows, self.verify, self.threshold
+
+        sigs = docs | "Signatures" >> beam.ParDo(_Signature(self.hasher, self.keep))
+        band_keys = sigs | "BandKeys" >> beam.FlatMap(
+            lambda kv: ((bk, kv[0]) for bk in lsh.band_keys(kv[1][1], bands, rows))
+        )
+        giant = (
+            band_keys
+            | "BucketStats" >> beam.CombinePerKey(_BucketStats())
+            | "CountBuckets" >> beam.Map(_count_bucket)
+            | "GiantBuckets"
+            >> beam.Filter(lambda kv, limit: kv[1][0] > limit, self.max_bucket_size)
+            | "GiantCenter" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
+        )
+        routed = band_keys | "RouteGiant" >> beam.ParDo(
+            _RouteBandKey(), giant=beam.pvalue.AsDict(giant)
+        ).with_outputs("giant_edges", main="normal")
+        giant_edges = routed.giant_edges | "CountGiantEdges" >> beam.Map(
+            _counting("giant_bucket_edges")
+        )
+        star_edges = (
+            routed.normal | "Buckets" >> beam.GroupByKey() | "StarEdges" >> beam.FlatMap(_star)
+        )
+        candidates = (star_edges, giant_edges) | "Candidates" >> beam.Flatten()
+
+        if verify == "none":
+            edges = candidates | "CountCandidates" >> beam.Map(_counting("candidate_edges"))
+        else:
+            if verify == "exact":
+                hasher = self.hasher
+                feats = docs | "ShingleSets" >> beam.FlatMap(
+                    lambda d: [(d["id"], hasher.shingle_hashes(d["key"]))] if d["key"] else []
+                )
+            else:
+                feats = sigs | "SigFeatures" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
+            giant_centers = (
+                giant
+                | "GiantCenterIds" >> beam.Map(lambda kv: (kv[1], True))
+                | "GiantCenterDistinct" >> beam.CombinePerKey(lambda flags: True)
+            )
+            giant_feats = (
+                {"g": giant_centers, "feat": feats}
+                | "GiantCenterJoin" >> beam.CoGroupByKey()
+                | "GiantCenterFeature"
+                >> beam.FlatMap(
+                    lambda kv: [(kv[0], kv[1]["feat"][0])] if kv[1]["g"] and kv[1]["feat"] else []
+                )
+            )
+            at_member = (
+                {"center": candidates, "feat": feats}
+                | "JoinMember" >> beam.CoGroupByKey()
+                | "VerifyAtMember"
+                >> beam.ParDo(
+                    _VerifyAtMember(verify, threshold),
+                    giant_centers=beam.pvalue.AsDict(giant_feats),
+                ).with_outputs("verified", main="pending")
+            )
+            at_center = (
+                {"cand": at_member.pending, "feat": feats}
+                | "JoinCenter" >> beam.CoGroupByKey()
+                | "VerifyAtCenter" >> beam.ParDo(_VerifyAtCenter(verify, threshold))
+            )
+            edges = (at_center, at_member.verified) | "VerifiedEdges" >> beam.Flatten()
+
+        labels = edges | "ConnectedComponents" >> ConnectedComponents(self.cc_rounds)
+        members = (
+            {"label": labels, "sig": sigs}
+            | "JoinLabels" >> beam.CoGroupByKey()
+            | "AttachLabel" >> beam.FlatMap(_attach_label)
+        )
+        kept_per_component = members | "KeepPolicy" >> beam.CombinePerKey(_BestRank())
+        duplicates = (
+            {"kept": kept_per_component, "member": members}
+            | "JoinKept" >> beam.CoGroupByKey()
+            | "DuplicateRows" >> beam.FlatMap(_duplicate_rows)
+        )
+        kept = (
+            {
+                "doc": docs | "DocById" >> beam.Map(lambda d: (d["id"], d)),
+                "removed": duplicates | "RemovedById" >> beam.Map(lambda r: (r["id"], True)),
+            }
+            | "JoinRemoved" >> beam.CoGroupByKey()
+            | "Kept" >> beam.FlatMap(_unless_removed)
+        )
+        return {"kept": kept, "duplicates": duplicates}

@@ -1,0 +1,92 @@
+"""Banding parameters, bucket keys and the star steps of connected components."""
+
+import random
+
+import numpy as np
+import pytest
+from datasketch.lsh import _optimal_param
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from beam_jobs import lsh
+
+
+@pytest.mark.parametrize("threshold,num_perm", [(0.8, 128), (0.5, 128), (0.9, 64), (0.7, 256)])
+def test_optimal_params_equal_datasketch(threshold, num_perm):
+    assert lsh.optimal_params(threshold, num_perm) == _optimal_param(threshold, num_perm, 0.5, 0.5)
+
+
+def test_optimal_params_rejects_bad_threshold():
+    with pytest.raises(ValueError):
+        lsh.optimal_params(1.0, 128)
+
+
+def test_band_keys_match_equal_bands_only():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 2**32, 128, dtype=np.uint32)
+    b = a.copy()
+    b[20] += 1  # band 1 of 9 x 13
+    ka, kb = lsh.band_keys(a, 9, 13), lsh.band_keys(b, 9, 13)
+    assert [x == y for x, y in zip(ka, kb)] == [i != 1 for i in range(9)]
+    assert len(set(ka)) == 9  # the band number is part of the key
+    assert lsh.band_keys(a, 9, 13) == ka  # deterministic
+
+
+def test_collision_probability_is_an_s_curve():
+    b, r = lsh.optimal_params(0.8, 128)
+    assert lsh.collision_probability(0.5, b, r) < 0.05
+    assert lsh.collision_probability(0.95, b, r) > 0.99
+
+
+def test_star_edges_link_to_smallest():
+    assert lsh.star_edges(["c", "a", "b", "a"]) == [("a", "b"), ("a", "c")]
+
+
+def alternate_until_converged(edges, max_rounds=100):
+    """Pure-Python rounds of large-star then small-star, as the Beam transform runs them."""
+    for rounds in range(1, max_rounds + 1):
+        nbrs = {}
+        for a, b in edges:
+            nbrs.setdefault(a, []).append(b)
+            nbrs.setdefault(b, []).append(a)
+        large = [e for u, vs in nbrs.items() for e in lsh.large_star(u, vs)]
+        smaller = {}
+        for a, b in large:
+            hi, lo = max(a, b), min(a, b)
+            smaller.setdefault(hi, []).append(lo)
+        new = {e for u, vs in smaller.items() for e in lsh.small_star(u, vs)}
+        if new == set(edges):
+            return new, rounds
+        edges = new
+    raise AssertionError("did not converge")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), max_size=80))
+def test_star_rounds_give_union_find_components(pairs):
+    edges = {(a, b) for a, b in pairs if a != b}
+    stars, _ = alternate_until_converged(edges)
+    oracle = lsh.components(edges)
+    got = lsh.components(stars)
+    assert got == {n: r for n, r in oracle.items() if n in got}
+    assert set(got) == {n for e in edges for n in e}
+    # converged: every edge is (leaf, root) with the root the smallest of its component
+    assert all(oracle[a] == min(a, b) or oracle[b] == min(a, b) for a, b in stars)
+
+
+def test_long_path_converges_in_few_rounds():
+    nodes = list(range(1000))
+    random.Random(0).shuffle(nodes)
+    edges = set(zip(nodes, nodes[1:]))
+    _, rounds = alternate_until_converged(edges)
+    assert rounds <= 12
+
+
+def test_union_find_root_is_smallest():
+    assert lsh.components([("b", "c"), ("c", "a"), ("x", "y")]) == {
+        "a": "a",
+        "b": "a",
+        "c": "a",
+        "x": "x",
+        "y": "x",
+    }

@@ -1,0 +1,243 @@
+"""NearDedup on the DirectRunner against datasketch's MinHashLSH plus a union-find oracle."""
+
+import argparse
+import glob
+import json
+import random
+import tempfile
+
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.util import assert_that, equal_to
+from datasketch import MinHash, MinHashLSH
+
+from beam_jobs import lsh
+from beam_jobs.minhash import MinHasher
+from beam_jobs.near_dedup import NearDedup, add_near_dedup_args, validate_near_dedup_args
+from beam_jobs.normalize import dedup_key
+from beam_jobs.shingles import jaccard, shingle_set
+
+KANA = [chr(c) for c in range(0x3041, 0x3097)]
+
+
+def _doc(i, text):
+    return {
+        "id": f"d{i:04d}",
+        "text": text,
+        "key": dedup_key(text),
+        "n_chars": len(text),
+        "source": "synthetic",
+    }
+
+
+def _mutate(rng, text, k):
+    chars = list(text)
+    for _ in range(k):
+        chars[rng.randrange(len(chars))] = rng.choice(KANA)
+    return "".join(chars)
+
+
+def synthetic_docs(n_clusters=30, seed=0):
+    """Clusters of a random kana text and 0-3 lightly edited copies, plus short and empty keys."""
+    rng = random.Random(seed)
+    texts = []
+    for c in range(n_clusters):
+        base = "".join(rng.choice(KANA) for _ in range(300))
+        texts.append(base)
+        texts.extend(_mutate(rng, base, rng.randrange(1, 6)) for _ in range(c % 4))
+    texts += ["あ", "い", "あい", ""]
+    return [_doc(i, t) for i, t in enumerate(texts)]
+
+
+def run_near_dedup(docs, runner_options=(), counters=None, **kwargs):
+    """(sorted kept ids, duplicate rows sorted by id) of NearDedup over docs; fills `counters`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        p = beam.Pipeline("DirectRunner", options=PipelineOptions(list(runner_options)))
+        out = p | beam.Create(docs, reshuffle=False) | NearDedup(**kwargs)
+        _ = (
+            out["kept"]
+            | "KeptIds" >> beam.Map(lambda d: json.dumps(d["id"]))
+            | "WriteKept" >> beam.io.WriteToText(f"{tmp}/kept")
+        )
+        _ = (
+            out["duplicates"]
+            | "DupJson" >> beam.Map(json.dumps)
+            | "WriteDups" >> beam.io.WriteToText(f"{tmp}/dups")
+        )
+        result = p.run()
+        result.wait_until_finish()
+        if counters is not None:
+            for c in result.metrics().query()["counters"]:
+                counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + c.committed
+        kept = [json.loads(x) for f in glob.glob(f"{tmp}/kept*") for x in open(f, encoding="utf-8")]
+        dups = [json.loads(x) for f in glob.glob(f"{tmp}/dups*") for x in open(f, encoding="utf-8")]
+        return sorted(kept), sorted(dups, key=lambda r: r["id"])
+
+
+def components_from(kept, dups):
+    """id -> representative, from the pipeline output."""
+    comp = {k: k for k in kept}
+    comp.update({r["id"]: r["duplicate_of"] for r in dups})
+    return comp
+
+
+def datasketch_oracle(docs, threshold=0.8, num_perm=128, shingle_size=5):
+    """Components from datasketch's MinHashLSH candidates (no verification) and union-find."""
+    hasher = MinHasher(num_perm, 1, "affine32", shingle_size)
+    index = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    sketches = {}
+    for d in docs:
+        if d["key"]:
+            m = hasher.datasketch(d["key"])
+            sketches[d["id"]] = m
+            index.insert(d["id"], m)
+    edges = [(i, j) for i, m in sketches.items() for j in index.query(m) if j != i]
+    roots = lsh.components(edges, nodes=[d["id"] for d in docs])
+    return roots
+
+
+def test_components_equal_datasketch_lsh_and_union_find():
+    docs = synthetic_docs()
+    kept, dups = run_near_dedup(docs, verify="none")
+    ours = components_from(kept, dups)
+    oracle = datasketch_oracle(docs)
+    assert ours == oracle
+    assert len(dups) > 20 and all(r["kind"] == "near" for r in dups)
+    # every removed document points at the smallest id of its component, which is kept
+    assert all(r["duplicate_of"] < r["id"] and r["duplicate_of"] in kept for r in dups)
+
+
+def test_verification_keeps_true_pairs_and_counts():
+    docs = synthetic_docs()
+    kept, dups = run_near_dedup(docs, verify="exact")
+    by_id = {d["id"]: d for d in docs}
+    for r in dups:
+        sim = jaccard(
+            shingle_set(by_id[r["id"]]["key"], 5), shingle_set(by_id[r["duplicate_of"]]["key"], 5)
+        )
+        assert sim >= 0.6  # kept doc may be two hops away; direct edges are >= 0.8 (exact)
+        assert 0.0 <= r["similarity"] <= 1.0
+    assert components_from(kept, dups) == components_from(*run_near_dedup(docs, verify="estimate"))
+
+
+def test_chain_collapses_to_one_kept_document():
+    rng = random.Random(7)
+    a = "".join(rng.choice(KANA) for _ in range(400))
+    # B shares a's first 360 chars, C shares B's last 360 chars: A~B, B~C, A and C far apart.
+    b = a[40:] + "".join(rng.choice(KANA) for _ in range(40))
+    c = b[40:] + "".join(rng.choice(KANA) for _ in range(40))
+    docs = [_doc(2, c), _doc(0, a), _doc(1, b)]
+    ja = lambda x, y: jaccard(shingle_set(x, 5), shingle_set(y, 5))  # noqa: E731
+    assert ja(a, b) >= 0.8 and ja(b, c) >= 0.8 and ja(a, c) < 0.8
+    # many short bands: every pair is a candidate, exact verification drops A-C
+    kept, dups = run_near_dedup(docs, verify="exact", bands=32, rows=4, cc_rounds=1)
+    assert kept == ["d0000"]
+    assert {(r["id"], r["duplicate_of"]) for r in dups} == {("d0001", "d0000"), ("d0002", "d0000")}
+
+
+def test_independent_of_workers_input_order_and_finishing_path():
+    docs = synthetic_docs(seed=3)
+    reference = run_near_dedup(docs)
+    shuffled = docs[:]
+    random.Random(1).shuffle(shuffled)
+    assert run_near_dedup(shuffled) == reference
+    # two worker processes, giant-bucket path for every shared bucket, residual union-find
+    two = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+    assert run_near_dedup(shuffled, runner_options=two) == reference
+    counters = {}
+    assert run_near_dedup(docs, counters=counters, max_bucket_size=2, cc_rounds=1) == reference
+    assert counters["giant_bucket_edges"] > 0
+
+
+def test_long_chain_needs_the_residual_finish():
+    # a path graph d0..d39 with ids in scrambled order: one CC round cannot converge
+    rng = random.Random(5)
+    text = "".join(rng.choice(KANA) for _ in range(2000))
+    docs = [_doc(i, text[i * 10 : i * 10 + 300]) for i in range(40)]
+    rng.shuffle(docs)
+    counters = {}
+    kept, dups = run_near_dedup(
+        docs, counters=counters, threshold=0.85, verify="exact", cc_rounds=1
+    )
+    assert kept == ["d0000"] and len(dups) == 39
+    assert counters["cc_residual_edges"] > 0 and counters["cc_unconverged_nodes"] > 0
+    counters = {}
+    assert run_near_dedup(docs, counters=counters, threshold=0.85, verify="exact", cc_rounds=8) == (
+        kept,
+        dups,
+    )
+    assert counters.get("cc_residual_edges", 0) == 0
+
+
+def test_keep_longest():
+    rng = random.Random(2)
+    base = "".join(rng.choice(KANA) for _ in range(300))
+    docs = [_doc(0, base), _doc(1, base + "んん"), _doc(2, base[:-2])]
+    kept, dups = run_near_dedup(docs, keep="longest")
+    assert kept == ["d0001"]
+    assert sorted(r["duplicate_of"] for r in dups) == ["d0001", "d0001"]
+
+
+def test_counters_account_for_every_removed_document():
+    docs = synthetic_docs()
+    _, dups = run_near_dedup(docs)
+    p = beam.Pipeline("DirectRunner", options=PipelineOptions([]))
+    out = p | beam.Create(docs) | NearDedup()
+    assert_that(
+        out["kept"] | beam.combiners.Count.Globally(),
+        equal_to([len(docs) - len(dups)]),
+        label="KeptCount",
+    )
+    result = p.run()
+    result.wait_until_finish()
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]}
+    assert counters["near_duplicates"] == len(dups) > 0
+    assert counters["signatures"] == len(docs) - 1 and counters["empty_keys"] == 1
+    assert counters["candidate_edges"] >= len(dups)
+    dist = {d.key.metric.name: d.committed for d in result.metrics().query()["distributions"]}
+    assert dist["bucket_size"].max >= 2
+
+
+def test_disabled_passes_everything_through():
+    docs = synthetic_docs(n_clusters=4)
+    kept, dups = run_near_dedup(docs, enabled=False)
+    assert kept == sorted(d["id"] for d in docs) and dups == []
+
+
+def test_args_defaults_validation_and_settings():
+    parser = argparse.ArgumentParser()
+    add_near_dedup_args(parser)
+    opts = parser.parse_args([])
+    validate_near_dedup_args(opts)
+    assert opts.near_dedup and opts.threshold == 0.8 and opts.verify == "estimate"
+    assert not parser.parse_args(["--no-near-dedup"]).near_dedup
+    nd = NearDedup.from_options(opts)
+    s = nd.settings()
+    assert (s["bands"], s["rows"]) == lsh.optimal_params(0.8, 128)
+    assert s["scheme"] == "affine32" and s["seed"] == 1 and s["num_perm"] == 128
+    for bad in (
+        ["--threshold", "1.0"],
+        ["--threshold", "0"],
+        ["--bands", "4"],
+        ["--bands", "20", "--rows", "10"],
+        ["--shingle-size", "0"],
+        ["--cc-rounds", "0"],
+    ):
+        with pytest.raises(ValueError, match="^--"):
+            validate_near_dedup_args(parser.parse_args(bad))
+
+
+def test_similarity_column_is_the_signature_estimate():
+    docs = synthetic_docs(n_clusters=8)
+    _, dups = run_near_dedup(docs)
+    hasher = MinHasher(128, 1, "affine32", 5)
+    by_id = {d["id"]: d for d in docs}
+    for r in dups:
+        a, b = (hasher.signature(by_id[k]["key"]) for k in (r["id"], r["duplicate_of"]))
+        assert r["similarity"] == pytest.approx(float(np.mean(a == b)))
+        m = MinHash(128, seed=1, scheme="affine32", hashvalues=a)
+        assert r["similarity"] == pytest.approx(
+            m.jaccard(MinHash(128, seed=1, scheme="affine32", hashvalues=b))
+        )
