@@ -26,11 +26,13 @@ def draw_report(output_dir: str, stats: dict, vocab: dict, top_k: int = 40) -> l
     for split, info in stats["splits"].items():
         hist = info["length_histogram"]
         if hist:
+            # Shares, not counts, so the small val split is comparable with train.
             lows = [max(int(k), 1) for k in hist]
-            ax.step(lows, list(hist.values()), where="post", label=f"{split} ({info['documents']})")
+            shares = [v / info["documents"] for v in hist.values()]
+            ax.step(lows, shares, where="post", label=f"{split} ({info['documents']} docs)")
     ax.set_xscale("log")
     ax.set_xlabel("文書の長さ (文字, log2 bins) / document length in characters")
-    ax.set_ylabel("documents")
+    ax.set_ylabel("share of documents")
     ax.set_title("Length distribution per split")
     ax.legend()
     rel = "report/lengths.png"

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Set up, then run the main job on the bundled sample: the Beam pipeline (2 local worker
+# processes), then n-gram baselines and a small GRU trained from its shards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_env.sh
+# shellcheck disable=SC1091
+. "${VENV:-.venv}/bin/activate"
+DATA=${DATA:-out/sample}
+RUN=${RUN:-runs/sample}
+python -m beam_jobs.prepare --input data/sample/ja_sample.jsonl.gz --output "$DATA" \
+  --val-fraction 0.1 --overwrite \
+  --runner DirectRunner --direct_num_workers=2 --direct_running_mode=multi_processing
+python -m lm.train --data "$DATA" --out "$RUN" --time-budget "${TIME_BUDGET:-90}" --no-progress
+python -m lm.generate --checkpoint "$RUN/checkpoint.pt" --prompt "Python の" --max-new-tokens 80 --strategy sample \
+  --temperature 0.8 --top-p 0.95
+echo
+echo "prepared corpus : $DATA  (manifest.json, train/ val/ shards, vocab.json, ngrams/, stats.json, report/*.png)"
+echo "language model  : $RUN   (metrics.json, checkpoint.pt, loss.png, perplexity.png, bigram_heatmap.png)"
