@@ -32,7 +32,7 @@ class CleanFn(beam.DoFn):
         self.chars.update(len(text))
         yield {
             "id": record["id"], "text": text, "key": dedup_key(text),
-            "n_chars": len(text), "n_tokens": len(self.tokenizer.tokenize(text)),
+            "n_chars": len(text), "n_tokens": self.tokenizer.count(text),
             "source": record["source"], "file": record["file"],
         }
 

@@ -11,6 +11,7 @@ import zlib
 from collections import Counter
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 
 from beam_jobs import counting
@@ -141,11 +142,13 @@ class CountNgrams(beam.PTransform):
         if self.packed:
             def parts(text):
                 for n, (keys, counts) in enumerate(counting.packed_ngrams(text, order), 1):
-                    shards = (keys % num_shards).astype(int)
+                    shards = keys % np.uint64(num_shards)
+                    by_shard = np.argsort(shards, kind="stable")  # keeps keys sorted per shard
+                    bounds = np.searchsorted(shards[by_shard], np.arange(num_shards + 1))
                     for shard in range(num_shards):
-                        mask = shards == shard
-                        if mask.any():
-                            yield shard, (n, keys[mask], counts[mask])
+                        pick = by_shard[bounds[shard]:bounds[shard + 1]]
+                        if len(pick):
+                            yield shard, (n, keys[pick], counts[pick])
 
             combine_fn = PackedNgramsFn(order)
         else:

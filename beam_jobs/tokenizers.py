@@ -21,6 +21,10 @@ class Tokenizer:
     def join(self, tokens: list[str]) -> str:
         raise NotImplementedError
 
+    def count(self, text: str) -> int:
+        """Number of tokens of `text` (subclasses may skip building the list)."""
+        return len(self.tokenize(text))
+
     def config(self) -> dict:
         return {"name": self.name}
 
@@ -35,6 +39,9 @@ class CharTokenizer(Tokenizer):
 
     def join(self, tokens: list[str]) -> str:
         return "".join(tokens)
+
+    def count(self, text: str) -> int:
+        return len(text)
 
 
 TOKENIZERS = {CharTokenizer.name: CharTokenizer}

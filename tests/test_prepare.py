@@ -87,6 +87,14 @@ def test_two_runs_and_reordered_inputs_give_identical_shards(prepared, ja_slice_
     assert shard_digests(again) == shard_digests(out)
 
 
+def test_multi_process_runner_gives_identical_shards(prepared, ja_slice_dir, tmp_path):
+    out, _ = prepared
+    multi = tmp_path / "multi"
+    prepare(ja_slice_dir, multi, "--direct_num_workers=2",
+            "--direct_running_mode=multi_processing")
+    assert shard_digests(multi) == shard_digests(out)
+
+
 def test_rerun_refuses_without_overwrite(prepared, ja_slice_dir, capsys):
     out, _ = prepared
     code = main(["--input", str(ja_slice_dir / "*"), "--output", str(out),
