@@ -1,0 +1,115 @@
+"""Nothing lost, nothing invented: a corpus of everything real data throws at a pipeline."""
+
+import gzip
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import PROSE
+
+from beam_jobs.prepare import main, run
+
+
+def jl(obj) -> bytes:
+    return json.dumps(obj, ensure_ascii=False).encode() + b"\n"
+
+
+@pytest.fixture(scope="module")
+def hostile_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hostile")
+    lines = [
+        b"\xef\xbb\xbf" + jl({"id": "bom", "text": PROSE + "一"}),      # 1 BOM, kept
+        b'{"id": "bad-utf8", "text": "\xff\xfe\xfa ' + PROSE.encode() + b'"}\n',  # 2 bad_utf8
+        b'{"id": "nul-raw", "text": "a\x00b"}\n',                          # 3 nul_byte
+        jl({"id": "nul-escaped", "text": PROSE + "\x00"}),                 # 4 nul_byte
+        jl({"id": "crlf", "text": PROSE + "二"}).replace(b"\n", b"\r\n"),  # 5 kept
+        jl({"id": "ls", "text": PROSE + "\u2028三\u2029四"}),              # 6 kept
+        b'{"id": "broken", "text": "unterminated\n',                       # 7 bad_json
+        jl({"id": "number", "text": 42}),                                  # 8 non_string_text
+        jl({"id": "list", "text": ["a"]}),                                 # 9 non_string_text
+        jl({"id": "null", "text": None}),                                  # 10 missing_text
+        jl({"id": "missing"}),                                             # 11 missing_text
+        jl(["not", "an", "object"]),                                       # 12 bad_json
+        jl({"id": "empty", "text": ""}),                                   # 13 too_short
+        jl({"id": "spaces", "text": " \u3000\t\n  "}),                     # 14 too_short
+        jl({"id": "huge", "text": "あ" * 600_000}),                        # 15 too_large
+        jl({"id": "marks", "text": PROSE + "e\u0301\u0308🙂‍↔️👩🏽‍💻🇯🇵" * 3}),  # 16 kept
+        jl({"id": "rtl", "text": "שלום עולם, זהו טקסט בעברית עם מספיק אותיות כדי לעבור את "
+                                 "מסנן האורך. مرحبا بالعالم"}),            # 17 wrong_script
+        jl({"id": "bom-dup", "text": PROSE + "一"}),                       # 18 exact duplicate
+        b'{"id": "truncated", "text": "' + PROSE.encode()[:39],            # 19 bad_json
+    ]
+    (d / "hostile.jsonl").write_bytes(b"".join(lines))
+    (d / "lines.txt").write_bytes(b"\xef\xbb\xbf" + (PROSE + "五\r\n").encode()
+                                  + b"\xc3\x28 bad\n" + (PROSE + "六\n").encode())
+    full = gzip.compress(b"".join(jl({"id": f"gz{i}", "text": PROSE + str(i) * 3})
+                                  for i in range(300)))
+    (d / "truncated.jsonl.gz").write_bytes(full[: len(full) // 2])
+    (d / "empty.jsonl").write_bytes(b"")
+    return d
+
+
+@pytest.fixture(scope="module")
+def hostile_run(hostile_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("hostile_out")
+    run(["--input", str(hostile_dir / "*"), "--output", str(out), "--runner", "DirectRunner",
+         "--max-record-bytes", "1000000", "--num-shards", "2", "--no-near-dedup"])
+    return out
+
+
+def test_every_record_is_accounted_for_per_file(hostile_run):
+    stats = json.loads((hostile_run / "stats.json").read_text())
+    assert stats["identity_holds"]
+    files = stats["files"]
+    assert files["hostile.jsonl"]["read"] == 19
+    assert files["lines.txt"]["read"] == 3
+    truncated = files["truncated.jsonl.gz"]
+    assert truncated["rejected"] == 1  # the break itself
+    assert truncated["kept"] + truncated["duplicates"] > 100  # what came before it is kept
+    for counts in files.values():
+        assert counts["read"] == (counts["kept"] + counts["filtered"] + counts["duplicates"]
+                                  + counts["rejected"])
+    assert "empty.jsonl" in {f["path"] for f in json.loads(
+        (hostile_run / "manifest.json").read_text())["input"]["files"]}
+
+
+def test_rejected_rows_carry_file_line_and_reason(hostile_run):
+    rows = pq.read_table(hostile_run / "rejected").to_pylist()
+    got = {(r["file"], r["line"]): r["reason"] for r in rows}
+    assert {k: v for k, v in got.items() if k[0] == "hostile.jsonl"} == {
+        ("hostile.jsonl", 2): "bad_utf8", ("hostile.jsonl", 3): "nul_byte",
+        ("hostile.jsonl", 4): "nul_byte", ("hostile.jsonl", 7): "bad_json",
+        ("hostile.jsonl", 8): "non_string_text", ("hostile.jsonl", 9): "non_string_text",
+        ("hostile.jsonl", 10): "missing_text", ("hostile.jsonl", 11): "missing_text",
+        ("hostile.jsonl", 12): "bad_json", ("hostile.jsonl", 15): "too_large",
+        ("hostile.jsonl", 19): "bad_json"}
+    assert got[("lines.txt", 2)] == "bad_utf8"
+    assert [r["reason"] for r in rows if r["file"] == "truncated.jsonl.gz"] == [
+        "unreadable_file"]
+    assert all(r["detail"] for r in rows)
+
+
+def test_what_survives(hostile_run):
+    kept = {r["id"]: r["text"] for split in ("train", "val")
+            for r in pq.read_table(hostile_run / split).to_pylist()}
+    assert {"bom", "crlf", "ls", "marks", "lines.txt:1", "lines.txt:3"} <= set(kept)
+    assert not {"rtl", "empty", "spaces", "bom-dup"} & set(kept)
+    assert "\r" not in kept["crlf"] and "\u2028" not in kept["ls"]
+    assert "🙂" in kept["marks"] and "é" in kept["marks"]
+    stats = json.loads((hostile_run / "stats.json").read_text())
+    assert stats["filtered_by_reason"]["too_short"] == 2
+    assert stats["filtered_by_reason"]["wrong_script"] == 1
+    assert stats["duplicates_by_kind"]["exact"] == 1
+
+
+def test_replace_decoding_keeps_bad_utf8_records(hostile_dir, tmp_path):
+    run(["--input", str(hostile_dir / "lines.txt"), "--output", str(tmp_path),
+         "--runner", "DirectRunner", "--decode-errors", "replace", "--min-chars", "1",
+         "--min-script-ratio", "0", "--min-letter-ratio", "0", "--no-near-dedup"])
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["rejected"] == 0 and stats["kept"] == 3
+
+
+def test_glob_that_matches_nothing(tmp_path, capsys):
+    assert main(["--input", str(tmp_path / "*.jsonl"), "--output", str(tmp_path / "o")]) == 2
+    assert "matches no file" in capsys.readouterr().err
