@@ -16,7 +16,7 @@ def key_hash(key: str) -> bytes:
 
 
 class KeepSmallestId(beam.CombineFn):
-    """Accumulator: (kept doc or None, ids of the others)."""
+    """Accumulator: (kept doc or None, (id, file) of the others)."""
 
     def create_accumulator(self):
         return None, []
@@ -32,10 +32,10 @@ class KeepSmallestId(beam.CombineFn):
                 continue
             if kept is None or doc["id"] < kept["id"]:
                 if kept is not None:
-                    others.append(kept["id"])
+                    others.append((kept["id"], kept["file"]))
                 kept = doc
             else:
-                others.append(doc["id"])
+                others.append((doc["id"], doc["file"]))
         return kept, others
 
     def extract_output(self, acc):
@@ -45,10 +45,11 @@ class KeepSmallestId(beam.CombineFn):
 def _emit(kept_and_others):
     kept, others = kept_and_others
     yield kept
-    for other in sorted(others):
+    for other, file in sorted(others):
         beam.metrics.Metrics.counter("dedup", "exact_duplicates").inc()
         yield beam.pvalue.TaggedOutput("duplicates", {
-            "id": other, "duplicate_of": kept["id"], "kind": "exact", "similarity": 1.0})
+            "id": other, "duplicate_of": kept["id"], "kind": "exact", "similarity": 1.0,
+            "file": file})
 
 
 class ExactDedup(beam.PTransform):

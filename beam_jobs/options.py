@@ -38,6 +38,9 @@ class PrepareOptions(PipelineOptions):
                         help="provenance field copied to the shards")
         io.add_argument("--max-record-bytes", type=int, default=16 << 20,
                         help="records larger than this are rejected (too_large)")
+        io.add_argument("--decode-errors", default="strict", choices=("strict", "replace"),
+                        help="invalid UTF-8: reject the record (strict) or keep it with "
+                             "U+FFFD in place of the bad bytes (replace)")
 
         norm = parser.add_argument_group("normalization (training text; the dedup key always "
                                          "uses NFKC + seed rules)")

@@ -16,6 +16,7 @@ import time
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+from apache_beam.runners.runner import create_runner
 
 from beam_jobs import SCHEMA_VERSION
 from beam_jobs.clean import CleanDocuments
@@ -96,7 +97,8 @@ def build_pipeline(pipeline: beam.Pipeline, opts: PrepareOptions):
 
     read = pipeline | "Read" >> ReadDocuments(
         opts.input, fmt=opts.format, text_field=opts.text_field, id_field=opts.id_field,
-        source_field=opts.source_field, max_record_bytes=opts.max_record_bytes)
+        source_field=opts.source_field, max_record_bytes=opts.max_record_bytes,
+        decode_errors=opts.decode_errors)
     clean = read["docs"] | "Clean" >> CleanDocuments(
         normalize_config(opts), filter_config(opts), opts.tokenizer)
     exact = clean["docs"] | "ExactDedup" >> ExactDedup()
@@ -141,9 +143,10 @@ def build_pipeline(pipeline: beam.Pipeline, opts: PrepareOptions):
             lambda r: ("rejected", r["reason"], r["file"])),
         clean["filtered"] | "FilteredEvents" >> beam.Map(
             lambda r: ("filtered", r["reason"], r["file"])),
-        all_duplicates | "DuplicateEvents" >> beam.Map(lambda r: ("duplicate", r["kind"])),
+        all_duplicates | "DuplicateEvents" >> beam.Map(
+            lambda r: ("duplicate", r["kind"], r.get("file"))),
         (train, val) | "AllKept" >> beam.Flatten() | "KeptEvents" >> beam.Map(
-            lambda d: ("kept", d["split"], d["n_chars"], d["n_tokens"])),
+            lambda d: ("kept", d["split"], d["n_chars"], d["n_tokens"], d["file"])),
     ]
     stats = events | "AllEvents" >> beam.Flatten() | "Stats" >> beam.CombineGlobally(StatsFn())
 
@@ -181,6 +184,10 @@ def parse_options(argv=None) -> PrepareOptions:
     if not standard.runner:
         # With no runner Beam first tries to download Prism; name the local one instead.
         standard.runner = "DirectRunner"
+    try:
+        create_runner(standard.runner)
+    except (ValueError, ImportError) as exc:
+        raise ValueError(f"--runner {standard.runner}: {str(exc).splitlines()[0]}") from None
     if opts.view_as(DirectOptions).direct_running_mode == "multi_threading":
         raise ValueError("--direct_running_mode=multi_threading loses records on this Beam "
                          "version; use in_memory or multi_processing")

@@ -69,7 +69,8 @@ def open_lines(readable: fileio.ReadableFile):
     compression = CompressionTypes.detect_compression_type(path)
     if compression == CompressionTypes.GZIP:
         raw = readable.open(compression_type=CompressionTypes.UNCOMPRESSED)
-        return io.BufferedReader(gzip.GzipFile(fileobj=raw, mode="rb"), buffer_size=1 << 20)
+        # GzipFile buffers only a few KB, so a truncated file loses little before the break.
+        return gzip.GzipFile(fileobj=raw, mode="rb")
     if compression == CompressionTypes.UNCOMPRESSED:
         return readable.open(compression_type=CompressionTypes.UNCOMPRESSED)
     handle = readable.open()

@@ -1,8 +1,8 @@
 """Statistics: every record's fate as a small event, summed by one global combiner.
 
 Events are tuples: ('read', file, n), ('rejected', reason, file), ('filtered', reason, file),
-('duplicate', kind), ('kept', split, n_chars, n_tokens). `finalize` checks the identity
-read = kept + filtered + duplicates + rejected.
+('duplicate', kind, file), ('kept', split, n_chars, n_tokens, file). `finalize` checks the
+identity read = kept + filtered + duplicates + rejected, in total and for every input file.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ class StatsFn(beam.CombineFn):
         kind = event[0]
         if kind == "read":
             acc["read"] += event[2]
-            acc[("read_by_file", event[1])] += event[2]
+            acc[("file", event[1], "read")] += event[2]
         elif kind == "kept":
-            _, split, chars, tokens = event
+            _, split, chars, tokens, file = event
             acc["kept"] += 1
+            acc[("file", file, "kept")] += 1
             acc[("split", split, "documents")] += 1
             acc[("split", split, "chars")] += chars
             acc[("split", split, "tokens")] += tokens
@@ -31,8 +32,7 @@ class StatsFn(beam.CombineFn):
         else:  # rejected / filtered / duplicate, with a reason
             acc[kind] += 1
             acc[(kind, event[1])] += 1
-            if len(event) > 2:
-                acc[(kind + "_file", event[2])] += 1
+            acc[("file", event[2], kind)] += 1
         return acc
 
     def merge_accumulators(self, accs):
@@ -54,7 +54,7 @@ def finalize(acc: Counter) -> dict:
     stats["filtered_by_reason"] = {}
     stats["rejected_by_reason"] = {}
     stats["duplicates_by_kind"] = {}
-    stats["read_by_file"] = {}
+    stats["files"] = {}
     stats["splits"] = {s: {"documents": 0, "chars": 0, "tokens": 0, "length_histogram": {}}
                        for s in ("train", "val")}
     for key, value in sorted(acc.items(), key=lambda kv: str(kv[0])):
@@ -66,8 +66,10 @@ def finalize(acc: Counter) -> dict:
             stats["rejected_by_reason"][key[1]] = value
         elif key[0] == "duplicate":
             stats["duplicates_by_kind"][key[1]] = value
-        elif key[0] == "read_by_file":
-            stats["read_by_file"][key[1]] = value
+        elif key[0] == "file":
+            counts = stats["files"].setdefault(key[1], dict.fromkeys(
+                ("read", "kept", "filtered", "duplicates", "rejected"), 0))
+            counts["duplicates" if key[2] == "duplicate" else key[2]] = value
         elif key[0] == "split":
             stats["splits"][key[1]][key[2]] = value
         elif key[0] == "hist":
@@ -77,5 +79,7 @@ def finalize(acc: Counter) -> dict:
         hist = split["length_histogram"]
         split["length_histogram"] = {k: hist[k] for k in sorted(hist, key=int)}
     accounted = stats["kept"] + stats["filtered"] + stats["duplicates"] + stats["rejected"]
-    stats["identity_holds"] = stats["read"] == accounted
+    stats["identity_holds"] = stats["read"] == accounted and all(
+        f["read"] == f["kept"] + f["filtered"] + f["duplicates"] + f["rejected"]
+        for f in stats["files"].values())
     return stats

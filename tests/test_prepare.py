@@ -108,6 +108,7 @@ def test_rerun_refuses_without_overwrite(prepared, ja_slice_dir, capsys):
     (["--num-shards", "0"], "--num-shards"),
     (["--direct_running_mode", "multi_threading"], "multi_threading"),
     (["--scripts", "klingon"], "unknown script"),
+    (["--runner", "NoSuchRunner"], "--runner NoSuchRunner"),
 ])
 def test_bad_flags_fail_before_any_work(flags, message, ja_slice_dir, tmp_path, capsys):
     code = main(["--input", str(ja_slice_dir / "*"), "--output", str(tmp_path / "o"), *flags])

@@ -93,14 +93,14 @@ def test_clean_normalizes_filters_and_counts_tokens():
 
 def test_exact_dedup_keeps_smallest_id():
     texts = {"c": "同じ 文書。", "a": "同じ\n文書", "b": "ＯＴＨＥＲ", "d": "other"}
-    docs = [{"id": i, "text": t, "key": dedup_key(t)} for i, t in texts.items()]
+    docs = [{"id": i, "text": t, "key": dedup_key(t), "file": "f"} for i, t in texts.items()]
     with direct_pipeline() as p:
         out = p | beam.Create(docs) | ExactDedup()
         assert_that(out["kept"] | "Kept" >> beam.Map(lambda d: d["id"]),
                     equal_to(["a", "b"]), label="kept")
         assert_that(out["duplicates"], equal_to([
-            {"id": "c", "duplicate_of": "a", "kind": "exact", "similarity": 1.0},
-            {"id": "d", "duplicate_of": "b", "kind": "exact", "similarity": 1.0}]),
+            {"id": "c", "duplicate_of": "a", "kind": "exact", "similarity": 1.0, "file": "f"},
+            {"id": "d", "duplicate_of": "b", "kind": "exact", "similarity": 1.0, "file": "f"}]),
             label="duplicates")
 
 
@@ -144,11 +144,13 @@ def test_sharded_writer_is_sorted_complete_and_reports_counts(tmp_path):
 
 
 def test_stats_identity():
-    events = [("read", "f", 5), ("rejected", "bad_json", "f"), ("filtered", "too_short", "f"),
-              ("duplicate", "exact"), ("kept", "train", 100, 100), ("kept", "val", 3, 3)]
+    events = [("read", "f", 3), ("read", "g", 2), ("rejected", "bad_json", "f"),
+              ("filtered", "too_short", "f"), ("duplicate", "exact", "g"),
+              ("kept", "train", 100, 100, "f"), ("kept", "val", 3, 3, "g")]
     with direct_pipeline() as p:
         stats = p | beam.Create(events) | beam.CombineGlobally(StatsFn())
         assert_that(stats | beam.Map(lambda s: (
             s["read"], s["kept"], s["filtered"], s["duplicates"], s["rejected"],
-            s["identity_holds"], s["splits"]["train"]["length_histogram"])),
-            equal_to([(5, 2, 1, 1, 1, True, {"64": 1})]))
+            s["identity_holds"], s["splits"]["train"]["length_histogram"], s["files"]["g"])),
+            equal_to([(5, 2, 1, 1, 1, True, {"64": 1}, {
+                "read": 2, "kept": 1, "filtered": 0, "duplicates": 1, "rejected": 0})]))
