@@ -1,6 +1,8 @@
 import unicodedata
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from beam_jobs.normalize import NormalizeConfig, dedup_key, fold_whitespace, normalize_text
 
@@ -72,3 +74,14 @@ def test_bad_config_is_refused():
         NormalizeConfig(whitespace="tabs")
     with pytest.raises(ValueError):
         NormalizeConfig(form="NFD")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(), st.booleans(), st.booleans(), st.sampled_from(["all", "lines", "none"]))
+def test_normalization_never_raises_and_is_idempotent(text, lowercase, punct, whitespace):
+    config = NormalizeConfig(lowercase=lowercase, punct_to_space=punct, whitespace=whitespace)
+    once = normalize_text(text, config)
+    assert normalize_text(once, config) == once
+    key = dedup_key(text)
+    assert dedup_key(key) == key
+    assert dedup_key(once) == dedup_key(normalize_text(once, config))
