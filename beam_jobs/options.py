@@ -85,6 +85,9 @@ class PrepareOptions(PipelineOptions):
         out.add_argument("--report", type=_bool, default=True, help="draw PNG plots")
         out.add_argument("--overwrite", action="store_true",
                          help="replace a complete run in --output")
+        out.add_argument("--resume", action="store_true",
+                         help="reuse the materialized dedup stage of an earlier run in --output "
+                              "when its options and input files are the same")
 
         try:
             from beam_jobs.near_dedup import add_near_dedup_args

@@ -22,7 +22,7 @@ from beam_jobs import SCHEMA_VERSION
 from beam_jobs.clean import CleanDocuments
 from beam_jobs.counts import BuildVocab, CountNgrams
 from beam_jobs.exact_dedup import ExactDedup
-from beam_jobs.manifest import MANIFEST, build_manifest, write_manifest
+from beam_jobs.manifest import MANIFEST, build_manifest, read_manifest, write_manifest
 from beam_jobs.options import PrepareOptions, filter_config, normalize_config, validate
 from beam_jobs.read import ReadDocuments, check_inputs_exist
 from beam_jobs.report import draw_report
@@ -30,14 +30,28 @@ from beam_jobs.sinks import (
     DOC_SCHEMA,
     DUPLICATE_SCHEMA,
     REJECTED_SCHEMA,
+    STAGE_DOC_SCHEMA,
     WriteShardedParquet,
     write_json,
 )
 from beam_jobs.split import assign_split
+from beam_jobs.stages import (
+    STAGE_DIR,
+    decode_counter,
+    encode_counter,
+    input_metadata,
+    read_marker,
+    stage_key,
+    write_marker,
+)
 from beam_jobs.stats import StatsFn
 from beam_jobs.tokenizers import SPECIAL_TOKENS, get_tokenizer
 
-OUTPUT_SUBDIRS = ("train", "val", "ngrams", "duplicates", "rejected", "report")
+# Written by the second job; manifest first, so deleting in this order never leaves a
+# directory that looks complete.
+FINAL_OUTPUTS = (MANIFEST, "stats.json", "vocab.json", "train", "val", "ngrams", "report")
+# Written by the dedup stage, marker included.
+STAGE_OUTPUTS = (STAGE_DIR, "duplicates", "rejected")
 
 
 def own_options(opts: PrepareOptions) -> dict:
@@ -74,27 +88,44 @@ class Finish(beam.DoFn):
     """Runs once, after every output is written (all side inputs are complete): stats.json,
     the report, and last the manifest."""
 
-    def __init__(self, output_dir: str, options: dict, settings: dict, report: bool):
-        self.output_dir, self.options, self.settings, self.report = (
-            output_dir, options, settings, report)
+    def __init__(self, output_dir: str, options: dict, settings: dict, report: bool,
+                 stage: dict):
+        self.output_dir, self.options, self.settings = output_dir, options, settings
+        self.report, self.stage = report, stage
 
-    def process(self, _, stats, vocab, files, doc_shards, ngram_shards, duplicate_shards,
-                rejected_shards):
+    def process(self, _, stats, vocab, doc_shards, ngram_shards):
         write_json(FileSystems.join(self.output_dir, "stats.json"), stats)
         report = draw_report(self.output_dir, stats, vocab) if self.report else []
         manifest = build_manifest(
-            options=self.options, settings=self.settings, files=files, doc_shards=doc_shards,
-            ngram_shards=ngram_shards, duplicate_shards=duplicate_shards,
-            rejected_shards=rejected_shards, report=report)
+            options=self.options, settings=self.settings, files=self.stage["files"],
+            doc_shards=doc_shards, ngram_shards=ngram_shards,
+            duplicate_shards=self.stage["duplicate_shards"],
+            rejected_shards=self.stage["rejected_shards"], report=report)
         write_manifest(self.output_dir, manifest)
         yield manifest
 
 
-def build_pipeline(pipeline: beam.Pipeline, opts: PrepareOptions):
-    """Wire every stage; returns the PCollection holding the manifest (one element)."""
+class StageDone(beam.DoFn):
+    """Writes the dedup stage's marker once all its outputs are written."""
+
+    def __init__(self, output_dir: str, key: str):
+        self.output_dir, self.key = output_dir, key
+
+    def process(self, _, events, files, doc_shards, duplicate_shards, rejected_shards):
+        write_marker(self.output_dir, {
+            "stage": "dedup", "key": self.key, "events": encode_counter(events),
+            "files": sorted(files, key=lambda f: f["path"]),
+            "doc_shards": sorted(doc_shards, key=lambda s: s["path"]),
+            "duplicate_shards": sorted(duplicate_shards, key=lambda s: s["path"]),
+            "rejected_shards": sorted(rejected_shards, key=lambda s: s["path"])})
+        yield self.key
+
+
+def build_dedup_stage(pipeline: beam.Pipeline, opts: PrepareOptions, key: str):
+    """First job: read → clean → exact dedup → near dedup; materializes the survivors, the
+    duplicate and rejected tables, and the marker."""
     out = opts.output
     near_dedup = near_dedup_stage(opts)
-
     read = pipeline | "Read" >> ReadDocuments(
         opts.input, fmt=opts.format, text_field=opts.text_field, id_field=opts.id_field,
         source_field=opts.source_field, max_record_bytes=opts.max_record_bytes,
@@ -108,6 +139,45 @@ def build_pipeline(pipeline: beam.Pipeline, opts: PrepareOptions):
         docs = near["kept"]
         duplicates.append(near["duplicates"])
 
+    doc_shards = docs | "WriteSurvivors" >> WriteShardedParquet(
+        out, STAGE_DIR + "/docs", "docs", opts.num_shards, STAGE_DOC_SCHEMA,
+        row_group_size=opts.row_group_size)
+    all_duplicates = duplicates | "AllDuplicates" >> beam.Flatten()
+    duplicate_shards = all_duplicates | "WriteDuplicates" >> WriteShardedParquet(
+        out, "duplicates", "duplicates", opts.num_shards, DUPLICATE_SCHEMA,
+        row_group_size=65536)
+    rejected_shards = read["rejected"] | "WriteRejected" >> WriteShardedParquet(
+        out, "rejected", "rejected", 1, REJECTED_SCHEMA, sort_key="raw",
+        shard_key="file", row_group_size=65536)
+    events = [
+        read["files"] | "ReadEvents" >> beam.Map(lambda f: ("read", f["path"], f["records"])),
+        read["rejected"] | "RejectedEvents" >> beam.Map(
+            lambda r: ("rejected", r["reason"], r["file"])),
+        clean["filtered"] | "FilteredEvents" >> beam.Map(
+            lambda r: ("filtered", r["reason"], r["file"])),
+        all_duplicates | "DuplicateEvents" >> beam.Map(
+            lambda r: ("duplicate", r["kind"], r.get("file"))),
+    ]
+    counts = (events | "AllEvents" >> beam.Flatten()
+              | "CountEvents" >> beam.CombineGlobally(StatsFn(raw=True)))
+    side = beam.pvalue
+    return (pipeline
+            | "Once" >> beam.Create([None])
+            | "StageDone" >> beam.ParDo(
+                StageDone(out, key), events=side.AsSingleton(counts),
+                files=side.AsList(read["files"]), doc_shards=side.AsList(doc_shards),
+                duplicate_shards=side.AsList(duplicate_shards),
+                rejected_shards=side.AsList(rejected_shards)))
+
+
+def build_pipeline(pipeline: beam.Pipeline, opts: PrepareOptions, stage: dict):
+    """Second job: the dedup stage's survivors → split, shards, vocabulary, n-grams, stats,
+    report and manifest. Returns the PCollection holding the manifest (one element)."""
+    out = opts.output
+    docs = (pipeline
+            | "SurvivorShards" >> beam.Create(
+                [FileSystems.join(out, s["path"]) for s in stage["doc_shards"]])
+            | "ReadSurvivors" >> beam.io.ReadAllFromParquet())
     val_fraction, seed = opts.val_fraction, opts.split_seed
     train, val = (docs
                   | "Split" >> beam.Map(lambda d: {**d, "split": assign_split(
@@ -129,53 +199,47 @@ def build_pipeline(pipeline: beam.Pipeline, opts: PrepareOptions):
         out, opts.tokenizer, opts.min_count, opts.max_vocab)
     ngram_shards = train_texts | "NgramCounts" >> CountNgrams(
         out, opts.tokenizer, opts.ngram_order, opts.ngram_shards)
-    all_duplicates = duplicates | "AllDuplicates" >> beam.Flatten()
-    duplicate_shards = all_duplicates | "WriteDuplicates" >> WriteShardedParquet(
-        out, "duplicates", "duplicates", opts.num_shards, DUPLICATE_SCHEMA,
-        row_group_size=65536)
-    rejected_shards = read["rejected"] | "WriteRejected" >> WriteShardedParquet(
-        out, "rejected", "rejected", 1, REJECTED_SCHEMA, sort_key="raw",
-        shard_key="file", row_group_size=65536)
-
-    events = [
-        read["files"] | "ReadEvents" >> beam.Map(lambda f: ("read", f["path"], f["records"])),
-        read["rejected"] | "RejectedEvents" >> beam.Map(
-            lambda r: ("rejected", r["reason"], r["file"])),
-        clean["filtered"] | "FilteredEvents" >> beam.Map(
-            lambda r: ("filtered", r["reason"], r["file"])),
-        all_duplicates | "DuplicateEvents" >> beam.Map(
-            lambda r: ("duplicate", r["kind"], r.get("file"))),
-        (train, val) | "AllKept" >> beam.Flatten() | "KeptEvents" >> beam.Map(
-            lambda d: ("kept", d["split"], d["n_chars"], d["n_tokens"], d["file"])),
-    ]
-    stats = events | "AllEvents" >> beam.Flatten() | "Stats" >> beam.CombineGlobally(StatsFn())
-
+    stats = ((train, val) | "AllKept" >> beam.Flatten()
+             | "KeptEvents" >> beam.Map(
+                 lambda d: ("kept", d["split"], d["n_chars"], d["n_tokens"], d["file"]))
+             | "Stats" >> beam.CombineGlobally(StatsFn(base=decode_counter(stage["events"]))))
     side = beam.pvalue
     return (pipeline
             | "Once" >> beam.Create([None])
             | "Finish" >> beam.ParDo(
-                Finish(out, own_options(opts), stage_settings(opts, near_dedup), opts.report),
+                Finish(out, own_options(opts), stage_settings(opts, near_dedup_stage(opts)),
+                       opts.report, stage),
                 stats=side.AsSingleton(stats), vocab=side.AsSingleton(vocab),
-                files=side.AsList(read["files"]),
                 doc_shards=side.AsList(doc_shards | "AllDocShards" >> beam.Flatten()),
-                ngram_shards=side.AsList(ngram_shards),
-                duplicate_shards=side.AsList(duplicate_shards),
-                rejected_shards=side.AsList(rejected_shards)))
+                ngram_shards=side.AsList(ngram_shards)))
 
 
-def prepare_output_dir(output: str, overwrite: bool) -> None:
-    """Refuse to write over a complete run unless asked; clear the outputs when asked."""
-    manifest = FileSystems.join(output, MANIFEST)
-    if FileSystems.exists(manifest) and not overwrite:
-        raise ValueError(f"{output} already holds a complete run ({MANIFEST}); "
-                         "pass --overwrite to replace it")
-    if overwrite:
-        # The manifest goes first, so an interrupted rerun never looks complete.
-        stale = [FileSystems.join(output, p) for p in (MANIFEST, "stats.json", "vocab.json",
-                                                      *OUTPUT_SUBDIRS)]
-        stale = [p for p in stale if FileSystems.exists(p)]
-        if stale:
-            FileSystems.delete(stale)
+def prepare_output_dir(output: str, overwrite: bool, resume: bool) -> None:
+    """Refuse to mix runs in one directory unless asked; clear the final outputs when asked.
+
+    The manifest goes first, so an interrupted rerun never looks complete. `--resume` keeps
+    the materialized dedup stage; `--overwrite` alone removes it too."""
+    def exists(name):
+        return FileSystems.exists(FileSystems.join(output, name))
+
+    if exists(MANIFEST) and not overwrite:
+        raise ValueError(f"{output} already holds a complete run ({MANIFEST}); pass "
+                         "--overwrite to replace it (with --resume to reuse its dedup stage)")
+    leftovers = [name for name in FINAL_OUTPUTS + STAGE_OUTPUTS if exists(name)]
+    if leftovers and not (overwrite or resume):
+        raise ValueError(f"{output} holds an incomplete run ({', '.join(leftovers)}); pass "
+                         "--resume to reuse its completed stages or --overwrite to start over")
+    if not resume:
+        delete_outputs(output, FINAL_OUTPUTS + STAGE_OUTPUTS)
+    else:
+        delete_outputs(output, FINAL_OUTPUTS)
+
+
+def delete_outputs(output: str, names) -> None:
+    paths = [FileSystems.join(output, name) for name in names]
+    paths = [p for p in paths if FileSystems.exists(p)]
+    if paths:
+        FileSystems.delete(paths)
 
 
 def parse_options(argv=None) -> PrepareOptions:
@@ -196,15 +260,28 @@ def parse_options(argv=None) -> PrepareOptions:
 
 
 def run(argv=None) -> dict:
-    """Run the pipeline to completion; returns the manifest."""
+    """Run both jobs to completion (the first one skipped when `--resume` finds its marker for
+    the same options and inputs); returns the manifest."""
     opts = parse_options(argv)
     check_inputs_exist(opts.input)
-    prepare_output_dir(opts.output, opts.overwrite)
+    prepare_output_dir(opts.output, opts.overwrite, opts.resume)
     started = time.time()
+    near_dedup = near_dedup_stage(opts)
+    key = stage_key(own_options(opts), {"schema_version": SCHEMA_VERSION,
+                                        "near_dedup": near_dedup and near_dedup.settings()},
+                    input_metadata(opts.input))
+    marker = read_marker(opts.output) if opts.resume else None
+    if marker is not None and marker.get("key") == key:
+        logging.warning("reusing the dedup stage in %s", FileSystems.join(opts.output, STAGE_DIR))
+    else:
+        delete_outputs(opts.output, STAGE_OUTPUTS)
+        with beam.Pipeline(options=opts) as pipeline:
+            build_dedup_stage(pipeline, opts, key)
+        marker = read_marker(opts.output)
+        if marker is None or marker.get("key") != key:
+            raise RuntimeError(f"the dedup stage finished without its marker in {STAGE_DIR}")
     with beam.Pipeline(options=opts) as pipeline:
-        build_pipeline(pipeline, opts)
-    from beam_jobs.manifest import read_manifest
-
+        build_pipeline(pipeline, opts, marker)
     manifest = read_manifest(opts.output)
     if manifest is None or manifest.get("schema_version") != SCHEMA_VERSION:
         raise RuntimeError(f"the pipeline finished but {opts.output}/{MANIFEST} is missing")

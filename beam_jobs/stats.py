@@ -13,6 +13,12 @@ import apache_beam as beam
 
 
 class StatsFn(beam.CombineFn):
+    """Events → stats.json body; `raw=True` returns the Counter itself (to be stored and
+    merged later), `base` is a Counter of earlier events to add before finalizing."""
+
+    def __init__(self, raw: bool = False, base: Counter | None = None):
+        self.raw, self.base = raw, base
+
     def create_accumulator(self):
         return Counter()
 
@@ -43,7 +49,9 @@ class StatsFn(beam.CombineFn):
         return total
 
     def extract_output(self, acc):
-        return finalize(acc)
+        if self.base:
+            acc = acc + self.base
+        return acc if self.raw else finalize(acc)
 
 
 def finalize(acc: Counter) -> dict:

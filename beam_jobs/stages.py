@@ -1,0 +1,65 @@
+"""Materialized stages, so a rerun can reuse work instead of redoing it.
+
+The pipeline runs as two Beam jobs. The first (read → clean → exact and near dedup) writes
+the surviving documents under `DIR/_stages/dedup/`, the duplicate and rejected tables, and last
+a marker, `stage.json`, holding a key over the options that stage depends on and the input
+files' metadata, plus the small results the second job needs. With `--resume`, a marker with
+the same key means the first job is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from apache_beam.io.filesystems import FileSystems
+
+from beam_jobs.sinks import write_json
+
+STAGE_DIR = "_stages/dedup"
+MARKER = STAGE_DIR + "/stage.json"
+# Options that only the second job reads: changing them keeps the dedup stage reusable.
+SECOND_JOB_OPTIONS = frozenset({
+    "output", "overwrite", "resume", "report", "val_fraction", "split_seed",
+    "row_group_size", "min_count", "max_vocab", "ngram_order", "ngram_shards"})
+
+
+def input_metadata(patterns: list[str]) -> list[dict]:
+    """Path, size and modification time of every input file (no content is read)."""
+    files = {}
+    for result in FileSystems.match(list(patterns)):
+        for meta in result.metadata_list:
+            files[meta.path] = {"path": meta.path, "bytes": meta.size_in_bytes,
+                                "mtime": getattr(meta, "last_updated_in_seconds", None)}
+    return [files[p] for p in sorted(files)]
+
+
+def stage_key(options: dict, settings: dict, inputs: list[dict]) -> str:
+    relevant = {k: v for k, v in options.items() if k not in SECOND_JOB_OPTIONS}
+    blob = json.dumps({"options": relevant, "settings": settings, "inputs": inputs},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def read_marker(output_dir: str) -> dict | None:
+    path = FileSystems.join(output_dir, MARKER)
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path) as handle:
+        return json.loads(handle.read().decode("utf-8"))
+
+
+def write_marker(output_dir: str, marker: dict) -> None:
+    write_json(FileSystems.join(output_dir, MARKER), marker)
+
+
+def encode_counter(counter) -> list:
+    """A Counter with tuple keys → JSON-able pairs (and back with `decode_counter`)."""
+    return sorted(([list(k) if isinstance(k, tuple) else k, v] for k, v in counter.items()),
+                  key=lambda kv: json.dumps(kv[0]))
+
+
+def decode_counter(pairs: list):
+    from collections import Counter
+
+    return Counter({tuple(k) if isinstance(k, list) else k: v for k, v in pairs})
