@@ -31,9 +31,24 @@ NS = "near_dedup"
 VERIFY_MODES = ("estimate", "exact", "none")
 KEEP_POLICIES = ("smallest", "longest")
 DEFAULT_THRESHOLD = 0.8
+DEFAULT_FN_WEIGHT = 0.95
 DEFAULT_CC_ROUNDS = 6
 DEFAULT_MAX_BUCKET = 1000
 RESIDUAL_WARN = 100_000
+_PARAMS = (
+    "threshold",
+    "num_perm",
+    "shingle_size",
+    "bands",
+    "rows",
+    "lsh_fn_weight",
+    "minhash_scheme",
+    "minhash_seed",
+    "verify",
+    "keep",
+    "cc_rounds",
+    "max_bucket_size",
+)
 
 _log = logging.getLogger(__name__)
 
@@ -94,6 +109,14 @@ def add_near_dedup_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--rows", dest="rows", type=int, default=None, help="LSH rows per band")
     parser.add_argument(
+        "--lsh-fn-weight",
+        dest="lsh_fn_weight",
+        type=float,
+        default=DEFAULT_FN_WEIGHT,
+        help="weight of false negatives (false positives: 1 minus it) in the bands x rows rule; "
+        "verification removes false positives, so missing pairs cost more",
+    )
+    parser.add_argument(
         "--minhash-scheme",
         dest="minhash_scheme",
         choices=SCHEMES,
@@ -111,7 +134,7 @@ def add_near_dedup_args(parser: argparse.ArgumentParser) -> None:
         "--verify",
         dest="verify",
         choices=VERIFY_MODES,
-        default="estimate",
+        default="exact",
         help="drop candidate pairs below --threshold by signature estimate, by exact "
         "shingle Jaccard, or not at all",
     )
@@ -155,6 +178,8 @@ def validate_near_dedup_args(opts) -> None:
             raise ValueError(
                 f"--bands x --rows ({opts.bands} x {opts.rows}) exceeds --num-perm {opts.num_perm}"
             )
+    if not 0.0 < opts.lsh_fn_weight < 1.0:
+        raise ValueError(f"--lsh-fn-weight must be in (0, 1), got {opts.lsh_fn_weight}")
     if opts.minhash_scheme not in SCHEMES:
         raise ValueError(f"--minhash-scheme must be one of {SCHEMES}, got {opts.minhash_scheme!r}")
     if not 0 <= opts.minhash_seed < 2**32:
@@ -491,7 +516,8 @@ def _unless_removed(item):
 
 
 class NearDedup(beam.PTransform):
-    """docs -> {'kept': surviving docs (unchanged), 'duplicates': near-duplicate rows}."""
+    """docs -> {'kept': surviving docs (unchanged), 'duplicates': near-duplicate rows,
+    'edges': the (member, center) pairs that passed verification, for inspection}."""
 
     def __init__(
         self,
@@ -500,9 +526,10 @@ class NearDedup(beam.PTransform):
         shingle_size: int = DEFAULT_SHINGLE_SIZE,
         bands: int | None = None,
         rows: int | None = None,
+        lsh_fn_weight: float = DEFAULT_FN_WEIGHT,
         minhash_scheme: str = DEFAULT_SCHEME,
         minhash_seed: int = DEFAULT_SEED,
-        verify: str = "estimate",
+        verify: str = "exact",
         keep: str = "smallest",
         cc_rounds: int = DEFAULT_CC_ROUNDS,
         max_bucket_size: int = DEFAULT_MAX_BUCKET,
@@ -510,42 +537,23 @@ class NearDedup(beam.PTransform):
         label: str | None = None,
     ):
         super().__init__(label)
-        opts = argparse.Namespace(
-            threshold=threshold,
-            num_perm=num_perm,
-            shingle_size=shingle_size,
-            bands=bands,
-            rows=rows,
-            minhash_scheme=minhash_scheme,
-            minhash_seed=minhash_seed,
-            verify=verify,
-            keep=keep,
-            cc_rounds=cc_rounds,
-            max_bucket_size=max_bucket_size,
-        )
-        validate_near_dedup_args(opts)
+        params = {k: v for k, v in locals().items() if k in _PARAMS}
+        validate_near_dedup_args(argparse.Namespace(**params))
         if bands is None:
-            bands, rows = lsh.optimal_params(threshold, num_perm)
+            bands, rows = lsh.optimal_params(
+                threshold, num_perm, 1.0 - lsh_fn_weight, lsh_fn_weight
+            )
         self.threshold, self.bands, self.rows = threshold, bands, rows
+        self.lsh_fn_weight = lsh_fn_weight
         self.verify, self.keep, self.cc_rounds = verify, keep, cc_rounds
         self.max_bucket_size, self.enabled = max_bucket_size, enabled
         self.hasher = MinHasher(num_perm, minhash_seed, minhash_scheme, shingle_size)
 
     @classmethod
     def from_options(cls, opts) -> NearDedup:
+        """Build from parsed options carrying the dests of `add_near_dedup_args`."""
         return cls(
-            threshold=opts.threshold,
-            num_perm=opts.num_perm,
-            shingle_size=opts.shingle_size,
-            bands=opts.bands,
-            rows=opts.rows,
-            minhash_scheme=opts.minhash_scheme,
-            minhash_seed=opts.minhash_seed,
-            verify=opts.verify,
-            keep=opts.keep,
-            cc_rounds=opts.cc_rounds,
-            max_bucket_size=opts.max_bucket_size,
-            enabled=getattr(opts, "near_dedup", True),
+            **{k: getattr(opts, k) for k in _PARAMS}, enabled=getattr(opts, "near_dedup", True)
         )
 
     def settings(self) -> dict:
@@ -555,6 +563,7 @@ class NearDedup(beam.PTransform):
             "bands": self.bands,
             "rows": self.rows,
             "threshold": self.threshold,
+            "lsh_fn_weight": self.lsh_fn_weight,
             "verify": self.verify,
             "keep": self.keep,
             "cc_rounds": self.cc_rounds,
@@ -564,7 +573,8 @@ class NearDedup(beam.PTransform):
     def expand(self, docs):
         p = docs.pipeline
         if not self.enabled:
-            return {"kept": docs, "duplicates": p | "NoDuplicates" >> beam.Create([])}
+            none = p | "NoDuplicates" >> beam.Create([])
+            return {"kept": docs, "duplicates": none, "edges": none}
         bands, rows, verify, threshold = self.bands, self.rows, self.verify, self.threshold
 
         sigs = docs | "Signatures" >> beam.ParDo(_Signature(self.hasher, self.keep))
@@ -649,4 +659,4 @@ class NearDedup(beam.PTransform):
             | "JoinRemoved" >> beam.CoGroupByKey()
             | "Kept" >> beam.FlatMap(_unless_removed)
         )
-        return {"kept": kept, "duplicates": duplicates}
+        return {"kept": kept, "duplicates": duplicates, "edges": edges}

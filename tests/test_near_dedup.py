@@ -12,6 +12,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 from datasketch import MinHash, MinHashLSH
+from datasketch.lsh import _optimal_param
 
 from beam_jobs import lsh
 from beam_jobs.minhash import MinHasher
@@ -83,10 +84,10 @@ def components_from(kept, dups):
     return comp
 
 
-def datasketch_oracle(docs, threshold=0.8, num_perm=128, shingle_size=5):
+def datasketch_oracle(docs, threshold=0.8, num_perm=128, shingle_size=5, params=None):
     """Components from datasketch's MinHashLSH candidates (no verification) and union-find."""
     hasher = MinHasher(num_perm, 1, "affine32", shingle_size)
-    index = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    index = MinHashLSH(threshold=threshold, num_perm=num_perm, params=params)
     sketches = {}
     for d in docs:
         if d["key"]:
@@ -100,10 +101,12 @@ def datasketch_oracle(docs, threshold=0.8, num_perm=128, shingle_size=5):
 
 def test_components_equal_datasketch_lsh_and_union_find():
     docs = synthetic_docs()
-    kept, dups = run_near_dedup(docs, verify="none")
+    kept, dups = run_near_dedup(docs, verify="none", lsh_fn_weight=0.5)  # datasketch's weights
     ours = components_from(kept, dups)
     oracle = datasketch_oracle(docs)
     assert ours == oracle
+    default = components_from(*run_near_dedup(docs, verify="none"))
+    assert default == datasketch_oracle(docs, params=(16, 8))
     assert len(dups) > 20 and all(r["kind"] == "near" for r in dups)
     # every removed document points at the smallest id of its component, which is kept
     assert all(r["duplicate_of"] < r["id"] and r["duplicate_of"] in kept for r in dups)
@@ -211,11 +214,11 @@ def test_args_defaults_validation_and_settings():
     add_near_dedup_args(parser)
     opts = parser.parse_args([])
     validate_near_dedup_args(opts)
-    assert opts.near_dedup and opts.threshold == 0.8 and opts.verify == "estimate"
+    assert opts.near_dedup and opts.threshold == 0.8 and opts.verify == "exact"
     assert not parser.parse_args(["--no-near-dedup"]).near_dedup
     nd = NearDedup.from_options(opts)
     s = nd.settings()
-    assert (s["bands"], s["rows"]) == lsh.optimal_params(0.8, 128)
+    assert (s["bands"], s["rows"]) == (16, 8) == _optimal_param(0.8, 128, 0.05, 0.95)
     assert s["scheme"] == "affine32" and s["seed"] == 1 and s["num_perm"] == 128
     for bad in (
         ["--threshold", "1.0"],
