@@ -156,8 +156,8 @@ class ProcessPeaks:
             while stack:
                 pid = stack.pop()
                 self.peaks[pid] = max(self.peaks[pid], _rss_bytes(pid))
-                if pid not in self.roles:
-                    self.roles[pid] = _role(pid)
+                # The last role seen: a new process shows its parent's command until it execs.
+                self.roles[pid] = _role(pid) or self.roles.get(pid, "?")
                 stack.extend(_children(pid))
             self.done.wait(self.interval)
 
@@ -180,7 +180,7 @@ def _role(pid: int) -> str:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
-        return "?"
+        return ""
     program = cmd.split(" ", 1)[0].rsplit("/", 1)[-1]
     if program in ("sh", "bash", "dash"):
         return "shell"  # the runner starts each SDK worker through `sh -c`
@@ -188,7 +188,7 @@ def _role(pid: int) -> str:
         return "sdk worker"
     if "bench_scaling" in cmd:
         return "driver"
-    return program or "?"
+    return program
 
 
 def measure(input_dir: Path, output: Path, extra: list[str]) -> dict:
