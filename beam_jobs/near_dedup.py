@@ -294,7 +294,7 @@ class _VerifyAtMember(beam.DoFn):
         member, groups = item
         feats = list(groups["feat"])
         centers = set(groups["center"])
-        if not centers:
+        if not centers or not feats:
             return
         self.candidates.inc(len(centers))
         fm = feats[0]

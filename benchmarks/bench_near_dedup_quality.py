@@ -23,9 +23,10 @@ import argparse
 import gzip
 import json
 import math
-import resource
+import os
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -200,26 +201,12 @@ def quality(path: Path, shingle_size: int, threshold: float, num_perm: int, syst
     if not systems:
         return
     hasher = MinHasher(num_perm, 1, "affine32", shingle_size)
-    linked, rep, (b, r) = datasketch_system(docs, hasher, threshold)
-    print(
-        json.dumps(
-            {
-                **score(
-                    "datasketch MinHashLSH (query + union-find)",
-                    true_pairs,
-                    linked,
-                    rep,
-                    sets,
-                    threshold,
-                    idx,
-                ),
-                "bands": b,
-                "rows": r,
-            }
-        ),
-        flush=True,
-    )
-    for verify in ("estimate", "exact", "none"):
+    for params in (None, lsh.optimal_params(threshold, num_perm, 0.05, 0.95)):
+        linked, rep, (b, r) = datasketch_system(docs, hasher, threshold, params)
+        name = f"datasketch MinHashLSH {b}x{r} (query + union-find)"
+        row = score(name, true_pairs, linked, rep, sets, threshold, idx)
+        print(json.dumps({**row, "bands": b, "rows": r}), flush=True)
+    for verify in ("exact", "estimate", "none"):
         edges, rep, counters, secs = beam_system(
             docs, shingle_size=shingle_size, threshold=threshold, num_perm=num_perm, verify=verify
         )
@@ -237,6 +224,30 @@ def quality(path: Path, shingle_size: int, threshold: float, num_perm: int, syst
             ),
             flush=True,
         )
+
+
+def tree_rss_mib() -> float:
+    """Resident memory of this process and all its descendants (Linux /proc), in MiB."""
+    parent, rss = {}, {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                status = (d / "status").read_text()
+            except OSError:
+                continue
+            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+            parent[int(d.name)] = int(fields["PPid"])
+            rss[int(d.name)] = int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
+    me = os.getpid()
+
+    def mine(pid):
+        while pid > 1:
+            if pid == me:
+                return True
+            pid = parent.get(pid, 0)
+        return False
+
+    return sum(v for pid, v in rss.items() if mine(pid))
 
 
 def whole_corpus(threshold: float, workers: int):
@@ -284,8 +295,16 @@ def whole_corpus(threshold: float, workers: int):
                 | beam.FlatMap(lambda kv: lsh.band_keys(kv[1][1], nd.bands, nd.rows))
             )
         out = docs | nd
-        return (out["kept"], out["duplicates"]) | beam.Flatten()
+        return (out["kept"], out["duplicates"]) | "KeptAndDuplicates" >> beam.Flatten()
 
+    peak = [0.0]
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.5):
+            peak[0] = max(peak[0], tree_rss_mib())
+
+    threading.Thread(target=sample, daemon=True).start()
     times = {}
     for upto in ("read+exact", "signatures", "near_dedup"):
         p = beam.Pipeline("DirectRunner", options=PipelineOptions(args))
@@ -300,8 +319,7 @@ def whole_corpus(threshold: float, workers: int):
                 for c in result.metrics().query()["counters"]
                 if c.key.metric.namespace == "near_dedup"
             }
-    peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    done.set()
     print(
         json.dumps(
             {
@@ -313,10 +331,7 @@ def whole_corpus(threshold: float, workers: int):
                     "signatures+band_keys": round(times["signatures"] - times["read+exact"], 1),
                     "buckets+verify+cc+keep": round(times["near_dedup"] - times["signatures"], 1),
                 },
-                "peak_rss_mib": {
-                    "driver": round(peak_self),
-                    "largest_worker": round(peak_children),
-                },
+                "peak_rss_mib_driver_plus_workers": round(peak[0]),
                 "counters": counters,
             },
             indent=1,
@@ -333,9 +348,10 @@ def main(argv=None):
     ap.add_argument("--shingle-sizes", type=int, nargs="+", default=[DEFAULT_SHINGLE_SIZE])
     ap.add_argument("--quality-only", action="store_true", help="ground truth statistics only")
     ap.add_argument("--whole-corpus", action="store_true", help="also run all of corpora/ja")
+    ap.add_argument("--skip-quality", action="store_true", help="only the whole-corpus run")
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args(argv)
-    for n in a.shingle_sizes:
+    for n in [] if a.skip_quality else a.shingle_sizes:
         quality(a.corpus, n, a.threshold, a.num_perm, systems=not a.quality_only)
     if a.whole_corpus:
         whole_corpus(a.threshold, a.workers)
