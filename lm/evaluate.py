@@ -22,26 +22,23 @@ from lm.data import IGNORE_INDEX
 
 def lane_batches(documents: Iterable[np.ndarray], lanes: int, block_size: int,
                  max_tokens: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray,
-                                                                np.ndarray]]:
-    """Yield (x, y, fresh): x, y of shape (lanes, block_size), padded targets IGNORE_INDEX;
-    fresh[i] is True where lane i starts a new document (reset its hidden state).
+                                                                np.ndarray, np.ndarray]]:
+    """Yield (rows, x, y, fresh) for the lanes that hold a document: `rows` are their lane
+    numbers, x and y have shape (len(rows), block_size) with padded targets IGNORE_INDEX, and
+    fresh marks lanes that start a new document (reset their hidden state). Idle lanes are
+    left out, so a long last document does not drag empty rows along.
     `max_tokens` stops taking new documents once that many targets have been handed out."""
     docs = iter(documents)
     current: list[np.ndarray | None] = [None] * lanes
     pos = [0] * lanes
     handed = 0
-    exhausted = False
 
     def next_doc():
-        nonlocal handed, exhausted
-        while not exhausted:
-            if max_tokens is not None and handed >= max_tokens:
-                exhausted = True
-                break
+        nonlocal handed
+        while max_tokens is None or handed < max_tokens:
             doc = next(docs, None)
             if doc is None:
-                exhausted = True
-                break
+                return None
             if len(doc) > 1:
                 handed += len(doc) - 1
                 return doc
@@ -49,22 +46,23 @@ def lane_batches(documents: Iterable[np.ndarray], lanes: int, block_size: int,
 
     for i in range(lanes):
         current[i] = next_doc()
-    while any(d is not None for d in current):
-        x = np.zeros((lanes, block_size), dtype=np.int64)
-        y = np.full((lanes, block_size), IGNORE_INDEX, dtype=np.int64)
-        fresh = np.zeros(lanes, dtype=bool)
-        for i, doc in enumerate(current):
-            if doc is None:
-                continue
-            p = pos[i]
-            fresh[i] = p == 0
+    while True:
+        rows = np.array([i for i, d in enumerate(current) if d is not None], dtype=np.int64)
+        if not len(rows):
+            return
+        x = np.zeros((len(rows), block_size), dtype=np.int64)
+        y = np.full((len(rows), block_size), IGNORE_INDEX, dtype=np.int64)
+        fresh = np.zeros(len(rows), dtype=bool)
+        for r, i in enumerate(rows):
+            doc, p = current[i], pos[i]
+            fresh[r] = p == 0
             n = min(block_size, len(doc) - 1 - p)
-            x[i, :n] = doc[p:p + n]
-            y[i, :n] = doc[p + 1:p + n + 1]
+            x[r, :n] = doc[p:p + n]
+            y[r, :n] = doc[p + 1:p + n + 1]
             pos[i] = p + n
             if pos[i] >= len(doc) - 1:
                 current[i], pos[i] = next_doc(), 0
-        yield x, y, fresh
+        yield rows, x, y, fresh
 
 
 @torch.no_grad()
@@ -77,14 +75,15 @@ def evaluate(model, documents: Iterable[np.ndarray], device: str = "cpu", lanes:
     cfg = model.config
     h = torch.zeros(cfg.layers, lanes, cfg.hidden, device=device)
     total, count = 0.0, 0
-    for x, y, fresh in lane_batches(documents, lanes, block_size, max_tokens):
+    for rows, x, y, fresh in lane_batches(documents, lanes, block_size, max_tokens):
+        rows_t = torch.from_numpy(rows).to(device)
         keep_state = torch.from_numpy(~fresh).to(device, torch.float32)[None, :, None]
-        h = h * keep_state
+        h_rows = (h[:, rows_t] * keep_state).contiguous()
         x = torch.from_numpy(x).to(device)
         y = torch.from_numpy(y).to(device).reshape(-1)
         with autocast or nullcontext():
-            features, h = model(x, h)
-        h = h.float()
+            features, h_rows = model(x, h_rows)
+        h[:, rows_t] = h_rows.float()
         keep = y != IGNORE_INDEX
         logp = model.target_log_probs(features.reshape(-1, features.shape[-1])[keep], y[keep])
         total -= float(logp.double().sum())

@@ -83,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mixed precision; auto: bf16 (or fp16) on CUDA, off on CPU")
     s = ap.add_argument_group("system")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    s.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores)")
+    s.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads; 0: the cores not busy with other work (1-minute "
+                        "load average), at least 1. Oversubscribed cores slow torch down badly")
     s.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     e = ap.add_argument_group("evaluation, checkpoints, outputs")
     e.add_argument("--eval-every", type=int, default=500, help="steps between evaluations")
@@ -139,6 +141,12 @@ class WarmupCosine:
 
     def load_state_dict(self, state: dict) -> None:
         self.last_lr = state["last_lr"]
+
+
+def auto_threads() -> int:
+    cores = os.cpu_count() or 1
+    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(cores, round(cores - busy)))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -197,8 +205,7 @@ def train(args) -> dict:
     except DataDirError as e:
         fail(str(e))
     vocab = load_vocab(args.data, manifest)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads or auto_threads())
     device = resolve_device(args.device)
     autocast, scaler, amp = autocast_for(device, args.amp)
     os.makedirs(args.out, exist_ok=True)

@@ -69,14 +69,14 @@ def test_validation_loader_yields_every_token_exactly_once(root):
         seen = [[] for _ in docs]
         order = iter(range(len(docs)))
         lane_doc = {}
-        for x, y, fresh in lane_batches(docs, lanes, block):
-            for i in range(lanes):
-                if fresh[i]:
+        for rows, x, y, fresh in lane_batches(docs, lanes, block):
+            for r, i in enumerate(rows):
+                if fresh[r]:
                     lane_doc[i] = next(order)
-                targets = y[i][y[i] != IGNORE_INDEX]
-                if len(targets):
-                    seen[lane_doc[i]].extend(targets.tolist())
-                    assert (x[i][: len(targets)][1:] == targets[:-1]).all()
+                targets = y[r][y[r] != IGNORE_INDEX]
+                assert len(targets)
+                seen[lane_doc[i]].extend(targets.tolist())
+                assert (x[r][: len(targets)][1:] == targets[:-1]).all()
         assert [s for s in seen] == [d[1:].tolist() for d in docs]
 
 
