@@ -62,3 +62,30 @@ class ExactDedup(beam.PTransform):
                | "DropKey" >> beam.Values()
                | "Emit" >> beam.FlatMap(_emit).with_outputs("duplicates", main="kept"))
         return {"kept": out.kept, "duplicates": out.duplicates}
+
+
+def _redirect(item):
+    _, groups = item
+    near = list(groups["near"])
+    for row in groups["exact"]:
+        if near:  # the exact copy's survivor was itself removed as a near duplicate
+            row = {**row, "duplicate_of": near[0]["duplicate_of"],
+                   "similarity": near[0]["similarity"]}
+        yield row
+
+
+class RedirectToKept(beam.PTransform):
+    """Exact-duplicate rows whose `duplicate_of` was later removed by near dedup → pointed at
+    the document that was finally kept (text identical to the one they matched, so the
+    similarity is that document's)."""
+
+    def __init__(self, near_duplicates):
+        super().__init__()
+        self.near_duplicates = near_duplicates
+
+    def expand(self, exact_duplicates):
+        return ({"exact": exact_duplicates | "ByKept" >> beam.Map(
+                    lambda r: (r["duplicate_of"], r)),
+                 "near": self.near_duplicates | "ByRemoved" >> beam.Map(lambda r: (r["id"], r))}
+                | "JoinChains" >> beam.CoGroupByKey()
+                | "Redirect" >> beam.FlatMap(_redirect))

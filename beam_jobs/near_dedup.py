@@ -198,7 +198,8 @@ def validate_near_dedup_args(opts) -> None:
 
 
 class _Signature(beam.DoFn):
-    """doc -> (id, (rank, sig)); docs whose key has no shingle (empty key) go to 'empty'."""
+    """doc -> (id, (rank, sig, file)); docs whose key has no shingle (empty key) are skipped.
+    The input file rides along so that each duplicate row can be counted against its file."""
 
     def __init__(self, hasher: MinHasher, keep: str):
         self.hasher = hasher
@@ -212,7 +213,7 @@ class _Signature(beam.DoFn):
             return
         self.signatures.inc()
         rank = (-int(doc["n_chars"]), doc["id"]) if self.keep == "longest" else (doc["id"],)
-        yield doc["id"], (rank, self.hasher.signature(doc["key"]))
+        yield doc["id"], (rank, self.hasher.signature(doc["key"]), doc.get("file"))
 
 
 class _BucketStats(beam.CombineFn):
@@ -476,8 +477,8 @@ def _attach_label(item):
     node, groups = item
     labels = list(groups["label"])
     if labels:
-        rank, sig = next(iter(groups["sig"]))
-        yield labels[0], (rank, node, sig)
+        rank, sig, file = next(iter(groups["sig"]))
+        yield labels[0], (rank, node, sig, file)
 
 
 class _BestRank(beam.CombineFn):
@@ -501,12 +502,13 @@ class _BestRank(beam.CombineFn):
 def _duplicate_rows(item):
     _, groups = item
     _counter("components").inc()
-    _, kept_id, kept_sig = next(iter(groups["kept"]))
-    for _, node, sig in groups["member"]:
+    _, kept_id, kept_sig, _ = next(iter(groups["kept"]))
+    for _, node, sig, file in groups["member"]:
         if node != kept_id:
             _counter("near_duplicates").inc()
             sim = float(np.count_nonzero(sig == kept_sig)) / sig.size
-            yield {"id": node, "duplicate_of": kept_id, "kind": "near", "similarity": sim}
+            yield {"id": node, "duplicate_of": kept_id, "kind": "near", "similarity": sim,
+                   "file": file}
 
 
 def _unless_removed(item):

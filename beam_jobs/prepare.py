@@ -21,7 +21,7 @@ from apache_beam.runners.runner import create_runner
 from beam_jobs import SCHEMA_VERSION
 from beam_jobs.clean import CleanDocuments
 from beam_jobs.counts import BuildVocab, CountNgrams
-from beam_jobs.exact_dedup import ExactDedup
+from beam_jobs.exact_dedup import ExactDedup, RedirectToKept
 from beam_jobs.manifest import MANIFEST, build_manifest, read_manifest, write_manifest
 from beam_jobs.options import PrepareOptions, filter_config, normalize_config, validate
 from beam_jobs.read import ReadDocuments, check_inputs_exist
@@ -94,6 +94,7 @@ class Finish(beam.DoFn):
         self.report, self.stage = report, stage
 
     def process(self, _, stats, vocab, doc_shards, ngram_shards):
+        stats = {**stats, "dedup_stage_counters": self.stage.get("metrics", {})}
         write_json(FileSystems.join(self.output_dir, "stats.json"), stats)
         report = draw_report(self.output_dir, stats, vocab) if self.report else []
         manifest = build_manifest(
@@ -137,7 +138,8 @@ def build_dedup_stage(pipeline: beam.Pipeline, opts: PrepareOptions, key: str):
     if near_dedup is not None:
         near = docs | "NearDedup" >> near_dedup
         docs = near["kept"]
-        duplicates.append(near["duplicates"])
+        duplicates = [duplicates[0] | "RedirectToKept" >> RedirectToKept(near["duplicates"]),
+                      near["duplicates"]]
 
     doc_shards = docs | "WriteSurvivors" >> WriteShardedParquet(
         out, STAGE_DIR + "/docs", "docs", opts.num_shards, STAGE_DOC_SCHEMA,
@@ -214,6 +216,21 @@ def build_pipeline(pipeline: beam.Pipeline, opts: PrepareOptions, stage: dict):
                 ngram_shards=side.AsList(ngram_shards)))
 
 
+def counter_values(result) -> dict:
+    """{namespace: {counter: value}} of a finished pipeline, where the runner reports them."""
+    values: dict = {}
+    try:
+        counters = result.metrics().query()["counters"]
+    except Exception:  # a runner without metrics support
+        return values
+    for counter in counters:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        values.setdefault(counter.key.metric.namespace, {})[counter.key.metric.name] = (
+            values.get(counter.key.metric.namespace, {}).get(counter.key.metric.name, 0)
+            + int(value or 0))
+    return {ns: dict(sorted(names.items())) for ns, names in sorted(values.items())}
+
+
 def prepare_output_dir(output: str, overwrite: bool, resume: bool) -> None:
     """Refuse to mix runs in one directory unless asked; clear the final outputs when asked.
 
@@ -275,11 +292,15 @@ def run(argv=None) -> dict:
         logging.warning("reusing the dedup stage in %s", FileSystems.join(opts.output, STAGE_DIR))
     else:
         delete_outputs(opts.output, STAGE_OUTPUTS)
-        with beam.Pipeline(options=opts) as pipeline:
-            build_dedup_stage(pipeline, opts, key)
+        pipeline = beam.Pipeline(options=opts)
+        build_dedup_stage(pipeline, opts, key)
+        result = pipeline.run()
+        result.wait_until_finish()
         marker = read_marker(opts.output)
         if marker is None or marker.get("key") != key:
             raise RuntimeError(f"the dedup stage finished without its marker in {STAGE_DIR}")
+        marker["metrics"] = counter_values(result)
+        write_marker(opts.output, marker)
     with beam.Pipeline(options=opts) as pipeline:
         build_pipeline(pipeline, opts, marker)
     manifest = read_manifest(opts.output)

@@ -10,6 +10,17 @@ from conftest import PROSE
 from beam_jobs.prepare import main, run
 
 
+# Distinct texts (public-domain openings), so near dedup leaves each of them alone.
+MELOS = ("メロスは激怒した。必ず、かの邪智暴虐の王を除かなければならぬと決意した。メロスには政治が"
+         "わからぬ。メロスは、村の牧人である。笛を吹き、羊と遊んで暮して来た。")
+BOTCHAN = ("親譲りの無鉄砲で小供の時から損ばかりしている。小学校に居る時分学校の二階から飛び降りて"
+           "一週間ほど腰を抜かした事がある。なぜそんな無闇をしたと聞く人があるかも知れぬ。")
+KUMO = ("ある日の事でございます。御釈迦様は極楽の蓮池のふちを、独りでぶらぶら御歩きになって"
+        "いらっしゃいました。池の中に咲いている蓮の花は、みんな玉のようにまっ白で。")
+YUKI = ("国境の長いトンネルを抜けると雪国であった。夜の底が白くなった。信号所に汽車が止まった。"
+        "向側の座席から娘が立って来て、島村の前のガラス窓を落した。雪の冷気が流れこんだ。")
+
+
 def jl(obj) -> bytes:
     return json.dumps(obj, ensure_ascii=False).encode() + b"\n"
 
@@ -22,8 +33,8 @@ def hostile_dir(tmp_path_factory):
         b'{"id": "bad-utf8", "text": "\xff\xfe\xfa ' + PROSE.encode() + b'"}\n',  # 2 bad_utf8
         b'{"id": "nul-raw", "text": "a\x00b"}\n',                          # 3 nul_byte
         jl({"id": "nul-escaped", "text": PROSE + "\x00"}),                 # 4 nul_byte
-        jl({"id": "crlf", "text": PROSE + "二"}).replace(b"\n", b"\r\n"),  # 5 kept
-        jl({"id": "ls", "text": PROSE + "\u2028三\u2029四"}),              # 6 kept
+        jl({"id": "crlf", "text": MELOS}).replace(b"\n", b"\r\n"),  # 5 kept
+        jl({"id": "ls", "text": BOTCHAN + "\u2028三\u2029四"}),    # 6 kept
         b'{"id": "broken", "text": "unterminated\n',                       # 7 bad_json
         jl({"id": "number", "text": 42}),                                  # 8 non_string_text
         jl({"id": "list", "text": ["a"]}),                                 # 9 non_string_text
@@ -33,15 +44,15 @@ def hostile_dir(tmp_path_factory):
         jl({"id": "empty", "text": ""}),                                   # 13 too_short
         jl({"id": "spaces", "text": " \u3000\t\n  "}),                     # 14 too_short
         jl({"id": "huge", "text": "あ" * 600_000}),                        # 15 too_large
-        jl({"id": "marks", "text": PROSE + "e\u0301\u0308🙂‍↔️👩🏽‍💻🇯🇵" * 3}),  # 16 kept
+        jl({"id": "marks", "text": KUMO + "e\u0301\u0308🙂‍↔️👩🏽‍💻🇯🇵" * 3}),  # 16 kept
         jl({"id": "rtl", "text": "שלום עולם, זהו טקסט בעברית עם מספיק אותיות כדי לעבור את "
                                  "מסנן האורך. مرحبا بالعالم"}),            # 17 wrong_script
         jl({"id": "bom-dup", "text": PROSE + "一"}),                       # 18 exact duplicate
         b'{"id": "truncated", "text": "' + PROSE.encode()[:39],            # 19 bad_json
     ]
     (d / "hostile.jsonl").write_bytes(b"".join(lines))
-    (d / "lines.txt").write_bytes(b"\xef\xbb\xbf" + (PROSE + "五\r\n").encode()
-                                  + b"\xc3\x28 bad\n" + (PROSE + "六\n").encode())
+    (d / "lines.txt").write_bytes(b"\xef\xbb\xbf" + (YUKI + "\r\n").encode()
+                                  + b"\xc3\x28 bad\n" + (MELOS[::-1] + "\n").encode())
     full = gzip.compress(b"".join(jl({"id": f"gz{i}", "text": PROSE + str(i) * 3})
                                   for i in range(300)))
     (d / "truncated.jsonl.gz").write_bytes(full[: len(full) // 2])
@@ -53,7 +64,7 @@ def hostile_dir(tmp_path_factory):
 def hostile_run(hostile_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("hostile_out")
     run(["--input", str(hostile_dir / "*"), "--output", str(out), "--runner", "DirectRunner",
-         "--max-record-bytes", "1000000", "--num-shards", "2", "--no-near-dedup"])
+         "--max-record-bytes", "1000000", "--num-shards", "2"])
     return out
 
 
@@ -105,7 +116,7 @@ def test_what_survives(hostile_run):
 def test_replace_decoding_keeps_bad_utf8_records(hostile_dir, tmp_path):
     run(["--input", str(hostile_dir / "lines.txt"), "--output", str(tmp_path),
          "--runner", "DirectRunner", "--decode-errors", "replace", "--min-chars", "1",
-         "--min-script-ratio", "0", "--min-letter-ratio", "0", "--no-near-dedup"])
+         "--min-script-ratio", "0", "--min-letter-ratio", "0"])
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["rejected"] == 0 and stats["kept"] == 3
 

@@ -10,7 +10,7 @@ import pytest
 from beam_jobs.counting import ngrams_of
 from beam_jobs.prepare import main, run
 
-NEAR = ["--no-near-dedup"]
+NEAR: list[str] = []  # the default pipeline, near-dedup included
 
 
 def prepare(input_dir, out_dir, *extra):
@@ -42,7 +42,8 @@ def test_counts_identity_and_kept_equals_shard_rows(prepared):
     rows = sum(pq.read_metadata(out / s["path"]).num_rows
                for split in manifest["splits"].values() for s in split["shards"])
     assert stats["kept"] == rows == sum(s["rows"] for s in manifest["splits"].values())
-    assert stats["duplicates_by_kind"].get("exact", 0) > 0  # Python docs repeat across branches
+    # Python-docs pages repeat across branches, identically or with small edits.
+    assert stats["duplicates_by_kind"]["exact"] > 0 and stats["duplicates_by_kind"]["near"] > 0
     duplicates = pq.read_table(out / "duplicates").to_pylist()
     assert len(duplicates) == stats["duplicates"]
     kept_ids = {i for split in ("train", "val") for i in
