@@ -146,6 +146,7 @@ class ProcessPeaks:
 
     def __init__(self, interval: float = 0.1):
         self.interval, self.peaks, self.roles = interval, defaultdict(int), {}
+        self.cpu: dict[int, float] = {}  # user + system seconds, as last seen
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -158,6 +159,7 @@ class ProcessPeaks:
                 self.peaks[pid] = max(self.peaks[pid], _rss_bytes(pid))
                 # The last role seen: a new process shows its parent's command until it execs.
                 self.roles[pid] = _role(pid) or self.roles.get(pid, "?")
+                self.cpu[pid] = _cpu_seconds(pid) or self.cpu.get(pid, 0.0)
                 stack.extend(_children(pid))
             self.done.wait(self.interval)
 
@@ -170,9 +172,21 @@ class ProcessPeaks:
         self.thread.join()
 
     def report(self) -> list[dict]:
-        rows = [{"pid": pid, "role": self.roles.get(pid, "?"), "peak_mib": peak / 2**20}
+        rows = [{"pid": pid, "role": self.roles.get(pid, "?"), "peak_mib": peak / 2**20,
+                 "cpu_s": self.cpu.get(pid, 0.0)}
                 for pid, peak in self.peaks.items() if peak]
         return sorted(rows, key=lambda r: r["pid"])
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (0 when it is gone): unlike wall time, not
+    inflated when other work on the machine competes for the cores."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _role(pid: int) -> str:
@@ -295,11 +309,17 @@ def report(results: dict[int, dict]) -> str:
             cells.append(f"{seconds:>8.1f} {ratio:>7}")
         lines.append(f"{name[:28]:28}" + "".join(cells))
     lines.append(f"{'other':28}" + "".join(f"{rest[s]:>8.1f} {'':>7}" for s in sorted(rest)))
-    lines += ["", "peak memory per process (MiB; the driver, then SDK workers by start order):"]
+    lines += ["", "peak memory (MiB) and CPU seconds per process (the driver, then SDK workers "
+              "by start order; each Beam job starts its own workers):"]
     for scale, r in sorted(results.items()):
-        lines.append(f"{scale:>4}× " + ", ".join(
-            f"{p['role']} {p['peak_mib']:.0f}" for p in r["processes_peak"]
-            if p["role"] in ("driver", "sdk worker")))
+        procs = [p for p in r["processes_peak"] if p["role"] in ("driver", "sdk worker")]
+        if all("cpu_s" in p for p in procs):  # results of an older version have no CPU times
+            lines.append(f"{scale:>4}× " + ", ".join(
+                f"{p['role']} {p['peak_mib']:.0f} MiB/{p['cpu_s']:.0f} s" for p in procs)
+                + f"; CPU total {sum(p['cpu_s'] for p in procs):.0f} s")
+        else:
+            lines.append(f"{scale:>4}× " + ", ".join(
+                f"{p['role']} {p['peak_mib']:.0f} MiB" for p in procs))
     return "\n".join(lines)
 
 
