@@ -1,10 +1,11 @@
 """Progress while the pipeline runs: a periodic line on stderr from each local worker process,
 and the Beam metrics that runners' monitoring UIs show.
 
-The read stage calls `report_progress(records, nbytes)` for what it has just read; every
-`CORPUS_PROGRESS_INTERVAL` seconds (default 10) the process prints one line to stderr:
+The read stage calls `report_progress(records, nbytes)` for what it has just read (another
+stage may pass `stage="clean"`, say, for a line of its own); every `CORPUS_PROGRESS_INTERVAL`
+seconds (default 5) the process prints one line per stage to stderr:
 
-    progress [pid 4242] read 12,345 docs, 45.6 MB in 15 s: 3.0 MB/s (last 10 s: 2.8 MB/s)
+    progress [pid 4242] read 12,345 docs, 45.6 MB in 15 s: 3.0 MB/s (last 5.0 s: 2.8 MB/s)
 
 The line is for a person watching the DirectRunner in a terminal. It is printed only when
 stderr is a TTY, unless `CORPUS_PROGRESS=1` forces it (`CORPUS_PROGRESS=0` silences it). The
@@ -12,8 +13,8 @@ DirectRunner's worker processes inherit the environment and stderr of the driver
 setting reaches them too. On Dataflow, Flink or Spark stderr goes to worker logs, which are no
 TTY: the line stays off and the metrics below are the way to watch a run.
 
-Counts are per process and per worker (module-level state: one `ProgressReporter` per
-process, recreated in a forked child). With `--direct_num_workers=2` two lines appear, each
+Counts are per process and per worker (module-level state: one `ProgressReporter` per stage
+and process, recreated in a forked child). With `--direct_num_workers=2` two lines appear, each
 for the documents that process has read; they are not summed across processes. That is
 enough for a progress line and nothing else may rely on it: the numbers that count (in
 `stats.json`) come from the pipeline's own combiners, never from here. Nothing here is
@@ -46,7 +47,7 @@ import time
 
 ENV_ENABLE = "CORPUS_PROGRESS"  # 1/on: always; 0/off: never; unset or auto: when stderr is a TTY
 ENV_INTERVAL = "CORPUS_PROGRESS_INTERVAL"  # seconds between lines of one process
-DEFAULT_INTERVAL = 10.0
+DEFAULT_INTERVAL = 5.0
 
 
 def progress_enabled(mode: str | None = None, stream=None) -> bool:
@@ -73,6 +74,10 @@ def _interval_from_env() -> float:
 
 def _mb(nbytes: int) -> float:
     return nbytes / 1e6
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"
 
 
 class ProgressReporter:
@@ -104,9 +109,9 @@ class ProgressReporter:
         elapsed = max(now - self.started, 1e-9)
         recent = max(now - self.last_time, 1e-9)
         return (f"progress [pid {os.getpid()}] {self.label} {self.records:,} docs, "
-                f"{_mb(self.nbytes):.1f} MB in {elapsed:.0f} s: "
-                f"{_mb(self.nbytes) / elapsed:.1f} MB/s "
-                f"(last {recent:.0f} s: {_mb(self.nbytes - self.last_bytes) / recent:.1f} MB/s)")
+                f"{_mb(self.nbytes):.1f} MB in {_seconds(elapsed)}: "
+                f"{_mb(self.nbytes) / elapsed:.1f} MB/s (last {_seconds(recent)}: "
+                f"{_mb(self.nbytes - self.last_bytes) / recent:.1f} MB/s)")
 
     def emit(self, now: float | None = None) -> None:
         now = self.clock() if now is None else now
@@ -121,28 +126,28 @@ class ProgressReporter:
         self.lines += 1
 
 
-_reporter: ProgressReporter | None = None
+_reporters: dict[str, ProgressReporter] = {}  # by stage, in this process
 
 
-def _process_reporter() -> ProgressReporter:
-    global _reporter
-    if _reporter is None:
-        _reporter = ProgressReporter(interval=_interval_from_env(), enabled=progress_enabled())
-    return _reporter
+def _process_reporter(stage: str) -> ProgressReporter:
+    reporter = _reporters.get(stage)
+    if reporter is None:
+        reporter = _reporters[stage] = ProgressReporter(
+            label=stage, interval=_interval_from_env(), enabled=progress_enabled())
+    return reporter
 
 
-def _forget_reporter() -> None:
-    global _reporter
-    _reporter = None
+def _forget_reporters() -> None:
+    _reporters.clear()
 
 
 if hasattr(os, "register_at_fork"):  # a forked worker starts its own count
-    os.register_at_fork(after_in_child=_forget_reporter)
+    os.register_at_fork(after_in_child=_forget_reporters)
 
 
-def report_progress(records: int, nbytes: int) -> None:
-    """Count `records` documents and `nbytes` input bytes just read by this process; prints a
-    progress line on stderr when one is due (see the module docstring for when)."""
-    reporter = _reporter if _reporter is not None else _process_reporter()
+def report_progress(records: int, nbytes: int, stage: str = "read") -> None:
+    """Count `records` documents and `nbytes` bytes that `stage` just handled in this
+    process; prints a progress line on stderr when one is due (see the module docstring)."""
+    reporter = _reporters.get(stage) or _process_reporter(stage)
     if reporter.enabled:
         reporter.update(records, nbytes)

@@ -28,7 +28,7 @@ def test_prints_at_most_once_an_interval_with_counts_and_rates():
         reporter.update(2, 1_000_000)
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2 == reporter.lines
-    assert "read 22 docs, 11.0 MB in 10 s: 1.1 MB/s (last 10 s: 1.1 MB/s)" in lines[0]
+    assert "read 22 docs, 11.0 MB in 10 s: 1.1 MB/s (last 10 s: 1.1 MB/s)" in lines[0], lines
     assert "read 42 docs, 21.0 MB in 20 s" in lines[1]
 
 
@@ -46,13 +46,15 @@ def test_quiet_unless_a_terminal_or_forced(monkeypatch):
 def test_report_progress_uses_one_reporter_per_process(monkeypatch, capsys):
     monkeypatch.setenv(progress.ENV_ENABLE, "1")
     monkeypatch.setenv(progress.ENV_INTERVAL, "0")
-    monkeypatch.setattr(progress, "_reporter", None)
+    monkeypatch.setattr(progress, "_reporters", {})
     report_progress(1, 10)
     report_progress(1, 10)
-    assert progress._reporter.records == 2
+    report_progress(1, 10, stage="clean")
+    assert progress._reporters["read"].records == 2
+    assert progress._reporters["clean"].records == 1
     assert "read 2 docs" in capsys.readouterr().err
     monkeypatch.setenv(progress.ENV_ENABLE, "0")
-    monkeypatch.setattr(progress, "_reporter", None)
+    monkeypatch.setattr(progress, "_reporters", {})
     report_progress(1, 10)
     assert capsys.readouterr().err == ""
     assert pickle.loads(pickle.dumps(report_progress)) is report_progress
