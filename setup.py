@@ -21,13 +21,16 @@ setup(
         "numba>=0.60",
         "numpy>=1.26",
         "pyarrow>=14",
-        "torch>=2.1",
         "matplotlib>=3.7",
         "japanize-matplotlib>=1.1.3",  # ships the IPAexGothic font for Japanese labels
         "tqdm>=4.60",
     ],
+    # The pipeline's workers need no torch: it is the `lm` extra, so cluster workers that
+    # install the package with --setup_file don't download it.
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6", "ruff>=0.5", "rensa>=0.2", "scipy>=1.10"],
+        "lm": ["torch>=2.1"],
+        "test": ["torch>=2.1", "pytest>=7", "hypothesis>=6", "ruff>=0.5", "rensa>=0.2",
+                 "scipy>=1.10"],
     },
     entry_points={
         "console_scripts": [

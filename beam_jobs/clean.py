@@ -6,6 +6,7 @@ import apache_beam as beam
 
 from beam_jobs.filters import FilterConfig, filter_reason
 from beam_jobs.normalize import NormalizeConfig, dedup_key, normalize_text
+from beam_jobs.progress import report_progress
 from beam_jobs.tokenizers import get_tokenizer
 
 FILTERED = "filtered"
@@ -21,6 +22,7 @@ class CleanFn(beam.DoFn):
         self.chars = beam.metrics.Metrics.distribution("filter", "chars")
 
     def process(self, record: dict):
+        report_progress(1, len(record["raw_text"]), stage="clean")
         text = normalize_text(record["raw_text"], self.normalize)
         reason = filter_reason(text, self.filters)
         if reason:

@@ -20,6 +20,8 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from beam_jobs.progress import report_progress
+
 REJECTED = "rejected"
 FILES = "files"
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -143,6 +145,7 @@ class ParseFile(beam.DoFn):
             for line, raw in enumerate(handle, 1):
                 digest.update(raw)
                 self.bytes_read.inc(len(raw))
+                report_progress(1, len(raw))
                 yield line, self._parse_line(raw, fmt)
 
     def _parse_line(self, raw: bytes, fmt: str) -> dict:

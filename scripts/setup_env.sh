@@ -13,4 +13,4 @@ fi
 if ! python -c "import torch" 2>/dev/null; then
   python -m pip install -q "torch==2.13.0"
 fi
-python -m pip install -q -e ".[test]"
+python -m pip install -q -e ".[lm,test]"

@@ -9,7 +9,6 @@ from conftest import PROSE
 
 from beam_jobs.prepare import main, run
 
-
 # Distinct texts (public-domain openings), so near dedup leaves each of them alone.
 MELOS = ("メロスは激怒した。必ず、かの邪智暴虐の王を除かなければならぬと決意した。メロスには政治が"
          "わからぬ。メロスは、村の牧人である。笛を吹き、羊と遊んで暮して来た。")
