@@ -511,6 +511,12 @@ def _duplicate_rows(item):
                    "file": file}
 
 
+def _by_id_without_key(doc):
+    # The dedup key is a second copy of the text; nothing after near dedup needs it, so it
+    # does not ride through this last shuffle.
+    return doc["id"], {k: v for k, v in doc.items() if k != "key"}
+
+
 def _unless_removed(item):
     _, groups = item
     if not any(True for _ in groups["removed"]):
@@ -518,8 +524,9 @@ def _unless_removed(item):
 
 
 class NearDedup(beam.PTransform):
-    """docs -> {'kept': surviving docs (unchanged), 'duplicates': near-duplicate rows,
-    'edges': the (member, center) pairs that passed verification, for inspection}."""
+    """docs -> {'kept': surviving docs (without their dedup `key`), 'duplicates':
+    near-duplicate rows, 'edges': the (member, center) pairs that passed verification, for
+    inspection}."""
 
     def __init__(
         self,
@@ -655,7 +662,7 @@ class NearDedup(beam.PTransform):
         )
         kept = (
             {
-                "doc": docs | "DocById" >> beam.Map(lambda d: (d["id"], d)),
+                "doc": docs | "DocById" >> beam.Map(_by_id_without_key),
                 "removed": duplicates | "RemovedById" >> beam.Map(lambda r: (r["id"], True)),
             }
             | "JoinRemoved" >> beam.CoGroupByKey()

@@ -141,9 +141,11 @@ def build_dedup_stage(pipeline: beam.Pipeline, opts: PrepareOptions, key: str):
         duplicates = [duplicates[0] | "RedirectToKept" >> RedirectToKept(near["duplicates"]),
                       near["duplicates"]]
 
-    doc_shards = docs | "WriteSurvivors" >> WriteShardedParquet(
+    doc_shards = (docs
+                  | "DropKey" >> beam.Map(lambda d: {k: v for k, v in d.items() if k != "key"})
+                  | "WriteSurvivors" >> WriteShardedParquet(
         out, STAGE_DIR + "/docs", "docs", opts.num_shards, STAGE_DOC_SCHEMA,
-        row_group_size=opts.row_group_size)
+        row_group_size=opts.row_group_size))
     all_duplicates = duplicates | "AllDuplicates" >> beam.Flatten()
     duplicate_shards = all_duplicates | "WriteDuplicates" >> WriteShardedParquet(
         out, "duplicates", "duplicates", opts.num_shards, DUPLICATE_SCHEMA,
