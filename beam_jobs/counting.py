@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pyarrow as pa
 
 from beam_jobs.tokenizers import BOS, EOS, SPECIAL_TOKENS, UNK
 
@@ -64,10 +65,26 @@ def _code_to_token(code: int) -> str:
     return chr(code)
 
 
+def unpack_codes(keys: np.ndarray, order: int) -> np.ndarray:
+    """Packed keys of one order → (len(keys), order) array of code points."""
+    shifts = np.uint64(BITS) * np.arange(order - 1, -1, -1, dtype=np.uint64)
+    return ((keys[:, None] >> shifts[None, :]) & _MASK).astype(np.uint32)
+
+
 def unpack_ngrams(keys: np.ndarray, order: int) -> list[list[str]]:
     """Packed keys of one order → lists of token strings."""
-    cols = [((keys >> np.uint64(BITS * (order - 1 - i))) & _MASK).tolist() for i in range(order)]
-    return [[_code_to_token(c) for c in gram] for gram in zip(*cols)]
+    return [[_code_to_token(c) for c in gram] for gram in unpack_codes(keys, order).tolist()]
+
+
+def ngram_list_array(keys: np.ndarray, order: int) -> pa.ListArray:
+    """Packed keys of one order → an Arrow list<string> column, without a Python loop per
+    n-gram: distinct code points become strings once, then an Arrow `take` spreads them."""
+    flat = unpack_codes(keys, order).ravel()
+    uniq, inverse = np.unique(flat, return_inverse=True)
+    values = pa.array([_code_to_token(c) for c in uniq.tolist()], pa.string()).take(
+        pa.array(inverse.astype(np.int32)))
+    offsets = pa.array(np.arange(0, len(flat) + 1, order, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, values)
 
 
 def pack_ngram(tokens: list[str]) -> int:

@@ -174,20 +174,19 @@ class CountNgrams(beam.PTransform):
                 | "WriteNgramShard" >> beam.MapTuple(self._write))
 
     def _table(self, result) -> pa.Table:
-        orders, grams, counts = [], [], []
         if result is None:
-            pass
-        elif self.packed:
-            for n, (keys, cnt) in enumerate(result, 1):
-                orders.extend([n] * len(keys))
-                grams.extend(counting.unpack_ngrams(keys, n))
-                counts.extend(cnt.tolist())
-        else:
-            for gram in sorted(result, key=lambda g: (len(g), g)):
-                orders.append(len(gram))
-                grams.append(list(gram))
-                counts.append(result[gram])
-        return pa.table({"order": orders, "ngram": grams, "count": counts}, schema=NGRAM_SCHEMA)
+            return NGRAM_SCHEMA.empty_table()
+        if self.packed:
+            orders = [pa.array(np.full(len(keys), n, np.int32)) for n, (keys, _) in
+                      enumerate(result, 1)]
+            grams = [counting.ngram_list_array(keys, n) for n, (keys, _) in enumerate(result, 1)]
+            counts = [pa.array(cnt.astype(np.int64)) for _, cnt in result]
+            return pa.table({"order": pa.chunked_array(orders, pa.int32()),
+                             "ngram": pa.chunked_array(grams, pa.list_(pa.string())),
+                             "count": pa.chunked_array(counts, pa.int64())}, schema=NGRAM_SCHEMA)
+        ordered = sorted(result, key=lambda g: (len(g), g))
+        return pa.table({"order": [len(g) for g in ordered], "ngram": [list(g) for g in ordered],
+                         "count": [result[g] for g in ordered]}, schema=NGRAM_SCHEMA)
 
     def _write(self, shard, results):
         results = [r for r in results if r is not None]

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from beam_jobs.counting import (
     build_vocab,
     merge_packed,
+    ngram_list_array,
     ngrams_of,
     pack_ngram,
     packed_ngrams,
@@ -72,3 +73,10 @@ def test_build_vocab_orders_and_caps():
 def test_vocab_min_count(min_count):
     vocab = build_vocab(Counter("aaabbc"), min_count=min_count)
     assert all(c >= min_count for c in vocab["counts"][3:])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=80), st.integers(min_value=1, max_value=3))
+def test_arrow_ngram_column_equals_python_unpacking(text, order):
+    keys = packed_ngrams(text, order)[order - 1][0]
+    assert ngram_list_array(keys, order).to_pylist() == unpack_ngrams(keys, order)
