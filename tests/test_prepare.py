@@ -110,6 +110,8 @@ def test_rerun_refuses_without_overwrite(prepared, ja_slice_dir, capsys):
     (["--direct_running_mode", "multi_threading"], "multi_threading"),
     (["--scripts", "klingon"], "unknown script"),
     (["--runner", "NoSuchRunner"], "--runner NoSuchRunner"),
+    (["--threshold", "1.5"], "--threshold"),
+    (["--threshold", "0"], "--threshold"),
 ])
 def test_bad_flags_fail_before_any_work(flags, message, ja_slice_dir, tmp_path, capsys):
     code = main(["--input", str(ja_slice_dir / "*"), "--output", str(tmp_path / "o"), *flags])
