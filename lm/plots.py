@@ -49,7 +49,7 @@ def plot_perplexity(history: list[dict], final: float, baselines: dict, path: st
     for name, ppl in sorted(baselines.items(), key=lambda kv: -kv[1]):
         ax.axhline(ppl, linestyle="--", color=next(colors), label=f"{name} {ppl:.2f}")
     values = [h["val_perplexity"] for h in history] + list(baselines.values()) + [final]
-    if values and max(values) / max(min(values), 1e-9) > 20:
+    if values and max(values) / max(min(values), 1e-9) > 10:
         ax.set_yscale("log")
     ax.set_xlabel("学習トークン数 (百万) / training tokens (M)")
     ax.set_ylabel("パープレキシティ / perplexity")
