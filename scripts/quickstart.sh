@@ -11,7 +11,8 @@ RUN=${RUN:-runs/sample}
 python -m beam_jobs.prepare --input data/sample/ja_sample.jsonl.gz --output "$DATA" \
   --val-fraction 0.1 --overwrite \
   --runner DirectRunner --direct_num_workers=2 --direct_running_mode=multi_processing
-python -m lm.train --data "$DATA" --out "$RUN" --time-budget "${TIME_BUDGET:-90}" --no-progress
+python -m lm.train --data "$DATA" --out "$RUN" --max-steps "${MAX_STEPS:-300}" --hidden 256 \
+  --eval-every 100 --no-progress
 python -m lm.generate --checkpoint "$RUN/checkpoint.pt" --prompt "Python の" --max-new-tokens 80 --strategy sample \
   --temperature 0.8 --top-p 0.95
 echo
