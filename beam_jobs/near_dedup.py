@@ -274,6 +274,13 @@ def _star(item):
 # ── verification ────────────────────────────────────────────────────────────────────────────
 
 
+def _shingles_if_needed(item, hasher):
+    doc_id, groups = item
+    keys = list(groups["key"])
+    if keys and keys[0] and any(True for _ in groups["need"]):
+        yield doc_id, hasher.shingle_hashes(keys[0])
+
+
 def _similarity(mode, fa, fb):
     if mode == "exact":
         inter = np.intersect1d(fa, fb, assume_unique=True).size
@@ -614,8 +621,16 @@ class NearDedup(beam.PTransform):
         else:
             if verify == "exact":
                 hasher = self.hasher
-                feats = docs | "ShingleSets" >> beam.FlatMap(
-                    lambda d: [(d["id"], hasher.shingle_hashes(d["key"]))] if d["key"] else []
+                # Shingle sets only for documents in a candidate edge: a set is ~4 bytes per
+                # character and is shuffled through three joins, so building it for every
+                # document would move several times the corpus.
+                endpoints = candidates | "Endpoints" >> beam.FlatMap(
+                    lambda e: ((e[0], None), (e[1], None)))
+                keys = docs | "KeyById" >> beam.Map(lambda d: (d["id"], d["key"]))
+                feats = (
+                    {"need": endpoints, "key": keys}
+                    | "JoinEndpoints" >> beam.CoGroupByKey()
+                    | "ShingleSets" >> beam.FlatMap(_shingles_if_needed, hasher)
                 )
             else:
                 feats = sigs | "SigFeatures" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
