@@ -17,12 +17,19 @@ import torch
 from beam_jobs.tokenizers import get_tokenizer
 from lm.data import Vocab
 from lm.model import GRULM, GRUConfig
+from lm.train import CheckpointError, load_checkpoint
 
 
 def load_model(path: str, device: str = "cpu") -> tuple[GRULM, Vocab]:
-    ckpt = torch.load(path, map_location=device, weights_only=False)
-    model = GRULM(GRUConfig(**ckpt["model_config"])).to(device)
-    model.load_state_dict(ckpt["model"])
+    """Model and vocabulary of an lm.train checkpoint; `CheckpointError` (one line) when the
+    file is missing, truncated, corrupted or not an lm.train checkpoint."""
+    ckpt = load_checkpoint(path, device)
+    try:
+        model = GRULM(GRUConfig(**ckpt["model_config"])).to(device)
+        model.load_state_dict(ckpt["model"])
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: the weights do not fit the model_config "
+                              f"({str(e).splitlines()[0][:160]})") from None
     model.eval()
     return model, Vocab(ckpt["vocab"], get_tokenizer(ckpt["tokenizer"]))
 
@@ -82,7 +89,11 @@ def main(argv=None) -> int:
     ap.add_argument("--unk", default="\ufffd", help="placeholder printed for <unk>")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
-    model, vocab = load_model(args.checkpoint, args.device)
+    try:
+        model, vocab = load_model(args.checkpoint, args.device)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     for i in range(args.num_samples):
         ids = generate(model, vocab, args.prompt, args.max_new_tokens, args.strategy,
                        args.temperature, args.top_k, args.top_p, args.seed + i)

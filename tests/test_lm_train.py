@@ -128,8 +128,46 @@ def test_accounting():
     assert cost["cost_at_price_per_hour"] == 6.0 and cost["cost_at_price_per_million_tokens"] == 1.0
 
 
-@pytest.mark.parametrize("module", ["lm.train", "lm.ngram", "lm.generate"])
+@pytest.mark.parametrize("module", ["lm.train", "lm.ngram", "lm.generate", "lm.interpret"])
 def test_cli_help(module):
     r = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True,
                        cwd=os.path.dirname(os.path.dirname(__file__)))
     assert r.returncode == 0 and "usage" in r.stdout
+
+
+def test_corrupted_or_truncated_checkpoint_is_a_one_line_error(root, tmp_path, capsys):
+    """--resume, --init-from and lm.generate refuse a damaged checkpoint in one line: no
+    traceback, and no silent fresh start over it."""
+    good = tmp_path / "good"
+    train_main(["--data", root, "--out", str(good), "--max-steps", "2", "--baselines", "off",
+                "--plots", "off", *SMALL])
+    data = (good / "checkpoint.pt").read_bytes()
+    damaged = {"truncated": data[: len(data) // 2], "garbage": b"\x00not a checkpoint" * 50,
+               "empty": b""}
+    for kind, content in damaged.items():
+        run = tmp_path / kind
+        run.mkdir()
+        (run / "checkpoint.pt").write_bytes(content)
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as e:
+            train_main(["--data", root, "--out", str(run), "--resume", "--max-steps", "4",
+                        *SMALL])
+        err = capsys.readouterr().err.strip()
+        assert e.value.code == 2 and err.startswith("error: --resume: ") and "\n" not in err
+        assert "truncated or corrupted" in err
+        assert (run / "checkpoint.pt").read_bytes() == content  # not overwritten
+        with pytest.raises(SystemExit) as e:
+            train_main(["--data", root, "--out", str(tmp_path / f"init-{kind}"), "--init-from",
+                        str(run / "checkpoint.pt"), "--max-steps", "2", *SMALL])
+        err = capsys.readouterr().err.strip()
+        assert e.value.code == 2 and "truncated or corrupted" in err and "\n" not in err
+        assert gen.main(["--checkpoint", str(run / "checkpoint.pt"), "--prompt", "の"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err
+    # a readable file that is not an lm.train checkpoint
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    assert gen.main(["--checkpoint", str(other)]) == 2
+    assert "not an lm.train checkpoint" in capsys.readouterr().err
+    assert gen.main(["--checkpoint", str(tmp_path / "missing.pt")]) == 2
+    assert "no such checkpoint file" in capsys.readouterr().err
