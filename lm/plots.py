@@ -133,6 +133,8 @@ def plot_continued_pretraining(pretrain: dict | None, runs: dict[str, dict], pat
     log scale. The curves are the periodic evaluations (a fixed prefix of each validation
     split)."""
     plt = _pyplot()
+    from matplotlib.ticker import FuncFormatter
+
     names = list(next(iter(runs.values()))["domains"]) if runs else list(pretrain["domains"])
     fig, axes = plt.subplots(1, len(names) + 1, figsize=(4.6 * (len(names) + 1), 4.2))
     offset = pretrain["steps"] if pretrain else 0
@@ -148,6 +150,8 @@ def plot_continued_pretraining(pretrain: dict | None, runs: dict[str, dict], pat
         if pretrain:
             ax.axvline(offset, color="gray", lw=0.8, ls=":")
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_title(f"{name} 検証 PPL" if name else "重み付き目的関数 / weighted objective")
         ax.set_xlabel("ステップ / step")
         ax.grid(alpha=0.3)
