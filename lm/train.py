@@ -490,8 +490,8 @@ def train(args) -> dict:
             loss = sum(d.weight * per[d.name]["val_loss"] for d in domains)
             result = {"loss": loss, "perplexity": math.exp(loss),
                       "tokens": sum(v["val_tokens"] for v in per.values())}
-            if not state["loss_tokens"]:
-                train_loss = None  # the evaluation before any training step
+        if state["step"] == 0:
+            train_loss = None  # the evaluation before any training step
         state["history"].append({
             "step": state["step"], "tokens_seen": state["tokens"], "train_loss": train_loss,
             "val_loss": result["loss"], "val_perplexity": result["perplexity"],
@@ -512,9 +512,10 @@ def train(args) -> dict:
     def done() -> bool:
         return (args.max_steps is not None and state["step"] >= args.max_steps) or out_of_time()
 
-    if mixture and state["step"] == 0 and not state["history"]:
+    if (mixture or init is not None) and state["step"] == 0 and not state["history"]:
         result = periodic_eval()  # where the (pretrained) model starts on every domain
-        print(f"step 0: weighted val {result['loss']:.4f} (ppl {result['perplexity']:.2f})"
+        print(f"step 0: {'weighted ' if mixture else ''}val {result['loss']:.4f} "
+              f"(ppl {result['perplexity']:.2f})"
               + describe(state["history"][-1]), file=sys.stderr)
 
     model.train()

@@ -169,6 +169,14 @@ def test_continued_pretraining_maps_unknown_characters_to_unk(dirs, tmp_path, ca
     # step 0 is the pretrained model itself
     first = m["history"][0]
     assert first["step"] == 0 and first["train_loss"] is None
+    # one plain directory works too, and also starts with the pretrained model's evaluation
+    single = tmp_path / "single"
+    train_main(["--data", domain, "--init-from", str(pre / "checkpoint.pt"), "--out",
+                str(single), "--max-steps", "4", "--baselines", "off", "--plots", "off", *SMALL])
+    s = _domain_metrics(single)
+    assert s["history"][0]["step"] == 0 and s["history"][0]["train_loss"] is None
+    assert s["init_from"]["unk_mapped"]["data"]["distinct"] == 2
+    capsys.readouterr()
     # a shape that contradicts the checkpoint is refused, in one line
     with pytest.raises(SystemExit) as e:
         train_main(["--data", f"domain={domain}:1", "--init-from", str(pre / "checkpoint.pt"),
