@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs import SCHEMA_VERSION
-from beam_jobs.sinks import write_json
+from beam_jobs.sinks import read_json, write_json
 
 MANIFEST = "manifest.json"
 
@@ -56,8 +55,4 @@ def write_manifest(output_dir: str, manifest: dict) -> None:
 
 
 def read_manifest(output_dir: str) -> dict | None:
-    path = FileSystems.join(output_dir, MANIFEST)
-    if not FileSystems.exists(path):
-        return None
-    with FileSystems.open(path) as handle:
-        return json.loads(handle.read().decode("utf-8"))
+    return read_json(FileSystems.join(output_dir, MANIFEST))

@@ -47,6 +47,14 @@ def write_table(path: str, table: pa.Table, row_group_size: int) -> None:
     FileSystems.rename([tmp], [path])
 
 
+def read_json(path: str):
+    """The JSON document at any Beam filesystem path, or None where there is none."""
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path) as handle:
+        return json.loads(handle.read().decode("utf-8"))
+
+
 def write_json(path: str, obj) -> None:
     tmp = path + ".tmp"
     with FileSystems.create(tmp) as handle:

@@ -14,7 +14,7 @@ import json
 
 from apache_beam.io.filesystems import FileSystems
 
-from beam_jobs.sinks import write_json
+from beam_jobs.sinks import read_json, write_json
 
 STAGE_DIR = "_stages/dedup"
 MARKER = STAGE_DIR + "/stage.json"
@@ -42,11 +42,7 @@ def stage_key(options: dict, settings: dict, inputs: list[dict]) -> str:
 
 
 def read_marker(output_dir: str) -> dict | None:
-    path = FileSystems.join(output_dir, MARKER)
-    if not FileSystems.exists(path):
-        return None
-    with FileSystems.open(path) as handle:
-        return json.loads(handle.read().decode("utf-8"))
+    return read_json(FileSystems.join(output_dir, MARKER))
 
 
 def write_marker(output_dir: str, marker: dict) -> None:
