@@ -6,6 +6,7 @@ from __future__ import annotations
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_jobs.filters import FilterConfig, resolve_scripts
+from beam_jobs.near_dedup import add_near_dedup_args, validate_near_dedup_args
 from beam_jobs.normalize import WHITESPACE_MODES, NormalizeConfig
 from beam_jobs.tokenizers import TOKENIZERS
 
@@ -89,10 +90,6 @@ class PrepareOptions(PipelineOptions):
                          help="reuse the materialized dedup stage of an earlier run in --output "
                               "when its options and input files are the same")
 
-        try:
-            from beam_jobs.near_dedup import add_near_dedup_args
-        except ImportError:  # near-dedup stage not installed
-            return
         add_near_dedup_args(parser)
 
 
@@ -133,8 +130,4 @@ def validate(opts: PrepareOptions) -> None:
         raise ValueError("--max-vocab must leave room beyond the 3 special tokens")
     normalize_config(opts)
     filter_config(opts)
-    try:
-        from beam_jobs.near_dedup import validate_near_dedup_args
-    except ImportError:
-        return
     validate_near_dedup_args(opts)

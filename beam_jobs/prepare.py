@@ -23,6 +23,7 @@ from beam_jobs.clean import CleanDocuments
 from beam_jobs.counts import BuildVocab, CountNgrams
 from beam_jobs.exact_dedup import ExactDedup, RedirectToKept
 from beam_jobs.manifest import MANIFEST, build_manifest, read_manifest, write_manifest
+from beam_jobs.near_dedup import NearDedup
 from beam_jobs.options import PrepareOptions, filter_config, normalize_config, validate
 from beam_jobs.read import ReadDocuments, check_inputs_exist
 from beam_jobs.report import draw_report
@@ -64,11 +65,7 @@ def own_options(opts: PrepareOptions) -> dict:
 
 def near_dedup_stage(opts):
     """The near-dedup transform when enabled (None otherwise)."""
-    if not getattr(opts, "near_dedup", False):
-        return None
-    from beam_jobs.near_dedup import NearDedup
-
-    return NearDedup.from_options(opts)
+    return NearDedup.from_options(opts) if opts.near_dedup else None
 
 
 def stage_settings(opts, near_dedup) -> dict:
