@@ -1,7 +1,9 @@
 """Exact dedup on the dedup key: one document per key survives, the smallest id.
 
-The key hash is combined per key, so with combiner lifting a boilerplate text repeated a
-million times crosses the shuffle once per worker, not a million times.
+Two steps, so that no combiner holds documents: the smallest id per key hash is a liftable
+`min` over short strings (a worker's combiner table stays small however large its bundle),
+then each document meets its key's winner in a join and is kept or becomes a duplicate row
+there, one at a time — a boilerplate text repeated a million times is streamed, never held.
 """
 
 from __future__ import annotations
@@ -15,52 +17,31 @@ def key_hash(key: str) -> bytes:
     return hashlib.blake2b(key.encode("utf-8"), digest_size=16).digest()
 
 
-class KeepSmallestId(beam.CombineFn):
-    """Accumulator: (kept doc or None, (id, file) of the others)."""
-
-    def create_accumulator(self):
-        return None, []
-
-    def add_input(self, acc, doc):
-        return self.merge_accumulators([acc, (doc, [])])
-
-    def merge_accumulators(self, accs):
-        kept, others = None, []
-        for doc, ids in accs:
-            others.extend(ids)
-            if doc is None:
-                continue
-            if kept is None or doc["id"] < kept["id"]:
-                if kept is not None:
-                    others.append((kept["id"], kept["file"]))
-                kept = doc
-            else:
-                others.append((doc["id"], doc["file"]))
-        return kept, others
-
-    def extract_output(self, acc):
-        return acc
-
-
-def _emit(kept_and_others):
-    kept, others = kept_and_others
-    yield kept
-    for other, file in sorted(others):
-        beam.metrics.Metrics.counter("dedup", "exact_duplicates").inc()
-        yield beam.pvalue.TaggedOutput("duplicates", {
-            "id": other, "duplicate_of": kept["id"], "kind": "exact", "similarity": 1.0,
-            "file": file})
+def _keep_or_drop(item):
+    _, groups = item
+    winner = next(iter(groups["winner"]))
+    for doc in groups["doc"]:
+        if doc["id"] == winner:
+            yield doc
+        else:
+            beam.metrics.Metrics.counter("dedup", "exact_duplicates").inc()
+            yield beam.pvalue.TaggedOutput("duplicates", {
+                "id": doc["id"], "duplicate_of": winner, "kind": "exact", "similarity": 1.0,
+                "file": doc["file"]})
 
 
 class ExactDedup(beam.PTransform):
     """docs → {'kept', 'duplicates'} (duplicates as rows of the duplicates table)."""
 
     def expand(self, docs):
-        out = (docs
-               | "KeyByHash" >> beam.Map(lambda d: (key_hash(d["key"]), d))
-               | "SmallestIdPerKey" >> beam.CombinePerKey(KeepSmallestId())
-               | "DropKey" >> beam.Values()
-               | "Emit" >> beam.FlatMap(_emit).with_outputs("duplicates", main="kept"))
+        keyed = docs | "KeyByHash" >> beam.Map(lambda d: (key_hash(d["key"]), d))
+        winners = (keyed
+                   | "IdOnly" >> beam.MapTuple(lambda k, d: (k, d["id"]))
+                   | "SmallestIdPerKey" >> beam.CombinePerKey(min))
+        out = ({"doc": keyed, "winner": winners}
+               | "JoinWinner" >> beam.CoGroupByKey()
+               | "KeepOrDrop" >> beam.FlatMap(_keep_or_drop).with_outputs(
+                   "duplicates", main="kept"))
         return {"kept": out.kept, "duplicates": out.duplicates}
 
 
