@@ -88,12 +88,21 @@ def ngram_list_array(keys: np.ndarray, order: int) -> pa.ListArray:
 
 
 def pack_ngram(tokens: list[str]) -> int:
-    """The packed key of one character n-gram (for shard assignment and tests)."""
+    """The packed key of one character n-gram (the reference the tests check keys against)."""
     key = 0
     for tok in tokens:
         code = BOS_CODE if tok == BOS else EOS_CODE if tok == EOS else ord(tok)
         key = (key << BITS) | code
     return key
+
+
+def merge_counters(counters) -> Counter:
+    """Sum Counters into the first one (the merge step of the Counter-based combiners)."""
+    counters = iter(counters)
+    total = next(counters)
+    for counter in counters:
+        total.update(counter)
+    return total
 
 
 def build_vocab(counts: Counter | dict, min_count: int = 1, max_vocab: int = 0) -> dict:

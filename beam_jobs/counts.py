@@ -19,14 +19,6 @@ from beam_jobs.sinks import NGRAM_SCHEMA, shard_name, write_json, write_table
 from beam_jobs.tokenizers import BOS, EOS, get_tokenizer
 
 
-def merge_counters(accs) -> Counter:
-    accs = iter(accs)
-    total = next(accs)
-    for acc in accs:
-        total.update(acc)
-    return total
-
-
 class TokenCountsFn(beam.CombineFn):
     """Documents' texts → Counter of tokens (and of BOS/EOS, once per document)."""
 
@@ -46,7 +38,7 @@ class TokenCountsFn(beam.CombineFn):
         return acc
 
     def merge_accumulators(self, accs):
-        return merge_counters(accs)
+        return counting.merge_counters(accs)
 
     def extract_output(self, acc):
         return acc
@@ -117,7 +109,7 @@ class TupleNgramsFn(beam.CombineFn):
         return acc
 
     def merge_accumulators(self, accs):
-        return merge_counters(accs)
+        return counting.merge_counters(accs)
 
     def extract_output(self, acc):
         return acc

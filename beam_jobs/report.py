@@ -7,12 +7,13 @@ import io
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.fonts import use_japanese_font
+from beam_jobs.sinks import atomic_create
 
 
 def _save(fig, path: str) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    with FileSystems.create(path) as handle:
+    with atomic_create(path) as handle:
         handle.write(buf.getvalue())
 
 

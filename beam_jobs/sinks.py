@@ -9,6 +9,7 @@ hundred MB at most.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import posixpath
 
@@ -36,15 +37,22 @@ def shard_name(prefix: str, shard: int, num_shards: int) -> str:
     return f"{prefix}-{shard:05d}-of-{num_shards:05d}.parquet"
 
 
-def write_table(path: str, table: pa.Table, row_group_size: int) -> None:
-    """Write a table to any Beam filesystem path, atomically (temp name, then rename)."""
+@contextlib.contextmanager
+def atomic_create(path: str):
+    """A writable handle for any Beam filesystem path; the file appears under its name only
+    once written whole (temp name, then rename over any older file)."""
     tmp = path + ".tmp"
     with FileSystems.create(tmp) as handle:
-        pq.write_table(table, handle, compression="zstd", row_group_size=row_group_size,
-                       write_statistics=True)
+        yield handle
     if FileSystems.exists(path):
         FileSystems.delete([path])
     FileSystems.rename([tmp], [path])
+
+
+def write_table(path: str, table: pa.Table, row_group_size: int) -> None:
+    with atomic_create(path) as handle:
+        pq.write_table(table, handle, compression="zstd", row_group_size=row_group_size,
+                       write_statistics=True)
 
 
 def read_json(path: str):
@@ -56,12 +64,8 @@ def read_json(path: str):
 
 
 def write_json(path: str, obj) -> None:
-    tmp = path + ".tmp"
-    with FileSystems.create(tmp) as handle:
+    with atomic_create(path) as handle:
         handle.write(json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True).encode())
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([tmp], [path])
 
 
 class WriteShardedParquet(beam.PTransform):

@@ -11,6 +11,8 @@ from collections import Counter
 
 import apache_beam as beam
 
+from beam_jobs.counting import merge_counters
+
 
 class StatsFn(beam.CombineFn):
     """Events → stats.json body; `raw=True` returns the Counter itself (to be stored and
@@ -42,11 +44,7 @@ class StatsFn(beam.CombineFn):
         return acc
 
     def merge_accumulators(self, accs):
-        accs = iter(accs)
-        total = next(accs)
-        for acc in accs:
-            total.update(acc)
-        return total
+        return merge_counters(accs)
 
     def extract_output(self, acc):
         if self.base:
