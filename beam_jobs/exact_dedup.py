@@ -30,11 +30,16 @@ def _keep_or_drop(item):
                 "file": doc["file"]})
 
 
+def _by_key_hash(doc):
+    return doc["key_hash"] if "key_hash" in doc else key_hash(doc["key"]), doc
+
+
 class ExactDedup(beam.PTransform):
-    """docs → {'kept', 'duplicates'} (duplicates as rows of the duplicates table)."""
+    """docs (with their `key`, or its `key_hash` alone) → {'kept', 'duplicates'} (duplicates
+    as rows of the duplicates table)."""
 
     def expand(self, docs):
-        keyed = docs | "KeyByHash" >> beam.Map(lambda d: (key_hash(d["key"]), d))
+        keyed = docs | "KeyByHash" >> beam.Map(_by_key_hash)
         winners = (keyed
                    | "IdOnly" >> beam.MapTuple(lambda k, d: (k, d["id"]))
                    | "SmallestIdPerKey" >> beam.CombinePerKey(min))

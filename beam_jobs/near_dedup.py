@@ -208,12 +208,27 @@ class _Signature(beam.DoFn):
         self.empty = _counter("empty_keys")
 
     def process(self, doc):
-        if not doc["key"]:
+        if "sig" in doc:
+            sig = doc["sig"]
+        else:
+            sig = self.hasher.signature(doc["key"]) if doc["key"] else None
+        if sig is None:
             self.empty.inc()
             return
         self.signatures.inc()
         rank = (-int(doc["n_chars"]), doc["id"]) if self.keep == "longest" else (doc["id"],)
-        yield doc["id"], (rank, self.hasher.signature(doc["key"]), doc.get("file"))
+        yield doc["id"], (rank, sig, doc.get("file"))
+
+
+class AddSignature(beam.DoFn):
+    """doc → the same doc with `sig`, its MinHash signature (None for an empty key), so that
+    the signature is computed where the document is and travels instead of the key."""
+
+    def __init__(self, hasher: MinHasher):
+        self.hasher = hasher
+
+    def process(self, doc):
+        yield {**doc, "sig": self.hasher.signature(doc["key"]) if doc["key"] else None}
 
 
 class _BucketStats(beam.CombineFn):
@@ -274,11 +289,25 @@ def _star(item):
 # ── verification ────────────────────────────────────────────────────────────────────────────
 
 
-def _shingles_if_needed(item, hasher):
+def _needed_key(item):
     doc_id, groups = item
     keys = list(groups["key"])
     if keys and keys[0] and any(True for _ in groups["need"]):
-        yield doc_id, hasher.shingle_hashes(keys[0])
+        yield doc_id, keys[0]
+
+
+class KeysFromDocs(beam.PTransform):
+    """Verification's key lookup over a PCollection of (id, key): candidate endpoints
+    (id, None) → (id, key) once per id."""
+
+    def __init__(self, keys):
+        super().__init__()
+        self.keys = keys
+
+    def expand(self, endpoints):
+        return ({"need": endpoints, "key": self.keys}
+                | "JoinEndpoints" >> beam.CoGroupByKey()
+                | "NeededKeys" >> beam.FlatMap(_needed_key))
 
 
 def _similarity(mode, fa, fb):
@@ -586,11 +615,34 @@ class NearDedup(beam.PTransform):
             "max_bucket_size": self.max_bucket_size,
         }
 
+    def find_in(self, lookup: beam.PTransform) -> beam.PTransform:
+        """records → {'duplicates', 'edges'}, where a record is {id, n_chars, file} with
+        either its `key` or its `sig` (see `AddSignature`), and `lookup` turns the candidate
+        endpoints (id, None) into (id, dedup key) for verification (see `KeysFromDocs`)."""
+        return _FindNearDuplicates(self, lookup)
+
     def expand(self, docs):
+        if not self.enabled:
+            none = docs.pipeline | "NoDuplicates" >> beam.Create([])
+            return {"kept": docs, "duplicates": none, "edges": none}
+        keys = docs | "KeyById" >> beam.Map(lambda d: (d["id"], d["key"]))
+        found = self._find(docs, KeysFromDocs(keys))
+        kept = (
+            {
+                "doc": docs | "DocById" >> beam.Map(_by_id_without_key),
+                "removed": found["duplicates"]
+                | "RemovedById" >> beam.Map(lambda r: (r["id"], True)),
+            }
+            | "JoinRemoved" >> beam.CoGroupByKey()
+            | "Kept" >> beam.FlatMap(_unless_removed)
+        )
+        return {"kept": kept, **found}
+
+    def _find(self, docs, lookup):
         p = docs.pipeline
         if not self.enabled:
             none = p | "NoDuplicates" >> beam.Create([])
-            return {"kept": docs, "duplicates": none, "edges": none}
+            return {"duplicates": none, "edges": none}
         bands, rows, verify, threshold = self.bands, self.rows, self.verify, self.threshold
 
         sigs = docs | "Signatures" >> beam.ParDo(_Signature(self.hasher, self.keep))
@@ -626,11 +678,11 @@ class NearDedup(beam.PTransform):
                 # document would move several times the corpus.
                 endpoints = candidates | "Endpoints" >> beam.FlatMap(
                     lambda e: ((e[0], None), (e[1], None)))
-                keys = docs | "KeyById" >> beam.Map(lambda d: (d["id"], d["key"]))
                 feats = (
-                    {"need": endpoints, "key": keys}
-                    | "JoinEndpoints" >> beam.CoGroupByKey()
-                    | "ShingleSets" >> beam.FlatMap(_shingles_if_needed, hasher)
+                    endpoints
+                    | "CandidateKeys" >> lookup
+                    | "ShingleSets" >> beam.MapTuple(
+                        lambda doc_id, key: (doc_id, hasher.shingle_hashes(key)))
                 )
             else:
                 feats = sigs | "SigFeatures" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
@@ -675,12 +727,13 @@ class NearDedup(beam.PTransform):
             | "JoinKept" >> beam.CoGroupByKey()
             | "DuplicateRows" >> beam.FlatMap(_duplicate_rows)
         )
-        kept = (
-            {
-                "doc": docs | "DocById" >> beam.Map(_by_id_without_key),
-                "removed": duplicates | "RemovedById" >> beam.Map(lambda r: (r["id"], True)),
-            }
-            | "JoinRemoved" >> beam.CoGroupByKey()
-            | "Kept" >> beam.FlatMap(_unless_removed)
-        )
-        return {"kept": kept, "duplicates": duplicates, "edges": edges}
+        return {"duplicates": duplicates, "edges": edges}
+
+
+class _FindNearDuplicates(beam.PTransform):
+    def __init__(self, near: NearDedup, lookup: beam.PTransform):
+        super().__init__()
+        self.near, self.lookup = near, lookup
+
+    def expand(self, records):
+        return self.near._find(records, self.lookup)

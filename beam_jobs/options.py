@@ -39,6 +39,9 @@ class PrepareOptions(PipelineOptions):
                         help="provenance field copied to the shards")
         io.add_argument("--max-record-bytes", type=int, default=16 << 20,
                         help="records larger than this are rejected (too_large)")
+        io.add_argument("--read-block-mb", type=float, default=4,
+                        help="files are cut into blocks of about this many MB of whole lines "
+                             "that workers parse in parallel (a large file spreads over them)")
         io.add_argument("--decode-errors", default="strict", choices=("strict", "replace"),
                         help="invalid UTF-8: reject the record (strict) or keep it with "
                              "U+FFFD in place of the bad bytes (replace)")
@@ -126,6 +129,8 @@ def validate(opts: PrepareOptions) -> None:
                  "max_duplicate_ngram_fraction"):
         if not 0 <= getattr(opts, flag) <= 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be in [0, 1]")
+    if not opts.read_block_mb > 0:
+        raise ValueError(f"--read-block-mb must be positive, got {opts.read_block_mb}")
     if opts.max_vocab and opts.max_vocab <= 3:
         raise ValueError("--max-vocab must leave room beyond the 3 special tokens")
     normalize_config(opts)

@@ -23,20 +23,15 @@ from beam_jobs.clean import CleanDocuments
 from beam_jobs.counts import BuildVocab, CountNgrams
 from beam_jobs.exact_dedup import ExactDedup, RedirectToKept
 from beam_jobs.manifest import MANIFEST, build_manifest, read_manifest, write_manifest
-from beam_jobs.near_dedup import NearDedup
+from beam_jobs.near_dedup import AddSignature, NearDedup
 from beam_jobs.options import PrepareOptions, filter_config, normalize_config, validate
 from beam_jobs.read import ReadDocuments, check_inputs_exist
 from beam_jobs.report import draw_report
-from beam_jobs.sinks import (
-    DOC_SCHEMA,
-    DUPLICATE_SCHEMA,
-    REJECTED_SCHEMA,
-    STAGE_DOC_SCHEMA,
-    WriteShardedParquet,
-    write_json,
-)
-from beam_jobs.split import assign_split
+from beam_jobs.sinks import DUPLICATE_SCHEMA, REJECTED_SCHEMA, WriteShardedParquet, write_json
+from beam_jobs.spill import KeysFromSpill, SpillDocuments, remove_unreferenced
+from beam_jobs.split_shards import WriteSplitShards
 from beam_jobs.stages import (
+    SPILL_DIR,
     STAGE_DIR,
     decode_counter,
     encode_counter,
@@ -104,45 +99,48 @@ class Finish(beam.DoFn):
 
 
 class StageDone(beam.DoFn):
-    """Writes the dedup stage's marker once all its outputs are written."""
+    """Writes the dedup stage's marker once all its outputs are written, after removing any
+    spill file that no finished bundle referenced."""
 
     def __init__(self, output_dir: str, key: str):
         self.output_dir, self.key = output_dir, key
 
-    def process(self, _, events, files, doc_shards, duplicate_shards, rejected_shards):
+    def process(self, _, events, files, spill_files, duplicate_shards, rejected_shards):
+        remove_unreferenced(self.output_dir, SPILL_DIR, {f["path"] for f in spill_files})
         write_marker(self.output_dir, {
             "stage": "dedup", "key": self.key, "events": encode_counter(events),
             "files": sorted(files, key=lambda f: f["path"]),
-            "doc_shards": sorted(doc_shards, key=lambda s: s["path"]),
+            "spill_files": sorted(spill_files, key=lambda s: s["path"]),
             "duplicate_shards": sorted(duplicate_shards, key=lambda s: s["path"]),
             "rejected_shards": sorted(rejected_shards, key=lambda s: s["path"])})
         yield self.key
 
 
 def build_dedup_stage(pipeline: beam.Pipeline, opts: PrepareOptions, key: str):
-    """First job: read → clean → exact dedup → near dedup; materializes the survivors, the
-    duplicate and rejected tables, and the marker."""
+    """First job: read → clean → spill → exact dedup → near dedup. The documents stay in the
+    spill files where they were cleaned; only small records cross the dedup shuffles. Writes
+    the duplicate and rejected tables, and last the marker."""
     out = opts.output
     near_dedup = near_dedup_stage(opts)
     read = pipeline | "Read" >> ReadDocuments(
         opts.input, fmt=opts.format, text_field=opts.text_field, id_field=opts.id_field,
         source_field=opts.source_field, max_record_bytes=opts.max_record_bytes,
-        decode_errors=opts.decode_errors)
+        decode_errors=opts.decode_errors, block_bytes=int(opts.read_block_mb * (1 << 20)))
     clean = read["docs"] | "Clean" >> CleanDocuments(
         normalize_config(opts), filter_config(opts), opts.tokenizer)
-    exact = clean["docs"] | "ExactDedup" >> ExactDedup()
-    docs, duplicates = exact["kept"], [exact["duplicates"]]
+    docs = clean["docs"]
     if near_dedup is not None:
-        near = docs | "NearDedup" >> near_dedup
-        docs = near["kept"]
+        docs = docs | "Sign" >> beam.ParDo(AddSignature(near_dedup.hasher))
+    spilled = docs | "SpillDocs" >> SpillDocuments(out, SPILL_DIR, opts.num_shards)
+    exact = spilled["records"] | "ExactDedup" >> ExactDedup()
+    duplicates = [exact["duplicates"]]
+    if near_dedup is not None:
+        kept = exact["kept"]
+        locations = kept | "SpillOf" >> beam.Map(lambda r: (r["id"], r["spill"]))
+        near = kept | "NearDedup" >> near_dedup.find_in(KeysFromSpill(out, locations))
         duplicates = [duplicates[0] | "RedirectToKept" >> RedirectToKept(near["duplicates"]),
                       near["duplicates"]]
 
-    doc_shards = (docs
-                  | "DropKey" >> beam.Map(lambda d: {k: v for k, v in d.items() if k != "key"})
-                  | "WriteSurvivors" >> WriteShardedParquet(
-        out, STAGE_DIR + "/docs", "docs", opts.num_shards, STAGE_DOC_SCHEMA,
-        row_group_size=opts.row_group_size))
     all_duplicates = duplicates | "AllDuplicates" >> beam.Flatten()
     duplicate_shards = all_duplicates | "WriteDuplicates" >> WriteShardedParquet(
         out, "duplicates", "duplicates", opts.num_shards, DUPLICATE_SCHEMA,
@@ -166,41 +164,33 @@ def build_dedup_stage(pipeline: beam.Pipeline, opts: PrepareOptions, key: str):
             | "Once" >> beam.Create([None])
             | "StageDone" >> beam.ParDo(
                 StageDone(out, key), events=side.AsSingleton(counts),
-                files=side.AsList(read["files"]), doc_shards=side.AsList(doc_shards),
+                files=side.AsList(read["files"]), spill_files=side.AsList(spilled["files"]),
                 duplicate_shards=side.AsList(duplicate_shards),
                 rejected_shards=side.AsList(rejected_shards)))
 
 
 def build_pipeline(pipeline: beam.Pipeline, opts: PrepareOptions, stage: dict):
-    """Second job: the dedup stage's survivors → split, shards, vocabulary, n-grams, stats,
-    report and manifest. Returns the PCollection holding the manifest (one element)."""
+    """Second job: the spill files minus the duplicates → train/val shards written shard by
+    shard, vocabulary, n-grams, stats, report and manifest. Returns the PCollection holding
+    the manifest (one element)."""
     out = opts.output
-    docs = (pipeline
-            | "SurvivorShards" >> beam.Create(
-                [FileSystems.join(out, s["path"]) for s in stage["doc_shards"]])
-            | "ReadSurvivors" >> beam.io.ReadAllFromParquet())
-    val_fraction, seed = opts.val_fraction, opts.split_seed
-    train, val = (docs
-                  | "Split" >> beam.Map(lambda d: {**d, "split": assign_split(
-                      d["id"], val_fraction, seed)})
-                  | "PartitionSplits" >> beam.Partition(
-                      lambda d, _: 0 if d["split"] == "train" else 1, 2))
-
-    def shards(name):
-        return WriteShardedParquet(out, name, name, opts.num_shards, DOC_SCHEMA,
-                                   sum_columns=("n_tokens", "n_chars"),
-                                   row_group_size=opts.row_group_size)
-
-    doc_shards = [
-        split | f"Write{name.title()}" >> shards(name)
-        | f"Tag{name.title()}" >> beam.Map(lambda info, n=name: {**info, "split": n})
-        for name, split in (("train", train), ("val", val))]
-    train_texts = train | "TrainTexts" >> beam.Map(lambda d: d["text"])
+    spill_files = pipeline | "SpillFiles" >> beam.Create(stage["spill_files"])
+    removed = (pipeline
+               | "DuplicateShards" >> beam.Create(
+                   [FileSystems.join(out, s["path"]) for s in stage["duplicate_shards"]])
+               | "ReadDuplicates" >> beam.io.ReadAllFromParquet(columns=["id"])
+               | "RemovedIds" >> beam.Map(lambda row: row["id"]))
+    written = (spill_files, removed) | "WriteSplits" >> WriteSplitShards(
+        out, opts.num_shards, opts.val_fraction, opts.split_seed, opts.row_group_size)
+    kept = written["kept"]
+    train_texts = (kept
+                   | "Train" >> beam.Filter(lambda d: d["split"] == "train")
+                   | "TrainTexts" >> beam.Map(lambda d: d["text"]))
     vocab = train_texts | "Vocabulary" >> BuildVocab(
         out, opts.tokenizer, opts.min_count, opts.max_vocab)
     ngram_shards = train_texts | "NgramCounts" >> CountNgrams(
         out, opts.tokenizer, opts.ngram_order, opts.ngram_shards)
-    stats = ((train, val) | "AllKept" >> beam.Flatten()
+    stats = (kept
              | "KeptEvents" >> beam.Map(
                  lambda d: ("kept", d["split"], d["n_chars"], d["n_tokens"], d["file"]))
              | "Stats" >> beam.CombineGlobally(StatsFn(base=decode_counter(stage["events"]))))
@@ -211,7 +201,7 @@ def build_pipeline(pipeline: beam.Pipeline, opts: PrepareOptions, stage: dict):
                 Finish(out, own_options(opts), stage_settings(opts, near_dedup_stage(opts)),
                        opts.report, stage),
                 stats=side.AsSingleton(stats), vocab=side.AsSingleton(vocab),
-                doc_shards=side.AsList(doc_shards | "AllDocShards" >> beam.Flatten()),
+                doc_shards=side.AsList(written["shards"]),
                 ngram_shards=side.AsList(ngram_shards)))
 
 

@@ -1,9 +1,10 @@
 """Reading: text, JSON Lines and Parquet files (gzip or not) into records with stable ids.
 
 Each file is read by one DoFn call, line by line, so ids can be `RELPATH:LINE` without
-help from the runner. A record that cannot be decoded or parsed goes to the `rejected`
-output with its location and reason; a file that breaks midway (truncated gzip) keeps the
-records read before the break and adds one rejected record for the rest.
+help from the runner, and cut into blocks of whole lines that the workers parse. A record
+that cannot be decoded or parsed goes to the `rejected` output with its location and reason;
+a file that breaks midway (truncated gzip) keeps the records read before the break and adds
+one rejected record for the rest.
 """
 
 from __future__ import annotations
@@ -93,63 +94,126 @@ class _LineIterator:
         self.handle.close()
 
 
-class ParseFile(beam.DoFn):
-    """A matched file → document records {id, raw_text, source, file, line}; rejected rows
-    and one {path, bytes, records, digest} per file on tagged outputs."""
+# A block: (relative path, format, first line or row, payload). For text formats the payload
+# is the raw bytes of consecutive whole lines; for Parquet it is (path, row group index).
+BLOCK_BYTES = 4 << 20
 
-    def __init__(self, base: str, fmt: str, text_field: str, id_field: str,
-                 source_field: str, max_record_bytes: int, decode_errors: str = "strict"):
-        self.base, self.fmt = base, fmt
-        self.text_field, self.id_field, self.source_field = text_field, id_field, source_field
-        self.max_record_bytes, self.decode_errors = max_record_bytes, decode_errors
+
+class SplitFile(beam.DoFn):
+    """A matched file → blocks of about `block_bytes` (whole lines or Parquet row groups),
+    and one {path, records, digest} per file on the `files` output.
+
+    The file is read once, start to end (a gzip stream cannot be split), but not parsed here:
+    blocks are cheap to shuffle (one bytes object each), so the parsing and everything after
+    it spreads over the workers whatever the file sizes. A file that breaks midway keeps the
+    lines read before the break and adds one `unreadable_file` record for the rest."""
+
+    def __init__(self, base: str, fmt: str, block_bytes: int = BLOCK_BYTES):
+        self.base, self.fmt, self.block_bytes = base, fmt, block_bytes
 
     def setup(self):
-        self.records = beam.metrics.Metrics.counter("read", "records")
         self.bytes_read = beam.metrics.Metrics.counter("read", "bytes")
         self.files = beam.metrics.Metrics.counter("read", "files")
+        self.blocks = beam.metrics.Metrics.counter("read", "blocks")
 
     def process(self, readable: fileio.ReadableFile):
         path = readable.metadata.path
         rel = path[len(self.base):] if path.startswith(self.base) else posixpath.basename(path)
         fmt = detect_format(path, self.fmt)
-        digest, count = hashlib.sha256(), 0
+        digest, count = hashlib.sha256(), [0]
         try:
             if fmt == "parquet":
-                rows = self._parquet_rows(path, digest)
+                blocks = self._parquet_blocks(path, rel, digest, count)
             else:
-                rows = self._line_rows(readable, fmt, digest)
-            for line, record in rows:
-                count += 1
-                if record.get("reason"):
-                    record.update(file=rel, line=line)
-                    yield beam.pvalue.TaggedOutput(REJECTED, record)
-                else:
-                    record.update(file=rel, line=line)
-                    if not record.get("id"):
-                        record["id"] = f"{rel}:{line}"
-                    if not record.get("source"):
-                        record["source"] = rel
-                    yield record
+                blocks = self._line_blocks(readable, rel, fmt, digest, count)
+            for block in blocks:
+                self.blocks.inc()
+                yield block
         except Exception as exc:  # a file that breaks midway: keep what was read
-            count += 1
+            count[0] += 1
             beam.metrics.Metrics.counter("read", "broken_files").inc()
             yield beam.pvalue.TaggedOutput(REJECTED, rejected_row(
-                rel, count, "unreadable_file", f"{type(exc).__name__}: {exc}"))
-        self.records.inc(count)
+                rel, count[0], "unreadable_file", f"{type(exc).__name__}: {exc}"))
         self.files.inc()
-        yield beam.pvalue.TaggedOutput(FILES, {"path": rel, "records": count,
+        yield beam.pvalue.TaggedOutput(FILES, {"path": rel, "records": count[0],
                                                "digest": digest.hexdigest()})
 
-    def _line_rows(self, readable, fmt, digest):
-        with open_lines(readable) as handle:
-            for line, raw in enumerate(handle, 1):
-                digest.update(raw)
-                self.bytes_read.inc(len(raw))
-                report_progress(1, len(raw))
-                yield line, self._parse_line(raw, fmt)
+    def _line_blocks(self, readable, rel, fmt, digest, count):
+        lines, size, first = [], 0, 1
+        try:
+            with open_lines(readable) as handle:
+                for raw in handle:
+                    digest.update(raw)
+                    lines.append(raw)
+                    size += len(raw)
+                    count[0] += 1
+                    if size >= self.block_bytes:
+                        yield self._text_block(rel, fmt, first, lines, size)
+                        lines, size, first = [], 0, count[0] + 1
+        finally:  # also when the file breaks: the lines before the break are kept
+            if lines:
+                yield self._text_block(rel, fmt, first, lines, size)
+
+    def _text_block(self, rel, fmt, first, lines, size):
+        self.bytes_read.inc(size)
+        report_progress(len(lines), size)
+        # Lines keep their b"\n", so the block splits back on it exactly.
+        return rel, fmt, first, b"".join(lines)
+
+    def _parquet_blocks(self, path, rel, digest, count):
+        import pyarrow.parquet as pq
+
+        with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as handle:
+            data = handle.read()
+        digest.update(data)
+        self.bytes_read.inc(len(data))
+        meta = pq.ParquetFile(io.BytesIO(data)).metadata
+        for group in range(meta.num_row_groups):
+            yield rel, "parquet", count[0], (path, group)
+            count[0] += meta.row_group(group).num_rows
+        report_progress(count[0], len(data))
+
+
+def block_lines(payload: bytes) -> list[bytes]:
+    lines = payload.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()  # the block ended with a line break
+    return lines
+
+
+class ParseBlock(beam.DoFn):
+    """A block → document records {id, raw_text, source, file, line}; records that cannot be
+    decoded or parsed go to the `rejected` output with their location and reason."""
+
+    def __init__(self, text_field: str, id_field: str, source_field: str,
+                 max_record_bytes: int, decode_errors: str = "strict"):
+        self.text_field, self.id_field, self.source_field = text_field, id_field, source_field
+        self.max_record_bytes, self.decode_errors = max_record_bytes, decode_errors
+
+    def setup(self):
+        self.records = beam.metrics.Metrics.counter("read", "records")
+
+    def process(self, block):
+        rel, fmt, first, payload = block
+        if fmt == "parquet":
+            rows = self._parquet_rows(rel, first, *payload)
+        else:
+            rows = ((first + i, self._parse_line(raw, fmt))
+                    for i, raw in enumerate(block_lines(payload)))
+        for line, record in rows:
+            self.records.inc()
+            record.update(file=rel, line=line)
+            if record.get("reason"):
+                yield beam.pvalue.TaggedOutput(REJECTED, record)
+                continue
+            if not record.get("id"):
+                record["id"] = f"{rel}:{line}"
+            if not record.get("source"):
+                record["source"] = rel
+            yield record
 
     def _parse_line(self, raw: bytes, fmt: str) -> dict:
-        raw = raw.rstrip(b"\n").removesuffix(b"\r")
+        raw = raw.removesuffix(b"\r")
         if len(raw) > self.max_record_bytes:
             return rejected_row(None, None, "too_large", f"{len(raw)} bytes", raw)
         if b"\x00" in raw:
@@ -185,21 +249,23 @@ class ParseFile(beam.DoFn):
         return {"id": doc_id, "raw_text": text,
                 "source": source if isinstance(source, str) else None}
 
-    def _parquet_rows(self, path, digest):
+    def _parquet_rows(self, rel, first, path, group):
         import pyarrow.parquet as pq
 
         with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as handle:
-            data = handle.read()
-        digest.update(data)
-        self.bytes_read.inc(len(data))
-        table_file = pq.ParquetFile(io.BytesIO(data))
-        columns = [c for c in (self.text_field, self.id_field, self.source_field)
-                   if c in table_file.schema_arrow.names]
-        row = 0
-        for batch in table_file.iter_batches(columns=columns, batch_size=1024):
-            for obj in batch.to_pylist():
+            table_file = pq.ParquetFile(io.BytesIO(handle.read()))
+        n = table_file.metadata.row_group(group).num_rows
+        row = first
+        try:
+            columns = [c for c in (self.text_field, self.id_field, self.source_field)
+                       if c in table_file.schema_arrow.names]
+            for obj in table_file.read_row_group(group, columns=columns).to_pylist():
                 yield row, self._from_mapping(obj, json.dumps(obj, default=str)[:800])
                 row += 1
+        except Exception as exc:  # a damaged row group: account for every row it held
+            for lost in range(row, first + n):
+                yield lost, rejected_row(None, None, "unreadable_file",
+                                        f"{type(exc).__name__}: {exc}")
 
 
 class ReadDocuments(beam.PTransform):
@@ -207,15 +273,16 @@ class ReadDocuments(beam.PTransform):
 
     def __init__(self, patterns: list[str], fmt: str = "auto", text_field: str = "text",
                  id_field: str = "id", source_field: str = "source",
-                 max_record_bytes: int = 16 << 20, decode_errors: str = "strict"):
+                 max_record_bytes: int = 16 << 20, decode_errors: str = "strict",
+                 block_bytes: int = BLOCK_BYTES):
         super().__init__()
         self.patterns = list(patterns)
-        self.kwargs = dict(fmt=fmt, text_field=text_field, id_field=id_field,
-                           source_field=source_field, max_record_bytes=max_record_bytes,
-                           decode_errors=decode_errors)
+        self.fmt, self.block_bytes = fmt, block_bytes
+        self.parse = ParseBlock(text_field, id_field, source_field, max_record_bytes,
+                                decode_errors)
 
     def expand(self, pbegin):
-        parsed = (
+        split = (
             pbegin
             | "Patterns" >> beam.Create(self.patterns)
             | "Match" >> fileio.MatchAll()
@@ -225,11 +292,16 @@ class ReadDocuments(beam.PTransform):
             | "DistinctFiles" >> beam.GroupByKey()
             | "OnePerPath" >> beam.MapTuple(lambda path, ms: next(iter(ms)))
             | "ReadMatches" >> fileio.ReadMatches()
-            | "Parse" >> beam.ParDo(ParseFile(common_base(self.patterns), **self.kwargs))
-            .with_outputs(REJECTED, FILES, main="docs"))
-        # Files are read whole by one worker; spread their documents before the heavy stages.
-        docs = parsed.docs | "Spread" >> beam.Reshuffle()
-        return {"docs": docs, "rejected": parsed[REJECTED], "files": parsed[FILES]}
+            | "SplitFiles" >> beam.ParDo(SplitFile(common_base(self.patterns), self.fmt,
+                                                   self.block_bytes))
+            .with_outputs(REJECTED, FILES, main="blocks"))
+        parsed = (split.blocks
+                  # One file may be most of the input: spread its blocks over the workers.
+                  | "SpreadBlocks" >> beam.Reshuffle()
+                  | "Parse" >> beam.ParDo(self.parse).with_outputs(REJECTED, main="docs"))
+        rejected = ((split[REJECTED], parsed[REJECTED])
+                    | "AllRejected" >> beam.Flatten())
+        return {"docs": parsed.docs, "rejected": rejected, "files": split[FILES]}
 
 
 def check_inputs_exist(patterns: list[str]) -> None:

@@ -1,10 +1,10 @@
 """Materialized stages, so a rerun can reuse work instead of redoing it.
 
 The pipeline runs as two Beam jobs. The first (read → clean → exact and near dedup) writes
-the surviving documents under `DIR/_stages/dedup/`, the duplicate and rejected tables, and last
-a marker, `stage.json`, holding a key over the options that stage depends on and the input
-files' metadata, plus the small results the second job needs. With `--resume`, a marker with
-the same key means the first job is skipped.
+every clean document to spill files under `DIR/_stages/dedup/spill/`, the duplicate and
+rejected tables, and last a marker, `stage.json`, holding a key over the options that stage
+depends on and the input files' metadata, plus the small results the second job needs. With
+`--resume`, a marker with the same key means the first job is skipped.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 from beam_jobs.sinks import read_json, write_json
 
 STAGE_DIR = "_stages/dedup"
+SPILL_DIR = STAGE_DIR + "/spill"
 MARKER = STAGE_DIR + "/stage.json"
 # Options that only the second job reads: changing them keeps the dedup stage reusable.
 SECOND_JOB_OPTIONS = frozenset({

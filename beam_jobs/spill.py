@@ -1,0 +1,157 @@
+"""Documents stay where they were cleaned: written to Parquet spill files by the worker that
+cleaned them, while only small records (id, key hash, signature, length, file, spill file) go
+on through the dedup shuffles. The final shards are then built per shard from the spill files,
+so no document crosses a shuffle.
+
+A spill file holds one row group per output shard (`shard_of(id)`), so the writer of shard s
+reads only its row groups. Spill files are named at random: which documents share one depends
+on the runner's bundles, but nothing downstream depends on that (every shard is sorted by id),
+and a retried bundle's file is simply never referenced (`remove_unreferenced` cleans up).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import uuid
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.windowed_value import WindowedValue
+
+from beam_jobs.exact_dedup import key_hash
+from beam_jobs.normalize import dedup_key
+from beam_jobs.sinks import STAGE_DOC_SCHEMA, atomic_create
+from beam_jobs.split import shard_of
+
+SPILL_SCHEMA = STAGE_DOC_SCHEMA.append(pa.field("shard", pa.int32()))
+SPILL_FILES = "spill_files"
+SPILL_BYTES = 64 << 20  # text held per worker before a spill file is written
+
+
+class SpillFn(beam.DoFn):
+    """doc → small record {id, key_hash, n_chars, file, spill[, sig]}; the document goes into
+    the current spill file, written when `max_bytes` of text are buffered and at the end of
+    the bundle. Each written file comes out on `spill_files` as {path, rows, shards}."""
+
+    def __init__(self, output_dir: str, subdir: str, num_shards: int,
+                 max_bytes: int = SPILL_BYTES):
+        self.output_dir, self.subdir = output_dir, subdir
+        self.num_shards, self.max_bytes = num_shards, max_bytes
+
+    def setup(self):
+        self.docs = beam.metrics.Metrics.counter("spill", "documents")
+        self.files = beam.metrics.Metrics.counter("spill", "files")
+
+    def start_bundle(self):
+        self._new_buffer()
+
+    def _new_buffer(self):
+        self.rel = posixpath.join(self.subdir, f"spill-{uuid.uuid4().hex}.parquet")
+        self.rows, self.size = [], 0
+
+    def process(self, doc):
+        self.rows.append(doc)
+        self.size += len(doc["text"])
+        self.docs.inc()
+        record = {"id": doc["id"], "key_hash": key_hash(doc["key"]), "n_chars": doc["n_chars"],
+                  "file": doc["file"], "spill": self.rel}
+        if "sig" in doc:
+            record["sig"] = doc["sig"]
+        yield record
+        if self.size >= self.max_bytes:
+            yield beam.pvalue.TaggedOutput(SPILL_FILES, self._flush())
+
+    def finish_bundle(self):
+        if self.rows:
+            info = self._flush()
+            yield beam.pvalue.TaggedOutput(SPILL_FILES, WindowedValue(
+                info, GlobalWindow().max_timestamp(), [GlobalWindow()]))
+
+    def _flush(self) -> dict:
+        columns = {name: [r.get(name) for r in self.rows] for name in STAGE_DOC_SCHEMA.names}
+        columns["shard"] = [shard_of(r["id"], self.num_shards) for r in self.rows]
+        table = pa.table(columns, schema=SPILL_SCHEMA)
+        table = table.take(pc.sort_indices(table, [("shard", "ascending"), ("id", "ascending")]))
+        shards = []
+        with atomic_create(FileSystems.join(self.output_dir, self.rel)) as handle:
+            with pq.ParquetWriter(handle, SPILL_SCHEMA, compression="zstd") as writer:
+                for shard in pc.unique(table["shard"]).to_pylist():
+                    part = table.filter(pc.equal(table["shard"], shard))
+                    writer.write_table(part, row_group_size=max(1, part.num_rows))
+                    shards.append(shard)
+        self.files.inc()
+        info = {"path": self.rel, "rows": table.num_rows, "shards": shards}
+        self._new_buffer()
+        return info
+
+
+class SpillDocuments(beam.PTransform):
+    """docs → {'records': small records, 'files': one {path, rows, shards} per spill file}."""
+
+    def __init__(self, output_dir: str, subdir: str, num_shards: int,
+                 max_bytes: int = SPILL_BYTES):
+        super().__init__()
+        self.fn = SpillFn(output_dir, subdir, num_shards, max_bytes)
+
+    def expand(self, docs):
+        out = docs | "Spill" >> beam.ParDo(self.fn).with_outputs(SPILL_FILES, main="records")
+        return {"records": out.records, "files": out[SPILL_FILES]}
+
+
+def read_spill_rows(output_dir: str, rel: str, row_groups: list[int] | None = None,
+                    columns: list[str] | None = None) -> pa.Table:
+    """Row groups (all when None) of a spill file, as an Arrow table."""
+    with FileSystems.open(FileSystems.join(output_dir, rel)) as handle:
+        parquet = pq.ParquetFile(handle)
+        if row_groups is None:
+            row_groups = list(range(parquet.num_row_groups))
+        return parquet.read_row_groups(row_groups, columns=columns)
+
+
+def remove_unreferenced(output_dir: str, subdir: str, referenced: set[str]) -> int:
+    """Delete spill files no finished bundle referenced (left by retried bundles)."""
+    pattern = FileSystems.join(output_dir, subdir, "spill-*.parquet*")
+    paths = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list]
+    prefix = FileSystems.join(output_dir, "")
+    stale = [p for p in paths if p[len(prefix):].lstrip("/") not in referenced]
+    if stale:
+        FileSystems.delete(stale)
+    return len(stale)
+
+
+def _needed_location(item):
+    doc_id, groups = item
+    spills = list(groups["spill"])
+    if spills and any(True for _ in groups["need"]):
+        yield spills[0], doc_id
+
+
+def _read_keys(item, output_dir: str):
+    rel, ids = item
+    table = read_spill_rows(output_dir, rel, columns=["id", "text"])
+    table = table.filter(pc.is_in(table["id"], value_set=pa.array(sorted(set(ids)))))
+    for doc_id, text in zip(table["id"].to_pylist(), table["text"].to_pylist()):
+        key = dedup_key(text)
+        if key:
+            yield doc_id, key
+
+
+class KeysFromSpill(beam.PTransform):
+    """Near dedup's verification lookup over the spill files: candidate endpoints (id, None)
+    and `locations` (id, spill file) → (id, dedup key), each spill file read once for all of
+    its candidates. The key is recomputed from the cleaned text, exactly as Clean made it."""
+
+    def __init__(self, output_dir: str, locations):
+        super().__init__()
+        self.output_dir, self.locations = output_dir, locations
+
+    def expand(self, endpoints):
+        return ({"need": endpoints, "spill": self.locations}
+                | "JoinEndpoints" >> beam.CoGroupByKey()
+                | "NeededSpill" >> beam.FlatMap(_needed_location)
+                | "BySpillFile" >> beam.GroupByKey()
+                | "ReadKeys" >> beam.FlatMap(_read_keys, self.output_dir))

@@ -1,0 +1,99 @@
+"""The train and val shards, built shard by shard from the spill files: a shard's writer reads
+its row groups of every spill file, drops the removed ids, sorts by id, splits and writes.
+
+Only references to row groups and removed ids are shuffled (both small), never documents. The
+shard of a document and its split are hashes of its id, so the files are byte-identical
+whatever the runner, the number of workers or the way documents fell into spill files. A
+shard is held in one worker's memory while it is written: `--num-shards` bounds that.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.compute as pc
+from apache_beam.io.filesystems import FileSystems
+
+from beam_jobs.sinks import DOC_SCHEMA, shard_name, write_table
+from beam_jobs.spill import SPILL_SCHEMA, read_spill_rows
+from beam_jobs.split import assign_split, shard_of
+
+SHARDS = "shards"
+SPLITS = ("train", "val")
+
+
+def _spill_parts(info: dict):
+    """A spill file's {path, shards} → (shard, (path, row group)) for each of its row groups."""
+    for group, shard in enumerate(info["shards"]):
+        yield shard, (info["path"], group)
+
+
+class WriteSplitFn(beam.DoFn):
+    """(shard, {'part': row-group refs, 'removed': ids}) → the shard's kept documents as
+    {split, text, n_chars, n_tokens, file}; its train and val file infos on `shards`."""
+
+    def __init__(self, output_dir: str, num_shards: int, val_fraction: float, seed: str,
+                 row_group_size: int):
+        self.output_dir, self.num_shards = output_dir, num_shards
+        self.val_fraction, self.seed, self.row_group_size = val_fraction, seed, row_group_size
+
+    def setup(self):
+        self.written = beam.metrics.Metrics.counter("write", "split_shards")
+
+    def process(self, item):
+        shard, groups = item
+        removed = pa.array(sorted({r for r in groups["removed"] if r is not None}),
+                           type=pa.string())
+        by_file: dict[str, list[int]] = {}
+        for path, group in groups["part"]:
+            by_file.setdefault(path, []).append(group)
+        tables = [read_spill_rows(self.output_dir, path, sorted(by_file[path]))
+                  for path in sorted(by_file)]
+        table = pa.concat_tables(tables) if tables else SPILL_SCHEMA.empty_table()
+        table = table.filter(pc.invert(pc.is_in(table["id"], value_set=removed)))
+        table = table.take(pc.sort_indices(table, [("id", "ascending")])).combine_chunks()
+        splits = [assign_split(i, self.val_fraction, self.seed)
+                  for i in table["id"].to_pylist()]
+        is_val = pa.array([s == "val" for s in splits], type=pa.bool_())
+        for name, mask in (("train", pc.invert(is_val)), ("val", is_val)):
+            part = table.filter(mask)
+            yield beam.pvalue.TaggedOutput(SHARDS, self._write(name, shard, part))
+            cols = [part[c].to_pylist() for c in ("text", "n_chars", "n_tokens", "file")]
+            for text, n_chars, n_tokens, file in zip(*cols):
+                yield {"split": name, "text": text, "n_chars": n_chars, "n_tokens": n_tokens,
+                       "file": file}
+
+    def _write(self, split: str, shard: int, part: pa.Table) -> dict:
+        rel = posixpath.join(split, shard_name(split, shard, self.num_shards))
+        table = pa.table({name: part[name] for name in DOC_SCHEMA.names}, schema=DOC_SCHEMA)
+        write_table(FileSystems.join(self.output_dir, rel), table, self.row_group_size)
+        self.written.inc()
+        return {"path": rel, "shard": shard, "rows": table.num_rows, "split": split,
+                "n_tokens": int(pc.sum(table["n_tokens"]).as_py() or 0),
+                "n_chars": int(pc.sum(table["n_chars"]).as_py() or 0)}
+
+
+class WriteSplitShards(beam.PTransform):
+    """(spill file infos, removed ids) → {'kept': kept documents (see WriteSplitFn),
+    'shards': train and val shard infos}; every shard of both splits is written."""
+
+    def __init__(self, output_dir: str, num_shards: int, val_fraction: float, seed: str,
+                 row_group_size: int):
+        super().__init__()
+        self.num_shards = num_shards
+        self.fn = WriteSplitFn(output_dir, num_shards, val_fraction, seed, row_group_size)
+
+    def expand(self, inputs):
+        spill_files, removed_ids = inputs
+        num_shards = self.num_shards
+        parts = spill_files | "RowGroups" >> beam.FlatMap(_spill_parts)
+        removed = removed_ids | "RemovedByShard" >> beam.Map(
+            lambda i: (shard_of(i, num_shards), i))
+        every = (spill_files.pipeline | "EveryShard" >> beam.Create(range(num_shards))
+                 | "NoneRemoved" >> beam.Map(lambda s: (s, None)))
+        out = ({"part": parts, "removed": (removed, every) | "AllShards" >> beam.Flatten()}
+               | "JoinShard" >> beam.CoGroupByKey()
+               | "WriteSplits" >> beam.ParDo(self.fn).with_outputs(SHARDS, main="kept"))
+        return {"kept": out.kept, "shards": out[SHARDS]}
