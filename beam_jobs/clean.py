@@ -35,7 +35,7 @@ class CleanFn(beam.DoFn):
         yield {
             "id": record["id"], "text": text, "key": dedup_key(text),
             "n_chars": len(text), "n_tokens": self.tokenizer.count(text),
-            "source": record["source"], "file": record["file"],
+            "source": record["source"], "file": record["file"], "line": record["line"],
         }
 
 

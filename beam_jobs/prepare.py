@@ -42,6 +42,7 @@ from beam_jobs.stages import (
 )
 from beam_jobs.stats import StatsFn
 from beam_jobs.tokenizers import SPECIAL_TOKENS, get_tokenizer
+from beam_jobs.unique_ids import UniqueIds
 
 # Written by the second job; manifest first, so deleting in this order never leaves a
 # directory that looks complete.
@@ -132,7 +133,8 @@ def build_dedup_stage(pipeline: beam.Pipeline, opts: PrepareOptions, key: str):
     if near_dedup is not None:
         docs = docs | "Sign" >> beam.ParDo(AddSignature(near_dedup.hasher))
     spilled = docs | "SpillDocs" >> SpillDocuments(out, SPILL_DIR, opts.num_shards)
-    exact = spilled["records"] | "ExactDedup" >> ExactDedup()
+    unique = spilled["records"] | "UniqueIds" >> UniqueIds()
+    exact = unique["records"] | "ExactDedup" >> ExactDedup()
     duplicates = [exact["duplicates"]]
     if near_dedup is not None:
         kept = exact["kept"]
@@ -145,12 +147,13 @@ def build_dedup_stage(pipeline: beam.Pipeline, opts: PrepareOptions, key: str):
     duplicate_shards = all_duplicates | "WriteDuplicates" >> WriteShardedParquet(
         out, "duplicates", "duplicates", opts.num_shards, DUPLICATE_SCHEMA,
         row_group_size=65536)
-    rejected_shards = read["rejected"] | "WriteRejected" >> WriteShardedParquet(
+    rejected = (read["rejected"], unique["rejected"]) | "AllRejected" >> beam.Flatten()
+    rejected_shards = rejected | "WriteRejected" >> WriteShardedParquet(
         out, "rejected", "rejected", 1, REJECTED_SCHEMA, sort_key="raw",
         shard_key="file", row_group_size=65536)
     events = [
         read["files"] | "ReadEvents" >> beam.Map(lambda f: ("read", f["path"], f["records"])),
-        read["rejected"] | "RejectedEvents" >> beam.Map(
+        rejected | "RejectedEvents" >> beam.Map(
             lambda r: ("rejected", r["reason"], r["file"])),
         clean["filtered"] | "FilteredEvents" >> beam.Map(
             lambda r: ("filtered", r["reason"], r["file"])),

@@ -22,8 +22,6 @@ from beam_jobs.split import shard_of
 
 DOC_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("n_tokens", pa.int64()),
                         ("n_chars", pa.int64()), ("source", pa.string())])
-# The dedup stage's survivors keep their input file, for per-file accounting downstream.
-STAGE_DOC_SCHEMA = DOC_SCHEMA.append(pa.field("file", pa.string()))
 DUPLICATE_SCHEMA = pa.schema([("id", pa.string()), ("duplicate_of", pa.string()),
                               ("kind", pa.string()), ("similarity", pa.float64())])
 REJECTED_SCHEMA = pa.schema([("file", pa.string()), ("line", pa.int64()), ("id", pa.string()),

@@ -24,16 +24,19 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_jobs.exact_dedup import key_hash
 from beam_jobs.normalize import dedup_key
-from beam_jobs.sinks import STAGE_DOC_SCHEMA, atomic_create
+from beam_jobs.sinks import DOC_SCHEMA, atomic_create
 from beam_jobs.split import shard_of
 
-SPILL_SCHEMA = STAGE_DOC_SCHEMA.append(pa.field("shard", pa.int32()))
+# The document schema plus where the record came from (per-file accounting, the rule for
+# repeated ids) and its output shard.
+SPILL_SCHEMA = pa.schema([*DOC_SCHEMA, pa.field("file", pa.string()), pa.field("line", pa.int64()),
+                          pa.field("shard", pa.int32())])
 SPILL_FILES = "spill_files"
 SPILL_BYTES = 64 << 20  # text held per worker before a spill file is written
 
 
 class SpillFn(beam.DoFn):
-    """doc → small record {id, key_hash, n_chars, file, spill[, sig]}; the document goes into
+    """doc → small record {id, key_hash, n_chars, file, line, spill[, sig]}; the document goes into
     the current spill file, written when `max_bytes` of text are buffered and at the end of
     the bundle. Each written file comes out on `spill_files` as {path, rows, shards}."""
 
@@ -58,7 +61,7 @@ class SpillFn(beam.DoFn):
         self.size += len(doc["text"])
         self.docs.inc()
         record = {"id": doc["id"], "key_hash": key_hash(doc["key"]), "n_chars": doc["n_chars"],
-                  "file": doc["file"], "spill": self.rel}
+                  "file": doc["file"], "line": doc["line"], "spill": self.rel}
         if "sig" in doc:
             record["sig"] = doc["sig"]
         yield record
@@ -72,7 +75,7 @@ class SpillFn(beam.DoFn):
                 info, GlobalWindow().max_timestamp(), [GlobalWindow()]))
 
     def _flush(self) -> dict:
-        columns = {name: [r.get(name) for r in self.rows] for name in STAGE_DOC_SCHEMA.names}
+        columns = {name: [r.get(name) for r in self.rows] for name in SPILL_SCHEMA.names[:-1]}
         columns["shard"] = [shard_of(r["id"], self.num_shards) for r in self.rows]
         table = pa.table(columns, schema=SPILL_SCHEMA)
         table = table.take(pc.sort_indices(table, [("shard", "ascending"), ("id", "ascending")]))

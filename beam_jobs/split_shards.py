@@ -19,6 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from beam_jobs.sinks import DOC_SCHEMA, shard_name, write_table
 from beam_jobs.spill import SPILL_SCHEMA, read_spill_rows
 from beam_jobs.split import assign_split, shard_of
+from beam_jobs.unique_ids import first_per_id
 
 SHARDS = "shards"
 SPLITS = ("train", "val")
@@ -52,8 +53,9 @@ class WriteSplitFn(beam.DoFn):
         tables = [read_spill_rows(self.output_dir, path, sorted(by_file[path]))
                   for path in sorted(by_file)]
         table = pa.concat_tables(tables) if tables else SPILL_SCHEMA.empty_table()
+        table = first_per_id(table)  # later records of a repeated id are dead letters
         table = table.filter(pc.invert(pc.is_in(table["id"], value_set=removed)))
-        table = table.take(pc.sort_indices(table, [("id", "ascending")])).combine_chunks()
+        table = table.combine_chunks()
         splits = [assign_split(i, self.val_fraction, self.seed)
                   for i in table["id"].to_pylist()]
         is_val = pa.array([s == "val" for s in splits], type=pa.bool_())

@@ -123,3 +123,23 @@ def test_replace_decoding_keeps_bad_utf8_records(hostile_dir, tmp_path):
 def test_glob_that_matches_nothing(tmp_path, capsys):
     assert main(["--input", str(tmp_path / "*.jsonl"), "--output", str(tmp_path / "o")]) == 2
     assert "matches no file" in capsys.readouterr().err
+
+
+def test_a_repeated_id_keeps_its_first_record_and_rejects_the_others(tmp_path):
+    (tmp_path / "a.jsonl").write_bytes(jl({"id": "x", "text": MELOS}))
+    (tmp_path / "b.jsonl").write_bytes(jl({"id": "x", "text": BOTCHAN})
+                                       + jl({"id": "a", "text": BOTCHAN})
+                                       + jl({"id": "x", "text": YUKI}))
+    out = tmp_path / "out"
+    run(["--input", str(tmp_path / "*.jsonl"), "--output", str(out), "--runner", "DirectRunner",
+         "--num-shards", "3", "--val-fraction", "0"])
+    kept = {r["id"]: r["text"] for r in pq.read_table(out / "train").to_pylist()}
+    assert kept == {"x": MELOS, "a": BOTCHAN}  # b.jsonl's x is not a copy of a
+    rejected = {(r["file"], r["line"]): (r["id"], r["reason"])
+                for r in pq.read_table(out / "rejected").to_pylist()}
+    assert rejected == {("b.jsonl", 1): ("x", "duplicate_id"),
+                        ("b.jsonl", 3): ("x", "duplicate_id")}
+    assert pq.read_table(out / "duplicates").num_rows == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert (stats["read"], stats["kept"], stats["rejected"]) == (4, 2, 2)
+    assert stats["identity_holds"]

@@ -119,7 +119,7 @@ def make_doc(doc_id: str, i: int, text: str | None = None) -> dict:
     text = f"文書{i}番の本文です。" + "あ" * (i % 7) if text is None else text
     doc = {"id": doc_id, "text": text, "key": dedup_key(text), "n_chars": len(text),
            "n_tokens": i % 5 + 1, "source": None if i % 4 == 3 else f"src{i % 2}",
-           "file": f"f{i % 3}.jsonl"}
+           "file": f"f{i % 3}.jsonl", "line": i + 1}
     if i % 2 == 0:
         doc["sig"] = (i, i * 7 % 11, 3)
     return doc
@@ -150,8 +150,8 @@ def check_spill(records, infos, out_dir, docs, num_shards):
             for row in rows:
                 assert row["shard"] == shard == shard_of(row["id"], num_shards)
                 doc = by_id[row["id"]]
-                assert {k: row[k] for k in ("text", "n_chars", "n_tokens", "source", "file")} \
-                    == {k: doc[k] for k in ("text", "n_chars", "n_tokens", "source", "file")}
+                fields = ("text", "n_chars", "n_tokens", "source", "file", "line")
+                assert {k: row[k] for k in fields} == {k: doc[k] for k in fields}
                 assert row["id"] not in spilled
                 spilled[row["id"]] = info["path"]
     assert sorted(spilled) == sorted(by_id)
@@ -169,7 +169,7 @@ def test_spill_documents_writes_row_groups_by_shard_and_small_records(tmp_path):
         small = spilled["records"] | "Small" >> beam.Map(
             lambda r: (tuple(sorted(r)), r["id"], r["key_hash"], r["n_chars"], r["file"],
                        r.get("sig")))
-        keys = ("file", "id", "key_hash", "n_chars", "spill")
+        keys = ("file", "id", "key_hash", "line", "n_chars", "spill")
         assert_that(small, equal_to([
             (tuple(sorted((*keys, "sig"))) if "sig" in d else keys, d["id"],
              key_hash(d["key"]), d["n_chars"], d["file"], d.get("sig")) for d in docs]),

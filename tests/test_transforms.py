@@ -80,8 +80,9 @@ def test_truncated_gzip_keeps_what_was_read(tmp_path):
 
 
 def test_clean_normalizes_filters_and_counts_tokens():
-    records = [{"id": "a", "raw_text": "ｶﾞｲﾄﾞ\u3000" + PROSE, "source": "s", "file": "f"},
-               {"id": "b", "raw_text": "短い", "source": "s", "file": "f"}]
+    records = [{"id": "a", "raw_text": "ｶﾞｲﾄﾞ\u3000" + PROSE, "source": "s", "file": "f",
+                "line": 1},
+               {"id": "b", "raw_text": "短い", "source": "s", "file": "f", "line": 2}]
     with direct_pipeline() as p:
         out = p | beam.Create(records) | CleanDocuments(NormalizeConfig(), FilterConfig())
         docs = out["docs"] | "Docs" >> beam.Map(
