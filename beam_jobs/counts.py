@@ -87,6 +87,13 @@ class PackedNgramsFn(beam.CombineFn):
             pending = 0
         return parts, pending
 
+    def compact(self, acc):
+        # Called on a worker's partial result before it is shuffled: one merged array per
+        # order travels instead of one small array per document (and the merge runs in
+        # parallel on the workers rather than after the shuffle).
+        parts, _ = acc
+        return [[counting.merge_packed(p)] for p in parts], 0
+
     def merge_accumulators(self, accs):
         merged = [[] for _ in range(self.order)]
         for parts, _ in accs:

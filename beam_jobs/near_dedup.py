@@ -691,13 +691,10 @@ class NearDedup(beam.PTransform):
                 | "GiantCenterIds" >> beam.Map(lambda kv: (kv[1], True))
                 | "GiantCenterDistinct" >> beam.CombinePerKey(lambda flags: True)
             )
-            giant_feats = (
-                {"g": giant_centers, "feat": feats}
-                | "GiantCenterJoin" >> beam.CoGroupByKey()
-                | "GiantCenterFeature"
-                >> beam.FlatMap(
-                    lambda kv: [(kv[0], kv[1]["feat"][0])] if kv[1]["g"] and kv[1]["feat"] else []
-                )
+            # A filter against the (few) giant centers, not a join: a join would shuffle the
+            # shingle set of every candidate document once more.
+            giant_feats = feats | "GiantCenterFeature" >> beam.Filter(
+                lambda kv, centers: kv[0] in centers, centers=beam.pvalue.AsDict(giant_centers)
             )
             at_member = (
                 {"center": candidates, "feat": feats}
