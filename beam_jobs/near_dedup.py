@@ -289,25 +289,26 @@ def _star(item):
 # ── verification ────────────────────────────────────────────────────────────────────────────
 
 
-def _needed_key(item):
+def _needed_value(item):
     doc_id, groups = item
-    keys = list(groups["key"])
-    if keys and keys[0] and any(True for _ in groups["need"]):
-        yield doc_id, keys[0]
+    values, needs = list(groups["value"]), list(groups["need"])
+    if values and len(values[0]) and needs:
+        yield doc_id, (values[0], needs)
 
 
-class KeysFromDocs(beam.PTransform):
-    """Verification's key lookup over a PCollection of (id, key): candidate endpoints
-    (id, None) → (id, key) once per id."""
+class JoinLookup(beam.PTransform):
+    """Verification's lookup over a PCollection of (id, value), the value being a dedup key
+    or a signature: requests (id, payload) → (id, (value, [payloads])) once per id that has a
+    (non-empty) value. `beam_jobs.spill.KeysFromSpill` is the same contract over spill files."""
 
-    def __init__(self, keys):
+    def __init__(self, values):
         super().__init__()
-        self.keys = keys
+        self.values = values
 
-    def expand(self, endpoints):
-        return ({"need": endpoints, "key": self.keys}
-                | "JoinEndpoints" >> beam.CoGroupByKey()
-                | "NeededKeys" >> beam.FlatMap(_needed_key))
+    def expand(self, requests):
+        return ({"need": requests, "value": self.values}
+                | "JoinRequests" >> beam.CoGroupByKey()
+                | "NeededValues" >> beam.FlatMap(_needed_value))
 
 
 def _similarity(mode, fa, fb):
@@ -317,50 +318,78 @@ def _similarity(mode, fa, fb):
     return float(np.count_nonzero(fa == fb)) / fa.size
 
 
-@beam.typehints.with_output_types(tuple[str, typing.Any])
-class _VerifyAtMember(beam.DoFn):
-    """Group of one member: its feature and its candidate centers (at most one per band)."""
+class _Verifier(beam.DoFn):
+    """Shared by both verification steps: a value (key or signature) → its feature (shingle
+    set or the signature itself), and the threshold test with its counters."""
 
-    def __init__(self, mode, threshold):
-        self.mode = mode
-        self.threshold = threshold
+    def __init__(self, mode: str, threshold: float, hasher: MinHasher):
+        self.mode, self.threshold, self.hasher = mode, threshold, hasher
         self.candidates = _counter("candidate_edges")
         self.dropped = _counter("edges_dropped_by_verification")
 
-    def process(self, item, giant_centers):
-        member, groups = item
-        feats = list(groups["feat"])
-        centers = set(groups["center"])
-        if not centers or not feats:
-            return
-        self.candidates.inc(len(centers))
-        fm = feats[0]
-        for c in sorted(centers):
-            fc = giant_centers.get(c)
-            if fc is None:
-                yield c, (member, fm)
-            elif _similarity(self.mode, fm, fc) >= self.threshold:
-                yield beam.pvalue.TaggedOutput("verified", (member, c))
+    def feature(self, value):
+        return self.hasher.shingle_hashes(value) if self.mode == "exact" else value
+
+    def passes(self, fa, fb) -> bool:
+        self.candidates.inc()
+        if _similarity(self.mode, fa, fb) >= self.threshold:
+            return True
+        self.dropped.inc()
+        return False
+
+
+@beam.typehints.with_output_types(tuple[str, typing.Any])
+class _RouteToCenter(beam.DoFn):
+    """(id, (value, destinations)) → the value to every center that verifies an edge of the
+    document: (center, ("m", id, value)), and (id, ("c", value)) where it is a center itself.
+    An edge to a giant bucket's center goes to the `giant` output instead, to be verified
+    where it is against that center's feature (a side input), never gathered on one key."""
+
+    def process(self, item, giant):
+        doc_id, (value, destinations) = item
+        for dest in sorted(set(destinations)):
+            if dest == doc_id:
+                yield doc_id, ("c", value)
+            elif dest in giant:
+                yield beam.pvalue.TaggedOutput("giant", (doc_id, dest, value))
             else:
-                self.dropped.inc()
+                yield dest, ("m", doc_id, value)
 
 
-class _VerifyAtCenter(beam.DoFn):
-    """Group of one center: its feature and the (member, feature) candidates; streamed."""
+class _GiantFeature(_Verifier):
+    def process(self, item):
+        center, (_, value) = item
+        yield center, self.feature(value)
 
-    def __init__(self, mode, threshold):
-        self.mode = mode
-        self.threshold = threshold
-        self.dropped = _counter("edges_dropped_by_verification")
+
+class _VerifyAtCenter(_Verifier):
+    """(center, [its own value, (member, value) ...]) → verified (member, center) edges."""
 
     def process(self, item):
-        center, groups = item
-        fc = next(iter(groups["feat"]))
-        for member, fm in groups["cand"]:
-            if _similarity(self.mode, fm, fc) >= self.threshold:
-                yield member, center
+        center, entries = item
+        own, members = None, []
+        for entry in entries:
+            if entry[0] == "c":
+                own = entry[1]
             else:
-                self.dropped.inc()
+                members.append(entry[1:])
+        if own is None:
+            return
+        fc = self.feature(own)
+        for member, value in members:
+            if self.passes(self.feature(value), fc):
+                yield member, center
+
+
+class _VerifyGiantEdge(_Verifier):
+    """(member, giant center, member's value) → the edge when it passes, against the
+    center's feature from the side input."""
+
+    def process(self, item, centers):
+        member, center, value = item
+        fc = centers.get(center)
+        if fc is not None and self.passes(self.feature(value), fc):
+            yield member, center
 
 
 # ── connected components ───────────────────────────────────────────────────────────────────
@@ -617,8 +646,8 @@ class NearDedup(beam.PTransform):
 
     def find_in(self, lookup: beam.PTransform) -> beam.PTransform:
         """records → {'duplicates', 'edges'}, where a record is {id, n_chars, file} with
-        either its `key` or its `sig` (see `AddSignature`), and `lookup` turns the candidate
-        endpoints (id, None) into (id, dedup key) for verification (see `KeysFromDocs`)."""
+        either its `key` or its `sig` (see `AddSignature`), and `lookup` gives verification
+        the dedup key of each candidate document (see `JoinLookup` for the contract)."""
         return _FindNearDuplicates(self, lookup)
 
     def expand(self, docs):
@@ -626,7 +655,7 @@ class NearDedup(beam.PTransform):
             none = docs.pipeline | "NoDuplicates" >> beam.Create([])
             return {"kept": docs, "duplicates": none, "edges": none}
         keys = docs | "KeyById" >> beam.Map(lambda d: (d["id"], d["key"]))
-        found = self._find(docs, KeysFromDocs(keys))
+        found = self._find(docs, JoinLookup(keys))
         kept = (
             {
                 "doc": docs | "DocById" >> beam.Map(_by_id_without_key),
@@ -671,46 +700,38 @@ class NearDedup(beam.PTransform):
         if verify == "none":
             edges = candidates | "CountCandidates" >> beam.Map(_counting("candidate_edges"))
         else:
-            if verify == "exact":
-                hasher = self.hasher
-                # Shingle sets only for documents in a candidate edge: a set is ~4 bytes per
-                # character and is shuffled through three joins, so building it for every
-                # document would move several times the corpus.
-                endpoints = candidates | "Endpoints" >> beam.FlatMap(
-                    lambda e: ((e[0], None), (e[1], None)))
-                feats = (
-                    endpoints
-                    | "CandidateKeys" >> lookup
-                    | "ShingleSets" >> beam.MapTuple(
-                        lambda doc_id, key: (doc_id, hasher.shingle_hashes(key)))
-                )
-            else:
-                feats = sigs | "SigFeatures" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
-            giant_centers = (
+            if verify != "exact":  # "estimate": signature agreement, no key needed
+                lookup = JoinLookup(sigs | "SigValues" >> beam.Map(lambda kv: (kv[0], kv[1][1])))
+            giant_centers = beam.pvalue.AsDict(
                 giant
                 | "GiantCenterIds" >> beam.Map(lambda kv: (kv[1], True))
                 | "GiantCenterDistinct" >> beam.CombinePerKey(lambda flags: True)
             )
-            # A filter against the (few) giant centers, not a join: a join would shuffle the
-            # shingle set of every candidate document once more.
-            giant_feats = feats | "GiantCenterFeature" >> beam.Filter(
-                lambda kv, centers: kv[0] in centers, centers=beam.pvalue.AsDict(giant_centers)
+            # Each document's key (or signature) is looked up once and sent straight to the
+            # centers that verify its edges; shingle sets are built there, never shuffled.
+            routed = (
+                candidates
+                | "Requests" >> beam.FlatMap(lambda e: ((e[0], e[1]), (e[1], e[1])))
+                | "CandidateValues" >> lookup
+                | "RouteToCenter" >> beam.ParDo(_RouteToCenter(), giant=giant_centers)
+                .with_outputs("giant", main="to_center")
             )
-            at_member = (
-                {"center": candidates, "feat": feats}
-                | "JoinMember" >> beam.CoGroupByKey()
-                | "VerifyAtMember"
-                >> beam.ParDo(
-                    _VerifyAtMember(verify, threshold),
-                    giant_centers=beam.pvalue.AsDict(giant_feats),
-                ).with_outputs("verified", main="pending")
+            verifier = (verify, threshold, self.hasher)
+            giant_feats = (
+                routed.to_center
+                | "GiantCenterValues" >> beam.Filter(
+                    lambda kv, centers: kv[1][0] == "c" and kv[0] in centers,
+                    centers=giant_centers)
+                | "GiantCenterFeatures" >> beam.ParDo(_GiantFeature(*verifier))
             )
             at_center = (
-                {"cand": at_member.pending, "feat": feats}
-                | "JoinCenter" >> beam.CoGroupByKey()
-                | "VerifyAtCenter" >> beam.ParDo(_VerifyAtCenter(verify, threshold))
+                routed.to_center
+                | "ByCenter" >> beam.GroupByKey()
+                | "VerifyAtCenter" >> beam.ParDo(_VerifyAtCenter(*verifier))
             )
-            edges = (at_center, at_member.verified) | "VerifiedEdges" >> beam.Flatten()
+            at_giant = routed.giant | "VerifyGiantEdges" >> beam.ParDo(
+                _VerifyGiantEdge(*verifier), centers=beam.pvalue.AsDict(giant_feats))
+            edges = (at_center, at_giant) | "VerifiedEdges" >> beam.Flatten()
 
         labels = edges | "ConnectedComponents" >> ConnectedComponents(self.cc_rounds)
         members = (

@@ -138,8 +138,9 @@ def build_dedup_stage(pipeline: beam.Pipeline, opts: PrepareOptions, key: str):
     duplicates = [exact["duplicates"]]
     if near_dedup is not None:
         kept = exact["kept"]
-        locations = kept | "SpillOf" >> beam.Map(lambda r: (r["id"], r["spill"]))
-        near = kept | "NearDedup" >> near_dedup.find_in(KeysFromSpill(out, locations))
+        places = kept | "PlaceOf" >> beam.Map(
+            lambda r: (r["id"], (r["spill"], r["file"], r["line"])))
+        near = kept | "NearDedup" >> near_dedup.find_in(KeysFromSpill(out, places))
         duplicates = [duplicates[0] | "RedirectToKept" >> RedirectToKept(near["duplicates"]),
                       near["duplicates"]]
 

@@ -128,33 +128,40 @@ def remove_unreferenced(output_dir: str, subdir: str, referenced: set[str]) -> i
 
 def _needed_location(item):
     doc_id, groups = item
-    spills = list(groups["spill"])
-    if spills and any(True for _ in groups["need"]):
-        yield spills[0], doc_id
+    places, needs = list(groups["place"]), list(groups["need"])
+    if places and needs:
+        spill, file, line = places[0]
+        yield spill, (doc_id, file, line, needs)
 
 
 def _read_keys(item, output_dir: str):
-    rel, ids = item
-    table = read_spill_rows(output_dir, rel, columns=["id", "text"])
-    table = table.filter(pc.is_in(table["id"], value_set=pa.array(sorted(set(ids)))))
-    for doc_id, text in zip(table["id"].to_pylist(), table["text"].to_pylist()):
-        key = dedup_key(text)
+    rel, wanted = item
+    needs = {}
+    for doc_id, file, line, payloads in wanted:
+        needs.setdefault((doc_id, file, line), []).extend(payloads)
+    table = read_spill_rows(output_dir, rel, columns=["id", "file", "line", "text"])
+    table = table.filter(pc.is_in(table["id"], value_set=pa.array(sorted({k[0] for k in needs}))))
+    columns = [table[c].to_pylist() for c in ("id", "file", "line", "text")]
+    for doc_id, file, line, text in zip(*columns):
+        payloads = needs.get((doc_id, file, line))  # not a later record of a repeated id
+        key = dedup_key(text) if payloads else ""
         if key:
-            yield doc_id, key
+            yield doc_id, (key, payloads)
 
 
 class KeysFromSpill(beam.PTransform):
-    """Near dedup's verification lookup over the spill files: candidate endpoints (id, None)
-    and `locations` (id, spill file) → (id, dedup key), each spill file read once for all of
-    its candidates. The key is recomputed from the cleaned text, exactly as Clean made it."""
+    """Near dedup's verification lookup over the spill files (the contract of
+    `near_dedup.JoinLookup`): requests (id, payload) and `places` (id, (spill file, file,
+    line)) → (id, (dedup key, [payloads])), each spill file read once for all of its
+    requests. The key is recomputed from the cleaned text, exactly as Clean made it."""
 
-    def __init__(self, output_dir: str, locations):
+    def __init__(self, output_dir: str, places):
         super().__init__()
-        self.output_dir, self.locations = output_dir, locations
+        self.output_dir, self.places = output_dir, places
 
-    def expand(self, endpoints):
-        return ({"need": endpoints, "spill": self.locations}
-                | "JoinEndpoints" >> beam.CoGroupByKey()
+    def expand(self, requests):
+        return ({"need": requests, "place": self.places}
+                | "JoinRequests" >> beam.CoGroupByKey()
                 | "NeededSpill" >> beam.FlatMap(_needed_location)
                 | "BySpillFile" >> beam.GroupByKey()
                 | "ReadKeys" >> beam.FlatMap(_read_keys, self.output_dir))

@@ -200,21 +200,31 @@ def test_remove_unreferenced_deletes_only_stale_spill_files(tmp_path):
 
 
 def test_keys_from_spill_reads_each_needed_key_once(tmp_path):
+    # "twin" repeats an id at another (file, line): its place names the first record only.
+    twin = {**make_doc("doc-010", 40, "まったく別の本文です。"), "line": 999}
     docs = make_docs(30) + [make_doc("empty-key", 1, "、。！？ …"),
-                            make_doc("wide", 2, "Ｈｅｌｌｏ、　世界！")]
+                            make_doc("wide", 2, "Ｈｅｌｌｏ、　世界！"), twin]
     needed = ["doc-003", "doc-010", "doc-011", "doc-029", "empty-key", "wide"]
-    endpoints = [(i, None) for i in needed + needed[:3] + ["doc-010", "not-spilled"]]
-    by_id = {d["id"]: d for d in docs}
+    requests = [(i, f"to-{i}") for i in needed] + [(i, "again") for i in needed[:3]]
+    requests += [("doc-010", "third"), ("not-spilled", "x")]
+    by_id = {d["id"]: d for d in docs if d is not twin}
     assert dedup_key(by_id["empty-key"]["text"]) == ""
     assert dedup_key(by_id["wide"]["text"]) == "hello 世界"
+    expected = []
+    for i in needed:
+        payloads = [p for j, p in requests if j == i]
+        if i != "empty-key":
+            expected.append((i, dedup_key(by_id[i]["text"]), tuple(sorted(payloads))))
     with direct_pipeline() as p:
         spilled = (p | "Docs" >> beam.Create(docs)
                    | SpillDocuments(str(tmp_path), "spill", 3, max_bytes=40))
-        locations = spilled["records"] | beam.Map(lambda r: (r["id"], r["spill"]))
-        keys = (p | "Endpoints" >> beam.Create(endpoints)
-                | KeysFromSpill(str(tmp_path), locations))
-        assert_that(keys, equal_to([(i, dedup_key(by_id[i]["text"])) for i in needed
-                                    if i != "empty-key"]))
+        places = (spilled["records"]
+                  | beam.Filter(lambda r: r["line"] != 999)
+                  | beam.Map(lambda r: (r["id"], (r["spill"], r["file"], r["line"]))))
+        keys = (p | "Requests" >> beam.Create(requests)
+                | KeysFromSpill(str(tmp_path), places)
+                | beam.MapTuple(lambda i, kv: (i, kv[0], tuple(sorted(kv[1])))))
+        assert_that(keys, equal_to(expected))
 
 
 # ── train and val shards from the spill files ───────────────────────────────────────────────
