@@ -154,6 +154,22 @@ def _signature(cps, n, scheme_id, a, b, out):
     return hv.shape[0]
 
 
+@numba.njit(cache=True, nogil=True)
+def _sorted_intersection_size(a, b):
+    # One merge pass over two sorted distinct arrays (np.intersect1d sorts both again).
+    i = j = n = 0
+    while i < a.size and j < b.size:
+        if a[i] == b[j]:
+            n += 1
+            i += 1
+            j += 1
+        elif a[i] < b[j]:
+            i += 1
+        else:
+            j += 1
+    return n
+
+
 class MinHasher:
     """Computes signatures for one (num_perm, seed, scheme, shingle size). Cheap to pickle."""
 
@@ -198,6 +214,14 @@ class MinHasher:
                 code_points(key), self.shingle_size, self._scheme_id, self._a, self._b, out[i]
             )
         return out
+
+    @staticmethod
+    def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+        """Jaccard similarity of two `shingle_hashes` sets (sorted, distinct)."""
+        if not a.size and not b.size:
+            return 1.0
+        inter = _sorted_intersection_size(a, b)
+        return inter / (a.size + b.size - inter)
 
     def shingle_hashes(self, key: str) -> np.ndarray:
         """Sorted distinct 32-bit shingle hashes of the key (the set exact verification uses)."""

@@ -313,8 +313,7 @@ class JoinLookup(beam.PTransform):
 
 def _similarity(mode, fa, fb):
     if mode == "exact":
-        inter = np.intersect1d(fa, fb, assume_unique=True).size
-        return inter / (fa.size + fb.size - inter) if (fa.size + fb.size) else 1.0
+        return MinHasher.jaccard(fa, fb)
     return float(np.count_nonzero(fa == fb)) / fa.size
 
 

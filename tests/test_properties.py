@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,3 +31,11 @@ def test_jaccard_estimate_within_its_standard_error(a, b, cut):
 @given(st.text())
 def test_signatures_never_raise_and_are_deterministic(text):
     assert (HASHER.signature(text) == HASHER.signature(text)).all()
+
+
+@given(st.lists(st.integers(0, 300), max_size=200), st.lists(st.integers(0, 300), max_size=200))
+def test_exact_jaccard_of_shingle_sets_equals_the_set_formula(a, b):
+    sa, sb = set(a), set(b)
+    fa, fb = (np.array(sorted(s), dtype=np.uint32) for s in (sa, sb))
+    expected = len(sa & sb) / len(sa | sb) if sa | sb else 1.0
+    assert MinHasher.jaccard(fa, fb) == expected
