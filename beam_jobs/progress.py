@@ -23,7 +23,8 @@ pickled with a DoFn, so it is safe under every runner.
 Beam metrics the stages report (namespace / name), shown by the Dataflow job page ("Custom
 counters"), the Flink web UI (operator metrics) and Spark's UI and metric sinks:
 
-- counters `read/files`, `read/records`, `read/bytes`, `read/broken_files`;
+- counters `read/files`, `read/blocks`, `read/records`, `read/bytes`, `read/broken_files`,
+  `read/duplicate_ids`;
 - counter `filter/passed`, one counter `filter/<reason>` per filter reason, and the
   distribution `filter/chars` (characters of each document reaching the filters);
 - counter `dedup/exact_duplicates`;
@@ -32,8 +33,9 @@ counters"), the Flink web UI (operator metrics) and Spark's UI and metric sinks:
   `near_dedup/edges_dropped_by_verification`, `near_dedup/cc_residual_edges`,
   `near_dedup/components`, `near_dedup/near_duplicates` and the distribution
   `near_dedup/bucket_size`;
-- counters `write/<subdir>_shards` (one per sharded output), `write/ngram_shards`,
-  `ngrams/distinct`.
+- counters `spill/documents`, `spill/files`;
+- counters `write/split_shards` (train and val), `write/<subdir>_shards` (duplicates,
+  rejected), `write/ngram_shards`, `ngrams/distinct`.
 
 `result.metrics().query()` on a finished `PipelineResult` returns them on any runner that
 supports metrics (DirectRunner included).

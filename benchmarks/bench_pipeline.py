@@ -1,10 +1,16 @@
 """Throughput and peak memory of the Beam pipeline next to a plain single-process Python
 script doing the same stages, on the same input, in one run.
 
-    python benchmarks/bench_pipeline.py [--input '../shared/corpora/ja/*.jsonl.gz'] [--near-dedup]
+    python benchmarks/bench_pipeline.py [--input '../shared/corpora/ja/*.jsonl.gz']
+        [--near-dedup] [--repeat 3]
 
 Input MB are uncompressed JSON Lines bytes. Memory is the peak sum of resident memory over the
-whole process tree (Beam's workers included), sampled every 0.1 s.
+whole process tree (Beam's workers included), sampled every 0.1 s. With `--repeat N` every run
+is made N times, interleaved, and the median time is reported (with the range).
+
+`--near-dedup` adds the full pipeline (near dedup on, which the plain script lacks) on the
+three local modes: in-process, one worker process, two worker processes; the last lines give
+two workers' speed-up over each.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import argparse
 import glob
 import gzip
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +46,7 @@ def main() -> None:
     parser.add_argument("--near-dedup", action="store_true",
                         help="also time the full pipeline with near-dedup (the plain script "
                              "has no near-dedup, so it is reported apart)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per row (median reported)")
     args = parser.parse_args()
     paths = sorted(glob.glob(args.input))
     megabytes = input_megabytes(paths)
@@ -52,24 +61,41 @@ def main() -> None:
             "--direct_running_mode=multi_processing"],
     }
     if args.near_dedup:
+        runs["Beam in-process + near-dedup"] = beam
+        runs["Beam 1 worker + near-dedup"] = beam + [
+            "--direct_num_workers=1", "--direct_running_mode=multi_processing"]
         runs["Beam 2 workers + near-dedup"] = beam + [
             "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
     print(f"input: {len(paths)} files, {megabytes:.1f} MB uncompressed, {os.cpu_count()} cores")
     print(f"{'run':32} {'seconds':>8} {'MB/s':>6} {'vs plain':>8} {'peak tree MiB':>13} "
           f"{'peak proc MiB':>13} {'procs':>5}")
-    plain_seconds = None
+    results: dict[str, list[dict]] = {name: [] for name in runs}
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (name, cmd) in enumerate(runs.items()):
-            out = os.path.join(tmp, f"run{i}")
-            if cmd[1].endswith("plain_prepare.py"):
-                cmd = cmd + [out, *paths]
-            else:
-                cmd = cmd + ["--output", out]
-            result = run_measured(cmd, env=env, stdout=subprocess.DEVNULL)
-            plain_seconds = plain_seconds or result["seconds"]
-            print(f"{name:32} {result['seconds']:8.1f} {megabytes / result['seconds']:6.2f} "
-                  f"{plain_seconds / result['seconds']:7.2f}x {result['peak_tree_mib']:13.0f} "
-                  f"{result['peak_process_mib']:13.0f} {result['processes']:5d}", flush=True)
+        for rep in range(args.repeat):  # interleaved, so drifting load hits every row alike
+            for i, (name, cmd) in enumerate(runs.items()):
+                out = os.path.join(tmp, f"run{i}-{rep}")
+                if cmd[1].endswith("plain_prepare.py"):
+                    cmd = cmd + [out, *paths]
+                else:
+                    cmd = cmd + ["--output", out]
+                results[name].append(run_measured(cmd, env=env, stdout=subprocess.DEVNULL,
+                                                   stderr=subprocess.DEVNULL))
+                shutil.rmtree(out, ignore_errors=True)
+    medians = {name: statistics.median(r["seconds"] for r in rs) for name, rs in results.items()}
+    plain_seconds = next(iter(medians.values()))
+    for name, rs in results.items():
+        seconds = medians[name]
+        spread = (f"  ({min(r['seconds'] for r in rs):.1f}-{max(r['seconds'] for r in rs):.1f})"
+                  if len(rs) > 1 else "")
+        print(f"{name:32} {seconds:8.1f} {megabytes / seconds:6.2f} "
+              f"{plain_seconds / seconds:7.2f}x {max(r['peak_tree_mib'] for r in rs):13.0f} "
+              f"{max(r['peak_process_mib'] for r in rs):13.0f} "
+              f"{max(r['processes'] for r in rs):5d}{spread}", flush=True)
+    if args.near_dedup:
+        two = medians["Beam 2 workers + near-dedup"]
+        for other in ("Beam in-process + near-dedup", "Beam 1 worker + near-dedup"):
+            print(f"2 workers vs {other.removeprefix('Beam ').removesuffix(' + near-dedup')}: "
+                  f"{medians[other] / two:.2f}x")
 
 
 if __name__ == "__main__":
