@@ -2,13 +2,15 @@
 
 import hashlib
 import json
+import logging
 from collections import Counter
 
 import pyarrow.parquet as pq
 import pytest
+from apache_beam.options.pipeline_options import StandardOptions
 
 from beam_jobs.counting import ngrams_of
-from beam_jobs.prepare import main, run
+from beam_jobs.prepare import main, parse_options, run
 
 NEAR: list[str] = []  # the default pipeline, near-dedup included
 
@@ -123,3 +125,13 @@ def test_bad_flags_fail_before_any_work(flags, message, ja_slice_dir, tmp_path, 
 def test_glob_matching_nothing_is_a_clear_error(tmp_path, capsys):
     assert main(["--input", str(tmp_path / "nothing*.jsonl"), "--output", str(tmp_path)]) == 2
     assert "matches no file" in capsys.readouterr().err
+
+
+def test_no_runner_flag_runs_on_the_fn_api_runner_without_trying_prism(
+        ja_slice_dir, tmp_path, caplog):
+    flags = ["--input", str(ja_slice_dir / "*"), "--output", str(tmp_path / "o")]
+    assert parse_options(flags).view_as(StandardOptions).runner == "FnApiRunner"
+    with caplog.at_level(logging.INFO):
+        run([*flags, "--no-near-dedup", "--report", "false"])
+    assert (tmp_path / "o" / "manifest.json").exists()
+    assert "prism" not in caplog.text.lower()  # Beam's DirectRunner would try it first
