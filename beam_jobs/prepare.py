@@ -40,7 +40,7 @@ from beam_jobs.stages import (
     stage_key,
     write_marker,
 )
-from beam_jobs.stats import StatsFn
+from beam_jobs.stats import StatsFn, finalize
 from beam_jobs.tokenizers import SPECIAL_TOKENS, get_tokenizer
 from beam_jobs.unique_ids import UniqueIds
 
@@ -78,23 +78,22 @@ def stage_settings(opts, near_dedup) -> dict:
 
 
 class Finish(beam.DoFn):
-    """Runs once, after every output is written (all side inputs are complete): stats.json,
-    the report, and last the manifest."""
+    """Runs once, after every output is written (all side inputs are complete, the dedup
+    stage's marker included): stats.json, the report, and last the manifest."""
 
-    def __init__(self, output_dir: str, options: dict, settings: dict, report: bool,
-                 stage: dict):
+    def __init__(self, output_dir: str, options: dict, settings: dict, report: bool):
         self.output_dir, self.options, self.settings = output_dir, options, settings
-        self.report, self.stage = report, stage
+        self.report = report
 
-    def process(self, _, stats, vocab, doc_shards, ngram_shards):
-        stats = {**stats, "dedup_stage_counters": self.stage.get("metrics", {})}
+    def process(self, _, kept_events, stage, vocab, doc_shards, ngram_shards):
+        stats = finalize(kept_events + decode_counter(stage["events"]))
         write_json(FileSystems.join(self.output_dir, "stats.json"), stats)
         report = draw_report(self.output_dir, stats, vocab) if self.report else []
         manifest = build_manifest(
-            options=self.options, settings=self.settings, files=self.stage["files"],
+            options=self.options, settings=self.settings, files=stage["files"],
             doc_shards=doc_shards, ngram_shards=ngram_shards,
-            duplicate_shards=self.stage["duplicate_shards"],
-            rejected_shards=self.stage["rejected_shards"], report=report)
+            duplicate_shards=stage["duplicate_shards"],
+            rejected_shards=stage["rejected_shards"], report=report)
         write_manifest(self.output_dir, manifest)
         yield manifest
 
@@ -108,13 +107,14 @@ class StageDone(beam.DoFn):
 
     def process(self, _, events, files, spill_files, duplicate_shards, rejected_shards):
         remove_unreferenced(self.output_dir, SPILL_DIR, {f["path"] for f in spill_files})
-        write_marker(self.output_dir, {
+        marker = {
             "stage": "dedup", "key": self.key, "events": encode_counter(events),
             "files": sorted(files, key=lambda f: f["path"]),
             "spill_files": sorted(spill_files, key=lambda s: s["path"]),
             "duplicate_shards": sorted(duplicate_shards, key=lambda s: s["path"]),
-            "rejected_shards": sorted(rejected_shards, key=lambda s: s["path"])})
-        yield self.key
+            "rejected_shards": sorted(rejected_shards, key=lambda s: s["path"])}
+        write_marker(self.output_dir, marker)
+        yield marker
 
 
 def build_dedup_stage(pipeline: beam.Pipeline, opts: PrepareOptions, key: str):
@@ -164,27 +164,38 @@ def build_dedup_stage(pipeline: beam.Pipeline, opts: PrepareOptions, key: str):
     counts = (events | "AllEvents" >> beam.Flatten()
               | "CountEvents" >> beam.CombineGlobally(StatsFn(raw=True)))
     side = beam.pvalue
-    return (pipeline
-            | "Once" >> beam.Create([None])
-            | "StageDone" >> beam.ParDo(
-                StageDone(out, key), events=side.AsSingleton(counts),
-                files=side.AsList(read["files"]), spill_files=side.AsList(spilled["files"]),
-                duplicate_shards=side.AsList(duplicate_shards),
-                rejected_shards=side.AsList(rejected_shards)))
+    marker = (pipeline
+              | "Once" >> beam.Create([None])
+              | "StageDone" >> beam.ParDo(
+                  StageDone(out, key), events=side.AsSingleton(counts),
+                  files=side.AsList(read["files"]), spill_files=side.AsList(spilled["files"]),
+                  duplicate_shards=side.AsList(duplicate_shards),
+                  rejected_shards=side.AsList(rejected_shards)))
+    removed = all_duplicates | "RemovedIds" >> beam.Map(lambda row: row["id"])
+    return {"marker": marker, "spill_files": spilled["files"], "removed": removed}
+
+
+def reuse_dedup_stage(pipeline: beam.Pipeline, opts: PrepareOptions, marker: dict):
+    """The dedup stage of an earlier run, from its marker and files, as `build_dedup_stage`
+    returns it (for `--resume`)."""
+    out = opts.output
+    removed = (pipeline
+               | "DuplicateShards" >> beam.Create(
+                   [FileSystems.join(out, s["path"]) for s in marker["duplicate_shards"]])
+               | "ReadDuplicates" >> beam.io.ReadAllFromParquet(columns=["id"])
+               | "RemovedIds" >> beam.Map(lambda row: row["id"]))
+    return {"marker": pipeline | "Marker" >> beam.Create([marker]),
+            "spill_files": pipeline | "SpillFiles" >> beam.Create(marker["spill_files"]),
+            "removed": removed}
 
 
 def build_pipeline(pipeline: beam.Pipeline, opts: PrepareOptions, stage: dict):
-    """Second job: the spill files minus the duplicates → train/val shards written shard by
-    shard, vocabulary, n-grams, stats, report and manifest. Returns the PCollection holding
-    the manifest (one element)."""
+    """The dedup stage's spill files minus the removed ids → train/val shards written shard by
+    shard, vocabulary, n-grams, stats, report and manifest. `stage` is what
+    `build_dedup_stage` (same job) or `reuse_dedup_stage` returns. Returns the PCollection
+    holding the manifest (one element)."""
     out = opts.output
-    spill_files = pipeline | "SpillFiles" >> beam.Create(stage["spill_files"])
-    removed = (pipeline
-               | "DuplicateShards" >> beam.Create(
-                   [FileSystems.join(out, s["path"]) for s in stage["duplicate_shards"]])
-               | "ReadDuplicates" >> beam.io.ReadAllFromParquet(columns=["id"])
-               | "RemovedIds" >> beam.Map(lambda row: row["id"]))
-    written = (spill_files, removed) | "WriteSplits" >> WriteSplitShards(
+    written = (stage["spill_files"], stage["removed"]) | "WriteSplits" >> WriteSplitShards(
         out, opts.num_shards, opts.val_fraction, opts.split_seed, opts.row_group_size)
     kept = written["kept"]
     train_texts = (kept
@@ -194,17 +205,18 @@ def build_pipeline(pipeline: beam.Pipeline, opts: PrepareOptions, stage: dict):
         out, opts.tokenizer, opts.min_count, opts.max_vocab)
     ngram_shards = train_texts | "NgramCounts" >> CountNgrams(
         out, opts.tokenizer, opts.ngram_order, opts.ngram_shards)
-    stats = (kept
-             | "KeptEvents" >> beam.Map(
-                 lambda d: ("kept", d["split"], d["n_chars"], d["n_tokens"], d["file"]))
-             | "Stats" >> beam.CombineGlobally(StatsFn(base=decode_counter(stage["events"]))))
+    kept_events = (kept
+                   | "KeptEvents" >> beam.Map(
+                       lambda d: ("kept", d["split"], d["n_chars"], d["n_tokens"], d["file"]))
+                   | "Stats" >> beam.CombineGlobally(StatsFn(raw=True)))
     side = beam.pvalue
     return (pipeline
-            | "Once" >> beam.Create([None])
+            | "Last" >> beam.Create([None])
             | "Finish" >> beam.ParDo(
                 Finish(out, own_options(opts), stage_settings(opts, near_dedup_stage(opts)),
-                       opts.report, stage),
-                stats=side.AsSingleton(stats), vocab=side.AsSingleton(vocab),
+                       opts.report),
+                kept_events=side.AsSingleton(kept_events),
+                stage=side.AsSingleton(stage["marker"]), vocab=side.AsSingleton(vocab),
                 doc_shards=side.AsList(written["shards"]),
                 ngram_shards=side.AsList(ngram_shards)))
 
@@ -272,8 +284,9 @@ def parse_options(argv=None) -> PrepareOptions:
 
 
 def run(argv=None) -> dict:
-    """Run both jobs to completion (the first one skipped when `--resume` finds its marker for
-    the same options and inputs); returns the manifest."""
+    """Run the pipeline to completion as one Beam job; with `--resume` and a marker for the
+    same options and inputs, the job starts from the materialized dedup stage instead of the
+    input. Returns the manifest."""
     opts = parse_options(argv)
     check_inputs_exist(opts.input)
     prepare_output_dir(opts.output, opts.overwrite, opts.resume)
@@ -283,24 +296,23 @@ def run(argv=None) -> dict:
                                         "near_dedup": near_dedup and near_dedup.settings()},
                     input_metadata(opts.input))
     marker = read_marker(opts.output) if opts.resume else None
-    if marker is not None and marker.get("key") == key:
+    reuse = marker is not None and marker.get("key") == key
+    pipeline = beam.Pipeline(options=opts)
+    if reuse:
         logging.warning("reusing the dedup stage in %s", FileSystems.join(opts.output, STAGE_DIR))
+        stage = reuse_dedup_stage(pipeline, opts, marker)
     else:
         delete_outputs(opts.output, STAGE_OUTPUTS)
-        pipeline = beam.Pipeline(options=opts)
-        build_dedup_stage(pipeline, opts, key)
-        result = pipeline.run()
-        result.wait_until_finish()
-        marker = read_marker(opts.output)
-        if marker is None or marker.get("key") != key:
-            raise RuntimeError(f"the dedup stage finished without its marker in {STAGE_DIR}")
-        marker["metrics"] = counter_values(result)
-        write_marker(opts.output, marker)
-    with beam.Pipeline(options=opts) as pipeline:
-        build_pipeline(pipeline, opts, marker)
+        stage = build_dedup_stage(pipeline, opts, key)
+    build_pipeline(pipeline, opts, stage)
+    result = pipeline.run()
+    result.wait_until_finish()
     manifest = read_manifest(opts.output)
     if manifest is None or manifest.get("schema_version") != SCHEMA_VERSION:
         raise RuntimeError(f"the pipeline finished but {opts.output}/{MANIFEST} is missing")
+    if not reuse:  # the run's Beam counters, kept with the stage they describe
+        marker = read_marker(opts.output)
+        write_marker(opts.output, {**marker, "metrics": counter_values(result)})
     logging.info("prepared %s in %.1f s", opts.output, time.time() - started)
     return manifest
 

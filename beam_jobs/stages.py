@@ -1,10 +1,11 @@
 """Materialized stages, so a rerun can reuse work instead of redoing it.
 
-The pipeline runs as two Beam jobs. The first (read → clean → exact and near dedup) writes
-every clean document to spill files under `DIR/_stages/dedup/spill/`, the duplicate and
-rejected tables, and last a marker, `stage.json`, holding a key over the options that stage
-depends on and the input files' metadata, plus the small results the second job needs. With
-`--resume`, a marker with the same key means the first job is skipped.
+The dedup stage (read → clean → spill → exact and near dedup) writes every clean document to
+spill files under `DIR/_stages/dedup/spill/`, the duplicate and rejected tables, and last a
+marker, `stage.json`, holding a key over the options that stage depends on and the input
+files' metadata, plus the small results the rest needs (and, after the run, its Beam
+counters). One Beam job runs both the stage and the rest; with `--resume`, a marker with the
+same key means the job starts from the stage's files instead of the input.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from beam_jobs.sinks import read_json, write_json
 STAGE_DIR = "_stages/dedup"
 SPILL_DIR = STAGE_DIR + "/spill"
 MARKER = STAGE_DIR + "/stage.json"
-# Options that only the second job reads: changing them keeps the dedup stage reusable.
+# Options that only the steps after the dedup stage read: changing them keeps it reusable.
 SECOND_JOB_OPTIONS = frozenset({
     "output", "overwrite", "resume", "report", "val_fraction", "split_seed",
     "row_group_size", "min_count", "max_vocab", "ngram_order", "ngram_shards"})
