@@ -225,7 +225,12 @@ class MinHasher:
 
     def shingle_hashes(self, key: str) -> np.ndarray:
         """Sorted distinct 32-bit shingle hashes of the key (the set exact verification uses)."""
-        return np.unique(_hash_shingles(code_points(key), self.shingle_size))
+        hashes = np.sort(_hash_shingles(code_points(key), self.shingle_size))
+        # Sort and drop repeats: NumPy 2's np.unique takes a hash-table path here that
+        # measured 13x slower than this on 10,000-shingle arrays.
+        if hashes.size < 2:
+            return hashes
+        return hashes[np.concatenate(([True], hashes[1:] != hashes[:-1]))]
 
     def datasketch(self, key: str):
         """The equivalent `datasketch.MinHash` of the key (for tests and benchmarks)."""

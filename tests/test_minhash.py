@@ -28,6 +28,7 @@ def test_shingles_of_short_and_empty_keys():
     assert shingles("", 3) == []
 
 
+@settings(deadline=None)  # the first example may compile the numba kernels (cold cache)
 @given(st.text(max_size=40), st.integers(1, 6))
 def test_kernel_hashes_equal_python_twin(key, n):
     got = _hash_shingles(code_points(key), n).tolist()
