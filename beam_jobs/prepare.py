@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 
@@ -44,7 +45,7 @@ from beam_jobs.stats import StatsFn, finalize
 from beam_jobs.tokenizers import SPECIAL_TOKENS, get_tokenizer
 from beam_jobs.unique_ids import UniqueIds
 
-# Written by the second job; manifest first, so deleting in this order never leaves a
+# Written after the dedup stage; manifest first, so deleting in this order never leaves a
 # directory that looks complete.
 FINAL_OUTPUTS = (MANIFEST, "stats.json", "vocab.json", "train", "val", "ngrams", "report")
 # Written by the dedup stage, marker included.
@@ -283,6 +284,30 @@ def parse_options(argv=None) -> PrepareOptions:
     return opts
 
 
+# Inputs from this size on run on worker processes by default: on this project's 2-core
+# machine two workers beat the in-process runner from the Japanese corpora (20 MB of gzip,
+# 1.2x) upwards, and lose on the 1.5 MB sample (start-up). See docs/scaling.md.
+LOCAL_PARALLEL_BYTES = 8 << 20
+MAX_LOCAL_WORKERS = 4
+
+
+def choose_local_mode(opts: PrepareOptions, argv: list[str], input_bytes: int,
+                      cpus: int | None = None) -> None:
+    """With no `--runner` and no `--direct_*` flag: worker processes (one a core, at most
+    `MAX_LOCAL_WORKERS`) when the input files hold `LOCAL_PARALLEL_BYTES` or more, else the
+    in-process runner. Any of those flags given means the user chose."""
+    if any(a.startswith(("--runner", "--direct_num_workers", "--direct_running_mode"))
+           for a in argv):
+        return
+    cpus = cpus or os.cpu_count() or 1
+    if input_bytes >= LOCAL_PARALLEL_BYTES and cpus > 1:
+        direct = opts.view_as(DirectOptions)
+        direct.direct_running_mode = "multi_processing"
+        direct.direct_num_workers = min(cpus, MAX_LOCAL_WORKERS)
+        logging.info("%.0f MB of input: %d worker processes (--direct_num_workers=1 for one)",
+                     input_bytes / 1e6, direct.direct_num_workers)
+
+
 def run(argv=None) -> dict:
     """Run the pipeline to completion as one Beam job; with `--resume` and a marker for the
     same options and inputs, the job starts from the materialized dedup stage instead of the
@@ -292,9 +317,12 @@ def run(argv=None) -> dict:
     prepare_output_dir(opts.output, opts.overwrite, opts.resume)
     started = time.time()
     near_dedup = near_dedup_stage(opts)
+    inputs = input_metadata(opts.input)
+    choose_local_mode(opts, sys.argv[1:] if argv is None else argv,
+                      sum(f["bytes"] or 0 for f in inputs))
     key = stage_key(own_options(opts), {"schema_version": SCHEMA_VERSION,
                                         "near_dedup": near_dedup and near_dedup.settings()},
-                    input_metadata(opts.input))
+                    inputs)
     marker = read_marker(opts.output) if opts.resume else None
     reuse = marker is not None and marker.get("key") == key
     pipeline = beam.Pipeline(options=opts)

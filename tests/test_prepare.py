@@ -135,3 +135,24 @@ def test_no_runner_flag_runs_on_the_fn_api_runner_without_trying_prism(
         run([*flags, "--no-near-dedup", "--report", "false"])
     assert (tmp_path / "o" / "manifest.json").exists()
     assert "prism" not in caplog.text.lower()  # Beam's DirectRunner would try it first
+
+
+def test_local_mode_by_input_size_unless_chosen(ja_slice_dir, tmp_path):
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    from beam_jobs.prepare import LOCAL_PARALLEL_BYTES, choose_local_mode
+
+    def mode(argv, size, cpus=2):
+        opts = parse_options(["--input", str(ja_slice_dir / "*"), "--output", str(tmp_path),
+                              *argv])
+        choose_local_mode(opts, argv, size, cpus)
+        direct = opts.view_as(DirectOptions)
+        return direct.direct_running_mode, direct.direct_num_workers
+
+    big = LOCAL_PARALLEL_BYTES
+    assert mode([], big - 1) == ("in_memory", 1)
+    assert mode([], big) == ("multi_processing", 2)
+    assert mode([], big, cpus=16) == ("multi_processing", 4)
+    assert mode([], big, cpus=1) == ("in_memory", 1)
+    assert mode(["--direct_num_workers=1"], big) == ("in_memory", 1)  # the user chose
+    assert mode(["--runner", "DirectRunner"], big) == ("in_memory", 1)
