@@ -151,8 +151,8 @@ def build_dedup_stage(pipeline: beam.Pipeline, opts: PrepareOptions, key: str):
         row_group_size=65536)
     rejected = (read["rejected"], unique["rejected"]) | "AllRejected" >> beam.Flatten()
     rejected_shards = rejected | "WriteRejected" >> WriteShardedParquet(
-        out, "rejected", "rejected", 1, REJECTED_SCHEMA, sort_key="raw",
-        shard_key="file", row_group_size=65536)
+        out, "rejected", "rejected", 1, REJECTED_SCHEMA,
+        sort_key=("file", "line", "reason", "raw"), shard_key="file", row_group_size=65536)
     events = [
         read["files"] | "ReadEvents" >> beam.Map(lambda f: ("read", f["path"], f["records"])),
         rejected | "RejectedEvents" >> beam.Map(

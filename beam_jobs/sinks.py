@@ -68,10 +68,11 @@ def write_json(path: str, obj) -> None:
 
 class WriteShardedParquet(beam.PTransform):
     """dict rows → Parquet shards `DIR/SUBDIR/PREFIX-SSSSS-of-NNNNN.parquet`, sorted by
-    `sort_key`; outputs one {'path', 'shard', 'rows', ...sums} per shard (path relative)."""
+    `sort_key` (a column or a tuple of columns; nulls first); outputs one {'path', 'shard',
+    'rows', ...sums} per shard (path relative)."""
 
     def __init__(self, output_dir: str, subdir: str, prefix: str, num_shards: int,
-                 schema: pa.Schema, sort_key: str = "id", shard_key: str = "id",
+                 schema: pa.Schema, sort_key: str | tuple[str, ...] = "id", shard_key: str = "id",
                  sum_columns: tuple[str, ...] = (), row_group_size: int = 1024):
         super().__init__()
         self.output_dir, self.subdir, self.prefix = output_dir, subdir, prefix
@@ -90,7 +91,9 @@ class WriteShardedParquet(beam.PTransform):
                 | "WriteShard" >> beam.MapTuple(self._write))
 
     def _write(self, shard: int, rows) -> dict:
-        rows = sorted((r for r in rows if r is not None), key=lambda r: r[self.sort_key])
+        names = (self.sort_key,) if isinstance(self.sort_key, str) else self.sort_key
+        rows = sorted((r for r in rows if r is not None),
+                      key=lambda r: tuple((r[n] is not None, r[n]) for n in names))
         columns = {name: [r.get(name) for r in rows] for name in self.schema.names}
         table = pa.table(columns, schema=self.schema)
         rel = posixpath.join(self.subdir, shard_name(self.prefix, shard, self.num_shards))

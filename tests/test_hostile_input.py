@@ -143,3 +143,25 @@ def test_a_repeated_id_keeps_its_first_record_and_rejects_the_others(tmp_path):
     stats = json.loads((out / "stats.json").read_text())
     assert (stats["read"], stats["kept"], stats["rejected"]) == (4, 2, 2)
     assert stats["identity_holds"]
+
+
+def test_repeated_ids_give_the_same_files_in_and_out_of_process(tmp_path):
+    # Four files numbering their records alike: 30 duplicate_id rows, all with an empty `raw`,
+    # arriving from different blocks and workers; the rejected table orders them by location.
+    texts = [MELOS, BOTCHAN, KUMO, YUKI]
+    for f, text in enumerate(texts):
+        (tmp_path / f"part{f}.jsonl").write_bytes(b"".join(
+            jl({"id": str(i), "text": f"{text}{f}-{i}"}) for i in range(10)))
+    outs = []
+    for mode in (["--direct_num_workers=1"],
+                 ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]):
+        outs.append(tmp_path / f"out{len(outs)}")
+        run(["--input", str(tmp_path / "*.jsonl"), "--output", str(outs[-1]),
+             "--runner", "FnApiRunner", "--num-shards", "2", "--read-block-mb", "0.0005",
+             "--no-near-dedup", *mode])
+    rejected = pq.read_table(outs[0] / "rejected").to_pylist()
+    assert [(r["file"], r["line"]) for r in rejected] == [
+        (f"part{f}.jsonl", i + 1) for f in (1, 2, 3) for i in range(10)]
+    for part in ("rejected", "train", "val"):
+        for path in sorted((outs[0] / part).iterdir()):
+            assert (outs[1] / part / path.name).read_bytes() == path.read_bytes()
