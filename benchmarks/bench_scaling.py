@@ -102,7 +102,7 @@ def grow_corpus(pattern: str, scales: list[int], fraction: float, near_share: fl
                 workdir: Path) -> dict[int, Path]:
     """A directory of input files per scale (symlinks into one pool of generated files)."""
     pool = workdir / "pool"
-    pool.mkdir(parents=True)
+    pool.mkdir(parents=True, exist_ok=True)  # a reused --workdir: files are written anew
     files: dict[int, list[Path]] = defaultdict(list)
     for source in sorted(glob.glob(pattern)):
         name = Path(source).name.removesuffix(".jsonl.gz")
@@ -120,10 +120,12 @@ def grow_corpus(pattern: str, scales: list[int], fraction: float, near_share: fl
     dirs = {}
     for scale in scales:
         d = workdir / f"input_{scale}x"
-        d.mkdir()
+        d.mkdir(exist_ok=True)
         for copy in range(scale):
             for path in files[copy]:
-                (d / path.name).symlink_to(path)
+                link = d / path.name
+                if not link.is_symlink():
+                    link.symlink_to(path)
         dirs[scale] = d
     return dirs
 
