@@ -21,6 +21,7 @@ import typing
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
 from apache_beam.metrics import Metrics
 
 from beam_jobs import lsh
@@ -327,7 +328,9 @@ class _Verifier(beam.DoFn):
         self.dropped = _counter("edges_dropped_by_verification")
 
     def feature(self, value):
-        return self.hasher.shingle_hashes(value) if self.mode == "exact" else value
+        if self.mode != "exact":
+            return value
+        return self.hasher.shingle_hashes(_unpack_key(value) if isinstance(value, bytes) else value)
 
     def passes(self, fa, fb) -> bool:
         self.candidates.inc()
@@ -335,6 +338,16 @@ class _Verifier(beam.DoFn):
             return True
         self.dropped.inc()
         return False
+
+
+def _pack_key(key: str) -> bytes:
+    data = key.encode("utf-8")
+    return len(data).to_bytes(8, "little") + pa.compress(data, codec="zstd", asbytes=True)
+
+
+def _unpack_key(packed: bytes) -> str:
+    size = int.from_bytes(packed[:8], "little")
+    return pa.decompress(packed[8:], size, codec="zstd", asbytes=True).decode("utf-8")
 
 
 @beam.typehints.with_output_types(tuple[str, typing.Any])
@@ -346,6 +359,8 @@ class _RouteToCenter(beam.DoFn):
 
     def process(self, item, giant):
         doc_id, (value, destinations) = item
+        if isinstance(value, str):  # a key travels compressed (~3x): it is most of the bytes
+            value = _pack_key(value)
         for dest in sorted(set(destinations)):
             if dest == doc_id:
                 yield doc_id, ("c", value)
