@@ -22,7 +22,6 @@ from beam_jobs.split import assign_split, shard_of
 from beam_jobs.unique_ids import first_per_id
 
 SHARDS = "shards"
-SPLITS = ("train", "val")
 
 
 def _spill_parts(info: dict):
@@ -56,9 +55,8 @@ class WriteSplitFn(beam.DoFn):
         table = first_per_id(table)  # later records of a repeated id are dead letters
         table = table.filter(pc.invert(pc.is_in(table["id"], value_set=removed)))
         table = table.combine_chunks()
-        splits = [assign_split(i, self.val_fraction, self.seed)
-                  for i in table["id"].to_pylist()]
-        is_val = pa.array([s == "val" for s in splits], type=pa.bool_())
+        is_val = pa.array([assign_split(i, self.val_fraction, self.seed) == "val"
+                           for i in table["id"].to_pylist()], type=pa.bool_())
         for name, mask in (("train", pc.invert(is_val)), ("val", is_val)):
             part = table.filter(mask)
             yield beam.pvalue.TaggedOutput(SHARDS, self._write(name, shard, part))

@@ -16,10 +16,10 @@ from beam_jobs.counting import merge_counters
 
 class StatsFn(beam.CombineFn):
     """Events → stats.json body; `raw=True` returns the Counter itself (to be stored and
-    merged later), `base` is a Counter of earlier events to add before finalizing."""
+    merged later, then finalized with `finalize`)."""
 
-    def __init__(self, raw: bool = False, base: Counter | None = None):
-        self.raw, self.base = raw, base
+    def __init__(self, raw: bool = False):
+        self.raw = raw
 
     def create_accumulator(self):
         return Counter()
@@ -47,8 +47,6 @@ class StatsFn(beam.CombineFn):
         return merge_counters(accs)
 
     def extract_output(self, acc):
-        if self.base:
-            acc = acc + self.base
         return acc if self.raw else finalize(acc)
 
 
