@@ -44,6 +44,7 @@ from beam_jobs.stages import (
 from beam_jobs.stats import StatsFn, finalize
 from beam_jobs.tokenizers import SPECIAL_TOKENS, get_tokenizer
 from beam_jobs.unique_ids import UniqueIds
+from beam_jobs.worker_env import local_worker_env
 
 # Written after the dedup stage; manifest first, so deleting in this order never leaves a
 # directory that looks complete.
@@ -333,8 +334,9 @@ def run(argv=None) -> dict:
         delete_outputs(opts.output, STAGE_OUTPUTS)
         stage = build_dedup_stage(pipeline, opts, key)
     build_pipeline(pipeline, opts, stage)
-    result = pipeline.run()
-    result.wait_until_finish()
+    with local_worker_env(opts):
+        result = pipeline.run()
+        result.wait_until_finish()
     manifest = read_manifest(opts.output)
     if manifest is None or manifest.get("schema_version") != SCHEMA_VERSION:
         raise RuntimeError(f"the pipeline finished but {opts.output}/{MANIFEST} is missing")

@@ -159,3 +159,27 @@ def test_local_mode_by_input_size_unless_chosen(ja_slice_dir, tmp_path):
     assert mode([], big, cpus=1) == ("in_memory", 1)
     assert mode(["--direct_num_workers=1"], big) == ("in_memory", 1)  # the user chose
     assert mode(["--runner", "DirectRunner"], big) == ("in_memory", 1)
+
+
+def test_local_workers_get_allocator_settings_unless_set(ja_slice_dir, tmp_path, monkeypatch):
+    import os
+
+    from beam_jobs.worker_env import WORKER_ALLOCATOR_ENV, local_worker_env
+
+    def opts(*argv):
+        return parse_options(["--input", str(ja_slice_dir / "*"), "--output", str(tmp_path),
+                              *argv])
+
+    workers = opts("--direct_num_workers=2", "--direct_running_mode=multi_processing")
+    for name in WORKER_ALLOCATOR_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "8")  # the user's own choice stays
+    with local_worker_env(workers) as added:
+        assert os.environ["MALLOC_ARENA_MAX"] == "8"
+        assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"
+        assert set(added) == set(WORKER_ALLOCATOR_ENV) - {"MALLOC_ARENA_MAX"}
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # restored after the run
+    assert os.environ["MALLOC_ARENA_MAX"] == "8"
+    for in_process in (opts(), opts("--runner", "PortableRunner")):
+        with local_worker_env(in_process) as added:
+            assert added == {} and "MALLOC_TRIM_THRESHOLD_" not in os.environ
