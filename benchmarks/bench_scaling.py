@@ -2,7 +2,7 @@
 the DirectRunner with two worker processes; wall time, time per stage, peak memory of every
 process.
 
-    python benchmarks/bench_scaling.py [--scales 1,2,4] [--fraction 1.0] [--json out.json]
+    python benchmarks/bench_scaling.py [--scales 1,2,4] [--peers] [--json out.json]
 
 The grown corpus is written to a temporary directory. Scale k holds the original files and
 k-1 generated copies of each; a copy replaces every document of the original by either
@@ -18,7 +18,9 @@ stage comes from the runner's own monitoring: the SDK harness's state sampler re
 over the workers and grouped by the top-level step label (so two busy workers give up to
 twice the wall time). Each Beam job the run starts is timed apart (the pipeline may run more
 than one). Memory is sampled every 0.1 s from /proc by `benchmarks/memory.py`: the peak sum
-over the process tree, and the peak of each process (driver, SDK workers).
+over the process tree, and the peak of each process (driver, SDK workers). With `--peers`,
+two bare Beam pipelines (`benchmarks/beam_peers.py`: read only, read and one shuffle) run on
+the same input and runner flags, and their memory is reported beside the pipeline's.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.beam_peers import MODES as PEER_MODES  # noqa: E402
 from benchmarks.memory import _children, _rss_bytes, run_measured  # noqa: E402
 
 DEFAULT_INPUT = str(ROOT.parent / "shared" / "corpora" / "ja" / "*.jsonl.gz")
@@ -202,7 +205,7 @@ def _role(pid: int) -> str:
         return "shell"  # the runner starts each SDK worker through `sh -c`
     if "sdk_worker_main" in cmd or "SdkHarness" in cmd:
         return "sdk worker"
-    if "bench_scaling" in cmd:
+    if "bench_scaling" in cmd or "beam_peers" in cmd:
         return "driver"
     return program
 
@@ -225,6 +228,22 @@ def measure(input_dir: Path, output: Path, extra: list[str]) -> dict:
     measured["jobs"] = json.loads(timings.read_text())
     measured["stats"] = json.loads((output / "stats.json").read_text())
     return measured
+
+
+def measure_peer(mode: str, input_dir: Path, output: Path) -> dict:
+    """A bare Beam pipeline (`benchmarks/beam_peers.py`) on the same input and runner flags."""
+    cmd = [sys.executable, "-m", "benchmarks.beam_peers", mode, "--input",
+           str(input_dir / "*"), "--output", str(output), *RUNNER]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with ProcessPeaks() as peaks:
+        measured = run_measured(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    measured["processes_peak"] = peaks.report()
+    return measured
+
+
+def peak_by_role(processes: list[dict], role: str) -> float:
+    return max((p["peak_mib"] for p in processes if p["role"] == role), default=0.0)
 
 
 def child(timings_path: str, argv: list[str]) -> int:
@@ -311,6 +330,8 @@ def report(results: dict[int, dict]) -> str:
             cells.append(f"{seconds:>8.1f} {ratio:>7}")
         lines.append(f"{name[:28]:28}" + "".join(cells))
     lines.append(f"{'other':28}" + "".join(f"{rest[s]:>8.1f} {'':>7}" for s in sorted(rest)))
+    if all("peers" in r for r in results.values()):
+        lines += ["", memory_against_peers(results)]
     lines += ["", "peak memory (MiB) and CPU seconds per process (the driver, then SDK workers "
               "by start order; each Beam job starts its own workers):"]
     for scale, r in sorted(results.items()):
@@ -322,6 +343,31 @@ def report(results: dict[int, dict]) -> str:
         else:
             lines.append(f"{scale:>4}× " + ", ".join(
                 f"{p['role']} {p['peak_mib']:.0f} MiB" for p in procs))
+    return "\n".join(lines)
+
+
+def memory_against_peers(results: dict[int, dict]) -> str:
+    """Peak driver / largest worker of the pipeline and of the bare Beam peers, and how much
+    each grows per 1× of input between the smallest and the largest scale."""
+    runs = {"pipeline": lambda r: r["processes_peak"],
+            **{f"peer: {mode}": (lambda r, m=mode: r["peers"][m]["processes_peak"])
+               for mode in PEER_MODES}}
+    lines = ["peak memory against bare Beam pipelines on the same runner and input (MiB, "
+             "driver / largest worker; benchmarks/beam_peers.py):",
+             f"{'scale':>5} " + "".join(f"{name:>22}" for name in runs)]
+    for scale, r in sorted(results.items()):
+        lines.append(f"{scale:>4}× " + "".join(
+            f"{peak_by_role(get(r), 'driver'):>14.0f} / {peak_by_role(get(r), 'sdk worker'):<5.0f}"
+            for get in runs.values()))
+    low, high = min(results), max(results)
+    if high > low:
+        growth = []
+        for get in runs.values():
+            d, w = ((peak_by_role(get(results[high]), role)
+                     - peak_by_role(get(results[low]), role)) / (high - low)
+                    for role in ("driver", "sdk worker"))
+            growth.append(f"{d:>+14.0f} / {w:<+5.0f}")
+        lines.append(f"{'per 1×':>5} " + "".join(growth))
     return "\n".join(lines)
 
 
@@ -338,6 +384,8 @@ def main() -> None:
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--workdir", help="keep the grown corpus and outputs here")
     parser.add_argument("--from-json", help="print the report of an earlier --json and stop")
+    parser.add_argument("--peers", action="store_true",
+                        help="also measure bare Beam pipelines on the same input (memory)")
     parser.add_argument("extra", nargs="*", help="more flags for beam_jobs.prepare (after --)")
     args = parser.parse_args()
     if args.from_json:
@@ -356,6 +404,10 @@ def main() -> None:
             packed, unpacked = input_bytes(dirs[scale])
             results[scale] = measure(dirs[scale], workdir / f"out_{scale}x", args.extra)
             results[scale].update(input_mb=unpacked / 1e6, input_gz_mb=packed / 1e6)
+            if args.peers:
+                results[scale]["peers"] = {
+                    mode: measure_peer(mode, dirs[scale], workdir / f"peer_{mode}_{scale}x")
+                    for mode in PEER_MODES}
             print(f"{scale}×: {unpacked / 1e6:.1f} MB in {results[scale]['seconds']:.1f} s",
                   flush=True)
         print()
