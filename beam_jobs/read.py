@@ -186,6 +186,14 @@ def block_lines(payload: tuple[bytes, int]) -> list[bytes]:
     return lines
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class ParseBlock(beam.DoFn):
     """A block → document records {id, raw_text, source, file, line}; records that cannot be
     decoded or parsed go to the `rejected` output with their location and reason."""
@@ -251,8 +259,13 @@ class ParseBlock(beam.DoFn):
         if "\x00" in text:
             return rejected_row(None, None, "nul_byte", "text contains NUL", raw, doc_id)
         source = obj.get(self.source_field)
-        return {"id": doc_id, "raw_text": text,
-                "source": source if isinstance(source, str) else None}
+        source = source if isinstance(source, str) else None
+        for value in (text, doc_id, source):
+            if value is not None and not _encodable(value):  # a JSON escape like "\ud800"
+                return rejected_row(None, None, "bad_utf8", "lone surrogate (not UTF-8)", raw,
+                                    doc_id and doc_id.encode("utf-8", "backslashreplace")
+                                    .decode("utf-8"))
+        return {"id": doc_id, "raw_text": text, "source": source}
 
     def _parquet_rows(self, rel, first, path, group):
         import pyarrow.parquet as pq

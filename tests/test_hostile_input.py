@@ -56,6 +56,12 @@ def hostile_dir(tmp_path_factory):
                                   for i in range(300)))
     (d / "truncated.jsonl.gz").write_bytes(full[: len(full) // 2])
     (d / "empty.jsonl").write_bytes(b"")
+    # JSON escapes can spell lone surrogates, which no UTF-8 writer (nor Beam's coder) takes.
+    escaped = (b'{"id": "surrogate-text", "text": "\\ud800 ' + MELOS.encode() + b'"}\n'
+               + b'{"id": "id-\\udfff", "text": "' + BOTCHAN.encode() + b'"}\n'
+               + b'{"id": "surrogate-source", "source": "\\ud83d", "text": "'
+               + KUMO.encode() + b'"}\n')
+    (d / "surrogates.jsonl").write_bytes(escaped)
     return d
 
 
@@ -94,6 +100,9 @@ def test_rejected_rows_carry_file_line_and_reason(hostile_run):
         ("hostile.jsonl", 12): "bad_json", ("hostile.jsonl", 15): "too_large",
         ("hostile.jsonl", 19): "bad_json"}
     assert got[("lines.txt", 2)] == "bad_utf8"
+    surrogates = [r for r in rows if r["file"] == "surrogates.jsonl"]
+    assert [(r["line"], r["reason"]) for r in surrogates] == [(i, "bad_utf8") for i in (1, 2, 3)]
+    assert [r["id"] for r in surrogates] == ["surrogate-text", "id-\\udfff", "surrogate-source"]
     assert [r["reason"] for r in rows if r["file"] == "truncated.jsonl.gz"] == [
         "unreadable_file"]
     assert all(r["detail"] for r in rows)
