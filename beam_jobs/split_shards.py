@@ -22,6 +22,11 @@ from beam_jobs.split import assign_split, shard_of
 from beam_jobs.unique_ids import first_per_id
 
 SHARDS = "shards"
+EMIT_ROWS = 1024
+
+
+def _drop(table: pa.Table, ids: pa.Array) -> pa.Table:
+    return table.filter(pc.invert(pc.is_in(table["id"], value_set=ids)))
 
 
 def _spill_parts(info: dict):
@@ -49,21 +54,23 @@ class WriteSplitFn(beam.DoFn):
         by_file: dict[str, list[int]] = {}
         for path, group in groups["part"]:
             by_file.setdefault(path, []).append(group)
-        tables = [read_spill_rows(self.output_dir, path, sorted(by_file[path]))
+        # Removed documents are dropped file by file, so the shard is held once, kept only.
+        tables = [_drop(read_spill_rows(self.output_dir, path, sorted(by_file[path])), removed)
                   for path in sorted(by_file)]
         table = pa.concat_tables(tables) if tables else SPILL_SCHEMA.empty_table()
+        del tables
         table = first_per_id(table)  # later records of a repeated id are dead letters
-        table = table.filter(pc.invert(pc.is_in(table["id"], value_set=removed)))
-        table = table.combine_chunks()
         is_val = pa.array([assign_split(i, self.val_fraction, self.seed) == "val"
                            for i in table["id"].to_pylist()], type=pa.bool_())
         for name, mask in (("train", pc.invert(is_val)), ("val", is_val)):
             part = table.filter(mask)
             yield beam.pvalue.TaggedOutput(SHARDS, self._write(name, shard, part))
-            cols = [part[c].to_pylist() for c in ("text", "n_chars", "n_tokens", "file")]
-            for text, n_chars, n_tokens, file in zip(*cols):
-                yield {"split": name, "text": text, "n_chars": n_chars, "n_tokens": n_tokens,
-                       "file": file}
+            for start in range(0, part.num_rows, EMIT_ROWS):  # a slice of Python strings at a time
+                piece = part.slice(start, EMIT_ROWS)
+                cols = [piece[c].to_pylist() for c in ("text", "n_chars", "n_tokens", "file")]
+                for text, n_chars, n_tokens, file in zip(*cols):
+                    yield {"split": name, "text": text, "n_chars": n_chars,
+                           "n_tokens": n_tokens, "file": file}
 
     def _write(self, split: str, shard: int, part: pa.Table) -> dict:
         rel = posixpath.join(split, shard_name(split, shard, self.num_shards))
