@@ -32,7 +32,7 @@ class TokenCountsFn(beam.CombineFn):
     def add_input(self, acc, text):
         if self._tokenizer is None:
             self._tokenizer = get_tokenizer(self.tokenizer_name)
-        acc.update(self._tokenizer.tokenize(text))
+        acc.update(self._tokenizer.counts(text))
         acc[BOS] += 1
         acc[EOS] += 1
         return acc

@@ -6,6 +6,10 @@ subclassing `Tokenizer` and registering itself in `TOKENIZERS`.
 
 from __future__ import annotations
 
+from collections import Counter
+
+import numpy as np
+
 UNK, BOS, EOS = "<unk>", "<bos>", "<eos>"
 SPECIAL_TOKENS = (UNK, BOS, EOS)
 
@@ -25,6 +29,10 @@ class Tokenizer:
         """Number of tokens of `text` (subclasses may skip building the list)."""
         return len(self.tokenize(text))
 
+    def counts(self, text: str) -> dict[str, int]:
+        """How often each token occurs in `text` (subclasses may count without the list)."""
+        return Counter(self.tokenize(text))
+
     def config(self) -> dict:
         return {"name": self.name}
 
@@ -42,6 +50,16 @@ class CharTokenizer(Tokenizer):
 
     def count(self, text: str) -> int:
         return len(text)
+
+    def counts(self, text: str) -> dict[str, int]:
+        # Sorting code points in numpy: a Counter over list(text) makes one str object per
+        # CJK character, and their garbage collection made the vocabulary step superlinear.
+        codes = np.sort(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32))
+        if not len(codes):
+            return {}
+        starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))
+        sizes = np.diff(np.append(starts, len(codes)))
+        return dict(zip(map(chr, codes[starts].tolist()), sizes.tolist()))
 
 
 TOKENIZERS = {CharTokenizer.name: CharTokenizer}

@@ -80,3 +80,13 @@ def test_vocab_min_count(min_count):
 def test_arrow_ngram_column_equals_python_unpacking(text, order):
     keys = packed_ngrams(text, order)[order - 1][0]
     assert ngram_list_array(keys, order).to_pylist() == unpack_ngrams(keys, order)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_char_token_counts_equal_counter_on_any_text(text):
+    from beam_jobs.tokenizers import CharTokenizer
+
+    counts = CharTokenizer().counts(text)
+    assert counts == Counter(text)
+    assert all(type(c) is int for c in counts.values())  # JSON-ready, as vocab.json needs
