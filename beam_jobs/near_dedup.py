@@ -2,7 +2,8 @@
 
     docs ─ Signatures ─ Band ─┬─ BucketStats (combine: size, smallest id) ─ giant buckets (side)
                               └─ Buckets (group, star to smallest id) ─ candidate edges
-         ─ Verify (two joins on id; giant-bucket centers from a side input) ─ edges
+         ─ Triage (signatures at each edge's center: clear pairs decided by the estimate)
+         ─ Verify (the doubtful pairs' keys at their centers: exact shingle Jaccard) ─ edges
          ─ ConnectedComponents (R rounds large-star/small-star, then a residual finish)
          ─ Keep (one per component by the keep policy) ─ {'kept', 'duplicates'}
 
@@ -35,6 +36,7 @@ DEFAULT_THRESHOLD = 0.8
 DEFAULT_FN_WEIGHT = 0.95
 DEFAULT_CC_ROUNDS = 6
 DEFAULT_MAX_BUCKET = 1000
+DEFAULT_TRIAGE_SIGMAS = 4.0
 RESIDUAL_WARN = 100_000
 _PARAMS = (
     "threshold",
@@ -49,6 +51,7 @@ _PARAMS = (
     "keep",
     "cc_rounds",
     "max_bucket_size",
+    "triage_sigmas",
 )
 
 _log = logging.getLogger(__name__)
@@ -140,6 +143,15 @@ def add_near_dedup_args(parser: argparse.ArgumentParser) -> None:
         "shingle Jaccard, or not at all",
     )
     parser.add_argument(
+        "--triage-sigmas",
+        dest="triage_sigmas",
+        type=float,
+        default=DEFAULT_TRIAGE_SIGMAS,
+        help="with --verify exact, a pair whose signature estimate lies this many standard "
+        "errors above or below --threshold is decided by the estimate, without reading the "
+        "documents; 0 verifies every pair exactly",
+    )
+    parser.add_argument(
         "--keep",
         dest="keep",
         choices=KEEP_POLICIES,
@@ -187,6 +199,8 @@ def validate_near_dedup_args(opts) -> None:
         raise ValueError(f"--minhash-seed must be in [0, 2**32), got {opts.minhash_seed}")
     if opts.verify not in VERIFY_MODES:
         raise ValueError(f"--verify must be one of {VERIFY_MODES}, got {opts.verify!r}")
+    if not opts.triage_sigmas >= 0:
+        raise ValueError(f"--triage-sigmas must be >= 0, got {opts.triage_sigmas}")
     if opts.keep not in KEEP_POLICIES:
         raise ValueError(f"--keep must be one of {KEEP_POLICIES}, got {opts.keep!r}")
     if opts.cc_rounds < 1:
@@ -320,24 +334,42 @@ def _similarity(mode, fa, fb):
 
 class _Verifier(beam.DoFn):
     """Shared by both verification steps: a value (key or signature) → its feature (shingle
-    set or the signature itself), and the threshold test with its counters."""
+    set or the signature itself), and the threshold test with its counters. With a `margin`
+    (triage) a similarity within `margin` of the threshold decides nothing: the edge is
+    `UNSURE`, for the exact pass."""
 
-    def __init__(self, mode: str, threshold: float, hasher: MinHasher):
+    def __init__(self, mode: str, threshold: float, hasher: MinHasher,
+                 margin: float | None = None, first: bool = True):
         self.mode, self.threshold, self.hasher = mode, threshold, hasher
+        self.margin, self.first = margin, first
         self.candidates = _counter("candidate_edges")
         self.dropped = _counter("edges_dropped_by_verification")
+        self.by_signature = _counter("edges_decided_by_signature")
+        self.exactly = _counter("edges_verified_exactly")
 
     def feature(self, value):
         if self.mode != "exact":
             return value
         return self.hasher.shingle_hashes(_unpack_key(value) if isinstance(value, bytes) else value)
 
-    def passes(self, fa, fb) -> bool:
-        self.candidates.inc()
-        if _similarity(self.mode, fa, fb) >= self.threshold:
+    def decide(self, fa, fb) -> bool | None:
+        if self.first:  # every candidate is counted once, by the first pass that sees it
+            self.candidates.inc()
+        similarity = _similarity(self.mode, fa, fb)
+        if self.margin is not None and abs(similarity - self.threshold) <= self.margin:
+            return None
+        (self.exactly if self.mode == "exact" else self.by_signature).inc()
+        if similarity >= self.threshold:
             return True
         self.dropped.inc()
         return False
+
+    def outcomes(self, member, center, fa, fb):
+        passed = self.decide(fa, fb)
+        if passed:
+            yield member, center
+        elif passed is None:
+            yield beam.pvalue.TaggedOutput(UNSURE, (member, center))
 
 
 def _pack_key(key: str) -> bytes:
@@ -370,6 +402,9 @@ class _RouteToCenter(beam.DoFn):
                 yield dest, ("m", doc_id, value)
 
 
+UNSURE = "unsure"
+
+
 class _GiantFeature(_Verifier):
     def process(self, item):
         center, (_, value) = item
@@ -391,8 +426,7 @@ class _VerifyAtCenter(_Verifier):
             return
         fc = self.feature(own)
         for member, value in members:
-            if self.passes(self.feature(value), fc):
-                yield member, center
+            yield from self.outcomes(member, center, self.feature(value), fc)
 
 
 class _VerifyGiantEdge(_Verifier):
@@ -402,8 +436,52 @@ class _VerifyGiantEdge(_Verifier):
     def process(self, item, centers):
         member, center, value = item
         fc = centers.get(center)
-        if fc is not None and self.passes(self.feature(value), fc):
-            yield member, center
+        if fc is not None:
+            yield from self.outcomes(member, center, self.feature(value), fc)
+
+
+class _VerifyEdges(beam.PTransform):
+    """Candidate (member, center) edges → {'edges': those that pass, 'unsure': those a
+    triage (`margin`) leaves undecided}. Each document's value (key or signature) is looked up
+    once and sent straight to the centers that verify its edges; features (shingle sets) are
+    built there, never shuffled. Edges to a giant bucket's center are verified where they are,
+    against that center's feature from a side input."""
+
+    def __init__(self, lookup, giant_centers, mode: str, threshold: float, hasher: MinHasher,
+                 margin: float | None = None, first: bool = True):
+        super().__init__()
+        self.lookup, self.giant_centers = lookup, giant_centers
+        self.verifier = (mode, threshold, hasher, margin, first)
+
+    def expand(self, candidates):
+        giant_centers = self.giant_centers
+        routed = (
+            candidates
+            | "Requests" >> beam.FlatMap(lambda e: ((e[0], e[1]), (e[1], e[1])))
+            | "CandidateValues" >> self.lookup
+            | "RouteToCenter" >> beam.ParDo(_RouteToCenter(), giant=giant_centers)
+            .with_outputs("giant", main="to_center")
+        )
+        giant_feats = (
+            routed.to_center
+            | "GiantCenterValues" >> beam.Filter(
+                lambda kv, centers: kv[1][0] == "c" and kv[0] in centers,
+                centers=giant_centers)
+            | "GiantCenterFeatures" >> beam.ParDo(_GiantFeature(*self.verifier))
+        )
+        at_center = (
+            routed.to_center
+            | "ByCenter" >> beam.GroupByKey()
+            | "VerifyAtCenter" >> beam.ParDo(_VerifyAtCenter(*self.verifier))
+            .with_outputs(UNSURE, main="edges")
+        )
+        at_giant = routed.giant | "VerifyGiantEdges" >> beam.ParDo(
+            _VerifyGiantEdge(*self.verifier), centers=beam.pvalue.AsDict(giant_feats)
+        ).with_outputs(UNSURE, main="edges")
+        return {
+            "edges": (at_center.edges, at_giant.edges) | "Passed" >> beam.Flatten(),
+            "unsure": (at_center[UNSURE], at_giant[UNSURE]) | "Unsure" >> beam.Flatten(),
+        }
 
 
 # ── connected components ───────────────────────────────────────────────────────────────────
@@ -618,6 +696,7 @@ class NearDedup(beam.PTransform):
         minhash_scheme: str = DEFAULT_SCHEME,
         minhash_seed: int = DEFAULT_SEED,
         verify: str = "exact",
+        triage_sigmas: float = DEFAULT_TRIAGE_SIGMAS,
         keep: str = "smallest",
         cc_rounds: int = DEFAULT_CC_ROUNDS,
         max_bucket_size: int = DEFAULT_MAX_BUCKET,
@@ -634,6 +713,7 @@ class NearDedup(beam.PTransform):
         self.threshold, self.bands, self.rows = threshold, bands, rows
         self.lsh_fn_weight = lsh_fn_weight
         self.verify, self.keep, self.cc_rounds = verify, keep, cc_rounds
+        self.triage_sigmas = triage_sigmas
         self.max_bucket_size, self.enabled = max_bucket_size, enabled
         self.hasher = MinHasher(num_perm, minhash_seed, minhash_scheme, shingle_size)
 
@@ -653,10 +733,17 @@ class NearDedup(beam.PTransform):
             "threshold": self.threshold,
             "lsh_fn_weight": self.lsh_fn_weight,
             "verify": self.verify,
+            "triage_sigmas": self.triage_sigmas,
             "keep": self.keep,
             "cc_rounds": self.cc_rounds,
             "max_bucket_size": self.max_bucket_size,
         }
+
+    def margin(self) -> float:
+        """`triage_sigmas` standard errors of a signature's Jaccard estimate at the threshold
+        (the fraction of equal slots is binomial: sqrt(t(1-t)/num_perm))."""
+        t = self.threshold
+        return self.triage_sigmas * float(np.sqrt(t * (1 - t) / self.hasher.num_perm))
 
     def find_in(self, lookup: beam.PTransform) -> beam.PTransform:
         """records → {'duplicates', 'edges'}, where a record is {id, n_chars, file} with
@@ -714,38 +801,29 @@ class NearDedup(beam.PTransform):
         if verify == "none":
             edges = candidates | "CountCandidates" >> beam.Map(_counting("candidate_edges"))
         else:
-            if verify != "exact":  # "estimate": signature agreement, no key needed
-                lookup = JoinLookup(sigs | "SigValues" >> beam.Map(lambda kv: (kv[0], kv[1][1])))
             giant_centers = beam.pvalue.AsDict(
                 giant
                 | "GiantCenterIds" >> beam.Map(lambda kv: (kv[1], True))
                 | "GiantCenterDistinct" >> beam.CombinePerKey(lambda flags: True)
             )
-            # Each document's key (or signature) is looked up once and sent straight to the
-            # centers that verify its edges; shingle sets are built there, never shuffled.
-            routed = (
-                candidates
-                | "Requests" >> beam.FlatMap(lambda e: ((e[0], e[1]), (e[1], e[1])))
-                | "CandidateValues" >> lookup
-                | "RouteToCenter" >> beam.ParDo(_RouteToCenter(), giant=giant_centers)
-                .with_outputs("giant", main="to_center")
-            )
-            verifier = (verify, threshold, self.hasher)
-            giant_feats = (
-                routed.to_center
-                | "GiantCenterValues" >> beam.Filter(
-                    lambda kv, centers: kv[1][0] == "c" and kv[0] in centers,
-                    centers=giant_centers)
-                | "GiantCenterFeatures" >> beam.ParDo(_GiantFeature(*verifier))
-            )
-            at_center = (
-                routed.to_center
-                | "ByCenter" >> beam.GroupByKey()
-                | "VerifyAtCenter" >> beam.ParDo(_VerifyAtCenter(*verifier))
-            )
-            at_giant = routed.giant | "VerifyGiantEdges" >> beam.ParDo(
-                _VerifyGiantEdge(*verifier), centers=beam.pvalue.AsDict(giant_feats))
-            edges = (at_center, at_giant) | "VerifiedEdges" >> beam.Flatten()
+            verifier = (threshold, self.hasher)
+            if verify == "estimate" or self.triage_sigmas > 0:
+                sig_values = sigs | "SigValues" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
+                sig_lookup = JoinLookup(sig_values)
+            if verify == "estimate":
+                edges = (candidates | "Verify" >> _VerifyEdges(
+                    sig_lookup, giant_centers, "estimate", *verifier))["edges"]
+            elif self.triage_sigmas > 0:
+                # Signatures are small; keys are most of the bytes verification moves. Only
+                # the pairs the estimate leaves in doubt have their keys read and compared.
+                triage = candidates | "Triage" >> _VerifyEdges(
+                    sig_lookup, giant_centers, "estimate", *verifier, margin=self.margin())
+                exact = triage["unsure"] | "Verify" >> _VerifyEdges(
+                    lookup, giant_centers, "exact", *verifier, first=False)
+                edges = (triage["edges"], exact["edges"]) | "VerifiedEdges" >> beam.Flatten()
+            else:
+                edges = (candidates | "Verify" >> _VerifyEdges(
+                    lookup, giant_centers, "exact", *verifier))["edges"]
 
         labels = edges | "ConnectedComponents" >> ConnectedComponents(self.cc_rounds)
         members = (

@@ -30,6 +30,7 @@ counters"), the Flink web UI (operator metrics) and Spark's UI and metric sinks:
 - counter `dedup/exact_duplicates`;
 - counters `near_dedup/signatures`, `near_dedup/empty_keys`, `near_dedup/buckets`,
   `near_dedup/buckets_shared`, `near_dedup/candidate_edges`,
+  `near_dedup/edges_decided_by_signature`, `near_dedup/edges_verified_exactly`,
   `near_dedup/edges_dropped_by_verification`, `near_dedup/cc_residual_edges`,
   `near_dedup/components`, `near_dedup/near_duplicates` and the distribution
   `near_dedup/bucket_size`;

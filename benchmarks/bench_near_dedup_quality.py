@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from beam_jobs import lsh  # noqa: E402
 from beam_jobs.minhash import MinHasher  # noqa: E402
+from beam_jobs.near_dedup import DEFAULT_TRIAGE_SIGMAS  # noqa: E402
 from beam_jobs.normalize import dedup_key  # noqa: E402
 from beam_jobs.shingles import DEFAULT_SHINGLE_SIZE, shingle_set  # noqa: E402
 
@@ -206,13 +207,20 @@ def quality(path: Path, shingle_size: int, threshold: float, num_perm: int, syst
         name = f"datasketch MinHashLSH {b}x{r} (query + union-find)"
         row = score(name, true_pairs, linked, rep, sets, threshold, idx)
         print(json.dumps({**row, "bands": b, "rows": r}), flush=True)
-    for verify in ("exact", "estimate", "none"):
+    variants = [("exact", DEFAULT_TRIAGE_SIGMAS), ("exact", 0.0), ("estimate", None),
+                ("none", None)]
+    for verify, sigmas in variants:
+        extra = {} if sigmas is None else {"triage_sigmas": sigmas}
         edges, rep, counters, secs = beam_system(
-            docs, shingle_size=shingle_size, threshold=threshold, num_perm=num_perm, verify=verify
+            docs, shingle_size=shingle_size, threshold=threshold, num_perm=num_perm,
+            verify=verify, **extra
         )
-        row = score(f"NearDedup verify={verify}", true_pairs, edges, rep, sets, threshold, idx)
+        name = f"NearDedup verify={verify}" + ("" if sigmas is None else f" triage={sigmas:g}σ")
+        row = score(name, true_pairs, edges, rep, sets, threshold, idx)
         keys = (
             "candidate_edges",
+            "edges_decided_by_signature",
+            "edges_verified_exactly",
             "edges_dropped_by_verification",
             "near_duplicates",
             "cc_residual_edges",

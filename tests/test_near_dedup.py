@@ -125,6 +125,38 @@ def test_verification_keeps_true_pairs_and_counts():
     assert components_from(kept, dups) == components_from(*run_near_dedup(docs, verify="estimate"))
 
 
+def test_triage_decides_clear_pairs_by_signature_with_the_same_result():
+    docs = synthetic_docs()
+    triaged, all_exact = {}, {}
+    assert run_near_dedup(docs, counters=triaged) == run_near_dedup(
+        docs, triage_sigmas=0, counters=all_exact)
+    for c in (triaged, all_exact):
+        assert c.get("edges_decided_by_signature", 0) + c["edges_verified_exactly"] == c[
+            "candidate_edges"] > 0
+    assert "edges_decided_by_signature" not in all_exact
+    assert triaged["candidate_edges"] == all_exact["candidate_edges"]
+    assert 0 < triaged["edges_verified_exactly"] < triaged["candidate_edges"]
+
+
+def test_triage_margin_leaves_only_doubtful_estimates_undecided():
+    from beam_jobs.near_dedup import _Verifier
+
+    nd = NearDedup()
+    assert nd.margin() == pytest.approx(4 * (0.8 * 0.2 / 128) ** 0.5)  # 0.141
+    triage = _Verifier("estimate", 0.8, nd.hasher, margin=nd.margin())
+    sig = np.arange(128, dtype=np.uint32)
+
+    def agreeing(k):  # a signature equal to `sig` in k of 128 slots
+        other = sig.copy()
+        other[k:] += 1000
+        return other
+
+    assert triage.decide(sig, agreeing(122)) is True  # 0.953
+    assert triage.decide(sig, agreeing(84)) is False  # 0.656
+    assert triage.decide(sig, agreeing(103)) is None  # 0.805: the keys decide
+    assert triage.decide(sig, agreeing(90)) is None  # 0.703
+
+
 def test_chain_collapses_to_one_kept_document():
     rng = random.Random(7)
     a = "".join(rng.choice(KANA) for _ in range(400))
@@ -227,6 +259,7 @@ def test_args_defaults_validation_and_settings():
         ["--bands", "20", "--rows", "10"],
         ["--shingle-size", "0"],
         ["--cc-rounds", "0"],
+        ["--triage-sigmas", "-1"],
     ):
         with pytest.raises(ValueError, match="^--"):
             validate_near_dedup_args(parser.parse_args(bad))
