@@ -44,7 +44,7 @@ from beam_jobs.stages import (
 from beam_jobs.stats import StatsFn, finalize
 from beam_jobs.tokenizers import SPECIAL_TOKENS, get_tokenizer
 from beam_jobs.unique_ids import UniqueIds
-from beam_jobs.worker_env import local_worker_env
+from beam_jobs.worker_env import local_worker_env, tune_this_process
 
 # Written after the dedup stage; manifest first, so deleting in this order never leaves a
 # directory that looks complete.
@@ -349,6 +349,7 @@ def run(argv=None) -> dict:
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    tune_this_process()
     try:
         manifest = run(argv)
     except ValueError as exc:

@@ -1,4 +1,4 @@
-"""Allocator settings for the local runner's worker processes.
+"""Allocator settings for the local runner's worker processes (and the command line's own).
 
 Beam's multi-process local mode starts its SDK workers as subprocesses that inherit the
 driver's environment. Without these settings a worker's resident memory was mostly memory
@@ -11,6 +11,7 @@ A cluster configures its workers' environment itself, so only local workers are 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
@@ -20,6 +21,7 @@ WORKER_ALLOCATOR_ENV = {
     "MALLOC_TRIM_THRESHOLD_": "65536",  # give freed memory back (Dask's advice for workers)
     "ARROW_DEFAULT_MEMORY_POOL": "system",  # one allocator to trim, not two
 }
+_M_TRIM_THRESHOLD, _M_ARENA_MAX = -1, -8  # glibc's mallopt parameters (malloc.h)
 LOCAL_RUNNERS = (None, "DirectRunner", "FnApiRunner", "SwitchingDirectRunner")
 
 
@@ -43,3 +45,18 @@ def local_worker_env(opts: PipelineOptions):
     finally:
         for name in added:
             os.environ.pop(name, None)
+
+
+def tune_this_process() -> bool:
+    """The same glibc settings for the running process (the command line's driver, which
+    holds every shuffle of the local runner), through mallopt since its allocator has already
+    read the environment. Call before the pipeline starts its threads. False where the C
+    library is not glibc or a setting came from the environment."""
+    if any(name in os.environ for name in ("MALLOC_ARENA_MAX", "MALLOC_TRIM_THRESHOLD_")):
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_ARENA_MAX, int(WORKER_ALLOCATOR_ENV["MALLOC_ARENA_MAX"]))
+                and mallopt(_M_TRIM_THRESHOLD, int(WORKER_ALLOCATOR_ENV["MALLOC_TRIM_THRESHOLD_"])))

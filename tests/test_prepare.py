@@ -183,3 +183,16 @@ def test_local_workers_get_allocator_settings_unless_set(ja_slice_dir, tmp_path,
     for in_process in (opts(), opts("--runner", "PortableRunner")):
         with local_worker_env(in_process) as added:
             assert added == {} and "MALLOC_TRIM_THRESHOLD_" not in os.environ
+
+
+def test_command_line_tunes_its_own_allocator_unless_the_environment_did(monkeypatch):
+    import platform
+
+    from beam_jobs.worker_env import tune_this_process
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert tune_this_process() is False  # the user's setting wins
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert tune_this_process() is glibc
