@@ -33,15 +33,22 @@ def ngrams_of(tokens: list[str], order: int) -> Counter:
 
 def packed_ngrams(text: str, order: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per order n (index n-1): sorted unique packed n-grams of a document and their counts."""
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    seq = np.concatenate(([BOS_CODE], codes, [EOS_CODE])).astype(np.uint64)
-    out = []
-    for n in range(1, order + 1):
-        packed = np.zeros(len(seq) - n + 1, dtype=np.uint64)
-        for i in range(n):
-            packed = (packed << np.uint64(BITS)) | seq[i: i + len(packed)]
-        out.append(np.unique(packed, return_counts=True))
-    return out
+    return packed_ngrams_of_many([text], order)
+
+
+def packed_ngrams_of_many(texts, order: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`packed_ngrams` summed over several documents: one sort per order for all of them."""
+    per_order: list[list[np.ndarray]] = [[] for _ in range(order)]
+    for text in texts:
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        seq = np.concatenate(([BOS_CODE], codes, [EOS_CODE])).astype(np.uint64)
+        for n in range(1, order + 1):
+            packed = np.zeros(len(seq) - n + 1, dtype=np.uint64)
+            for i in range(n):
+                packed = (packed << np.uint64(BITS)) | seq[i: i + len(packed)]
+            per_order[n - 1].append(packed)
+    return [np.unique(np.concatenate(p) if p else np.zeros(0, np.uint64), return_counts=True)
+            for p in per_order]
 
 
 def merge_packed(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

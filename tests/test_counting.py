@@ -90,3 +90,19 @@ def test_char_token_counts_equal_counter_on_any_text(text):
     counts = CharTokenizer().counts(text)
     assert counts == Counter(text)
     assert all(type(c) is int for c in counts.values())  # JSON-ready, as vocab.json needs
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(max_size=40), max_size=5), st.integers(min_value=1, max_value=3))
+def test_packed_counts_of_many_documents_are_their_sum(texts, order):
+    from beam_jobs.counting import packed_ngrams_of_many
+
+    expected = Counter()
+    for text in texts:
+        expected.update(ngrams_of(list(text), order))
+    got = Counter()
+    for n, (keys, counts) in enumerate(packed_ngrams_of_many(texts, order), 1):
+        assert np.all(np.diff(keys.astype(np.float64)) > 0) or len(keys) < 2  # sorted, unique
+        for gram, count in zip(unpack_ngrams(keys, n), counts.tolist()):
+            got[tuple(gram)] = count
+    assert got == expected
