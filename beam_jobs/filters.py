@@ -98,8 +98,14 @@ def duplicate_ngram_fraction(codes: np.ndarray, n: int) -> float:
     with np.errstate(over="ignore"):
         for i in range(n):
             h = h * base + x[i: i + len(h)]
-    _, inverse, counts = np.unique(h, return_inverse=True, return_counts=True)
-    return float(np.mean(counts[inverse] > 1))
+    # A position repeats when its n-gram equals a neighbour's in sorted order (a plain sort:
+    # 3-4x faster than np.unique with inverse and counts).
+    h.sort()
+    same = h[1:] == h[:-1]
+    repeated = np.zeros(len(h), dtype=bool)
+    repeated[1:] = same
+    repeated[:-1] |= same
+    return float(np.mean(repeated))
 
 
 @dataclass(frozen=True)

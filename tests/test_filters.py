@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 from conftest import PROSE
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from beam_jobs.filters import (
     HAN,
@@ -68,3 +70,14 @@ def test_resolve_scripts():
     assert resolve_scripts("ja,latin") == ("hiragana", "katakana", "han", "latin")
     with pytest.raises(ValueError, match="unknown script"):
         resolve_scripts("klingon")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="あいう", max_size=60), st.integers(min_value=1, max_value=5))
+def test_duplicate_ngram_fraction_matches_a_plain_count_on_any_text(text, n):
+    from collections import Counter
+
+    grams = [text[i:i + n] for i in range(len(text) - n + 1)]
+    counts = Counter(grams)
+    expected = sum(counts[g] > 1 for g in grams) / len(grams) if len(text) >= n + 1 else 0.0
+    assert duplicate_ngram_fraction(code_points(text), n) == pytest.approx(expected)
