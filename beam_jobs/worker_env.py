@@ -4,7 +4,7 @@ Beam's multi-process local mode starts its SDK workers as subprocesses that inhe
 driver's environment. Without these settings a worker's resident memory was mostly memory
 already freed: glibc keeps one arena per thread (Beam's gRPC and bundle threads) and returns
 little to the system, and Arrow's mimalloc pool keeps its own. With them, on the 4x scaling
-corpus (docs/scaling.md), the workers' peaks fell from 1.42 to 0.89 GiB at the same speed.
+corpus (docs/scaling.md), the workers' peaks fell from 1,418 to 890 MiB at the same speed.
 A cluster configures its workers' environment itself, so only local workers are touched.
 """
 
