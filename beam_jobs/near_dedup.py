@@ -807,23 +807,24 @@ class NearDedup(beam.PTransform):
                 | "GiantCenterDistinct" >> beam.CombinePerKey(lambda flags: True)
             )
             verifier = (threshold, self.hasher)
-            if verify == "estimate" or self.triage_sigmas > 0:
-                sig_values = sigs | "SigValues" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
-                sig_lookup = JoinLookup(sig_values)
-            if verify == "estimate":
-                edges = (candidates | "Verify" >> _VerifyEdges(
-                    sig_lookup, giant_centers, "estimate", *verifier))["edges"]
-            elif self.triage_sigmas > 0:
-                # Signatures are small; keys are most of the bytes verification moves. Only
-                # the pairs the estimate leaves in doubt have their keys read and compared.
-                triage = candidates | "Triage" >> _VerifyEdges(
-                    sig_lookup, giant_centers, "estimate", *verifier, margin=self.margin())
-                exact = triage["unsure"] | "Verify" >> _VerifyEdges(
-                    lookup, giant_centers, "exact", *verifier, first=False)
-                edges = (triage["edges"], exact["edges"]) | "VerifiedEdges" >> beam.Flatten()
-            else:
+            if verify == "exact" and self.triage_sigmas == 0:
                 edges = (candidates | "Verify" >> _VerifyEdges(
                     lookup, giant_centers, "exact", *verifier))["edges"]
+            else:
+                sig_lookup = JoinLookup(
+                    sigs | "SigValues" >> beam.Map(lambda kv: (kv[0], kv[1][1])))
+                if verify == "estimate":
+                    edges = (candidates | "Verify" >> _VerifyEdges(
+                        sig_lookup, giant_centers, "estimate", *verifier))["edges"]
+                else:
+                    # Signatures are small; keys are most of the bytes verification moves.
+                    # Only the pairs the estimate leaves in doubt have their keys read.
+                    triage = candidates | "Triage" >> _VerifyEdges(
+                        sig_lookup, giant_centers, "estimate", *verifier, margin=self.margin())
+                    exact = triage["unsure"] | "Verify" >> _VerifyEdges(
+                        lookup, giant_centers, "exact", *verifier, first=False)
+                    edges = ((triage["edges"], exact["edges"])
+                             | "VerifiedEdges" >> beam.Flatten())
 
         labels = edges | "ConnectedComponents" >> ConnectedComponents(self.cc_rounds)
         members = (

@@ -210,21 +210,26 @@ def _role(pid: int) -> str:
     return program
 
 
-def measure(input_dir: Path, output: Path, extra: list[str]) -> dict:
-    timings = output.parent / f"{output.name}.timings.json"
-    cmd = [sys.executable, "-m", "benchmarks.bench_scaling", "--child", str(timings), "--",
-           "--input", str(input_dir / "*"), "--output", str(output), "--overwrite",
-           *RUNNER, *extra]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CORPUS_PROGRESS": "0"}
-    log = output.parent / f"{output.name}.log"
+def run_with_peaks(cmd: list[str], log: Path, env: dict) -> dict:
+    """Run a command with its output in `log`; wall time and every process's peak memory."""
     with open(log, "wb") as handle, ProcessPeaks() as peaks:
         try:
-            measured = run_measured(cmd, cwd=ROOT, env=env, stdout=handle,
+            measured = run_measured(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=handle,
                                     stderr=subprocess.STDOUT)
         except RuntimeError:
             sys.stderr.write(log.read_text(errors="replace")[-4000:])
             raise
     measured["processes_peak"] = peaks.report()
+    return measured
+
+
+def measure(input_dir: Path, output: Path, extra: list[str]) -> dict:
+    timings = output.parent / f"{output.name}.timings.json"
+    cmd = [sys.executable, "-m", "benchmarks.bench_scaling", "--child", str(timings), "--",
+           "--input", str(input_dir / "*"), "--output", str(output), "--overwrite",
+           *RUNNER, *extra]
+    measured = run_with_peaks(cmd, output.parent / f"{output.name}.log",
+                              {"PYTHONPATH": str(ROOT), "CORPUS_PROGRESS": "0"})
     measured["jobs"] = json.loads(timings.read_text())
     measured["stats"] = json.loads((output / "stats.json").read_text())
     return measured
@@ -234,12 +239,7 @@ def measure_peer(mode: str, input_dir: Path, output: Path) -> dict:
     """A bare Beam pipeline (`benchmarks/beam_peers.py`) on the same input and runner flags."""
     cmd = [sys.executable, "-m", "benchmarks.beam_peers", mode, "--input",
            str(input_dir / "*"), "--output", str(output), *RUNNER]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with ProcessPeaks() as peaks:
-        measured = run_measured(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-    measured["processes_peak"] = peaks.report()
-    return measured
+    return run_with_peaks(cmd, output.parent / f"{output.name}.log", {"PYTHONPATH": str(ROOT)})
 
 
 def peak_by_role(processes: list[dict], role: str) -> float:
@@ -305,14 +305,13 @@ def report(results: dict[int, dict]) -> str:
     for scale, r in sorted(results.items()):
         stats = r["stats"]
         kinds = stats.get("duplicates_by_kind", {})
-        workers = [p["peak_mib"] for p in r["processes_peak"] if p["role"] == "sdk worker"]
-        drivers = [p["peak_mib"] for p in r["processes_peak"] if p["role"] == "driver"]
         jobs = " + ".join(f"{j['seconds']:.0f}" for j in r["jobs"])
         lines.append(
             f"{scale:>4}× {r['input_mb']:>9.1f} {stats['read']:>8} "
             f"{kinds.get('exact', 0):>8}/{kinds.get('near', 0):<7} {r['seconds']:>7.1f} "
             f"{r['seconds'] / base['seconds']:>6.2f} {jobs:>13} {r['peak_tree_mib']:>9.0f} "
-            f"{max(drivers, default=0):>10.0f} {max(workers, default=0):>10.0f} "
+            f"{peak_by_role(r['processes_peak'], 'driver'):>10.0f} "
+            f"{peak_by_role(r['processes_peak'], 'sdk worker'):>10.0f} "
             f"{r['processes']:>5}")
     stages = {scale: by_stage(r["jobs"]) for scale, r in results.items()}
     largest = stages[max(stages)]
