@@ -271,19 +271,23 @@ class ParseBlock(beam.DoFn):
         import pyarrow.parquet as pq
 
         with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as handle:
-            table_file = pq.ParquetFile(io.BytesIO(handle.read()))
-        n = table_file.metadata.row_group(group).num_rows
-        row = first
-        try:
-            columns = [c for c in (self.text_field, self.id_field, self.source_field)
-                       if c in table_file.schema_arrow.names]
-            for obj in table_file.read_row_group(group, columns=columns).to_pylist():
-                yield row, self._from_mapping(obj, json.dumps(obj, default=str)[:800])
-                row += 1
-        except Exception as exc:  # a damaged row group: account for every row it held
-            for lost in range(row, first + n):
+            # An uncompressed file is seekable: Parquet reads only this row group's chunks,
+            # not the whole file once per row group. A compressed one is read whole.
+            plain = CompressionTypes.detect_compression_type(path) == CompressionTypes.UNCOMPRESSED
+            parquet = pq.ParquetFile(handle if plain else io.BytesIO(handle.read()))
+            n = parquet.metadata.row_group(group).num_rows
+            try:
+                columns = [c for c in (self.text_field, self.id_field, self.source_field)
+                           if c in parquet.schema_arrow.names]
+                objs, error = parquet.read_row_group(group, columns=columns).to_pylist(), None
+            except Exception as exc:  # a damaged row group: account for every row it held
+                objs, error = [], exc
+        for row, obj in enumerate(objs, first):
+            yield row, self._from_mapping(obj, json.dumps(obj, default=str)[:800])
+        if error is not None:
+            for lost in range(first, first + n):
                 yield lost, rejected_row(None, None, "unreadable_file",
-                                        f"{type(exc).__name__}: {exc}")
+                                        f"{type(error).__name__}: {error}")
 
 
 class ReadDocuments(beam.PTransform):

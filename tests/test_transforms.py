@@ -34,6 +34,17 @@ def test_glob_base_and_common_base():
     assert common_base(["data/ja/*.gz", "data/en/*.gz"]) == "data/"
 
 
+def test_parquet_row_groups_plain_and_gzipped_read_row_by_row(tmp_path):
+    texts = [f"row {i}" for i in range(10)]
+    pq.write_table(pa.table({"text": texts}), tmp_path / "a.parquet", row_group_size=3)
+    (tmp_path / "b.parquet.gz").write_bytes(gzip.compress((tmp_path / "a.parquet").read_bytes()))
+    with direct_pipeline() as p:
+        out = p | ReadDocuments([str(tmp_path / "*")])
+        assert_that(out["docs"] | beam.Map(lambda d: (d["id"], d["raw_text"])), equal_to(
+            [(f"{name}:{i}", text) for name in ("a.parquet", "b.parquet.gz")
+             for i, text in enumerate(texts)]))
+
+
 def test_read_text_jsonl_and_parquet_with_stable_ids_and_dead_letters(tmp_path):
     (tmp_path / "a.txt").write_bytes(b"\xef\xbb\xbf" + "一行目\n二行目\r\n三行目\n".encode())
     (tmp_path / "b.jsonl.gz").write_bytes(gzip.compress(
