@@ -110,7 +110,8 @@ def duplicate_ngram_fraction(codes: np.ndarray, n: int) -> float:
 
 @dataclass(frozen=True)
 class FilterConfig:
-    """Thresholds; a value of 0 (or None for max) disables that filter."""
+    """Thresholds; a value of 0 (or None for max) disables that filter, and 1 the two maximum
+    duplicate fractions (0 there means no repeat at all is allowed)."""
 
     min_chars: int = 50
     max_chars: int = 2_000_000

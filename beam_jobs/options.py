@@ -54,7 +54,7 @@ class PrepareOptions(PipelineOptions):
                           help="replace the seed punctuation set 。､，,.!?！？ by spaces")
         norm.add_argument("--whitespace", default="lines", choices=WHITESPACE_MODES)
 
-        filt = parser.add_argument_group("quality filters (0 disables)")
+        filt = parser.add_argument_group("quality filters (0 disables; 1 for the max fractions)")
         filt.add_argument("--min-chars", type=int, default=_F.min_chars)
         filt.add_argument("--max-chars", type=int, default=_F.max_chars)
         filt.add_argument("--scripts", default="ja",
@@ -65,9 +65,9 @@ class PrepareOptions(PipelineOptions):
         filt.add_argument("--min-letter-ratio", type=float, default=_F.min_letter_ratio,
                           help="minimum share of letters among non-space characters")
         filt.add_argument("--max-duplicate-line-fraction", type=float,
-                          default=_F.max_duplicate_line_fraction)
+                          default=_F.max_duplicate_line_fraction, help="1 disables")
         filt.add_argument("--max-duplicate-ngram-fraction", type=float,
-                          default=_F.max_duplicate_ngram_fraction)
+                          default=_F.max_duplicate_ngram_fraction, help="1 disables")
         filt.add_argument("--duplicate-ngram-size", type=int, default=_F.ngram_size)
 
         tok = parser.add_argument_group("tokens, vocabulary and n-grams")
