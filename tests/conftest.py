@@ -1,8 +1,15 @@
 import gzip
 import json
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI gates landing, so there the property tests draw the same examples every run; anywhere
+# else they draw new ones and keep exploring (a failure found so prints its reproducer).
+settings.register_profile("ci", derandomize=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpora"
