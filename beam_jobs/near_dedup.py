@@ -799,7 +799,11 @@ class NearDedup(beam.PTransform):
         candidates = (star_edges, giant_edges) | "Candidates" >> beam.Flatten()
 
         if verify == "none":
-            edges = candidates | "CountCandidates" >> beam.Map(_counting("candidate_edges"))
+            # A pair sharing several bands comes once from each; verification routes each
+            # pair once, so count (and link) the distinct pairs here too.
+            edges = (candidates
+                     | "DistinctCandidates" >> beam.Distinct()
+                     | "CountCandidates" >> beam.Map(_counting("candidate_edges")))
         else:
             giant_centers = beam.pvalue.AsDict(
                 giant

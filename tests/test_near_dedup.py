@@ -105,8 +105,12 @@ def test_components_equal_datasketch_lsh_and_union_find():
     ours = components_from(kept, dups)
     oracle = datasketch_oracle(docs)
     assert ours == oracle
-    default = components_from(*run_near_dedup(docs, verify="none"))
+    unverified, verified = {}, {}
+    default = components_from(*run_near_dedup(docs, verify="none", counters=unverified))
     assert default == datasketch_oracle(docs, params=(16, 8))
+    # each (member, center) pair counts once, however many bands it shares
+    run_near_dedup(docs, verify="exact", counters=verified)
+    assert unverified["candidate_edges"] == verified["candidate_edges"] > 0
     assert len(dups) > 20 and all(r["kind"] == "near" for r in dups)
     # every removed document points at the smallest id of its component, which is kept
     assert all(r["duplicate_of"] < r["id"] and r["duplicate_of"] in kept for r in dups)
