@@ -11,6 +11,9 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
+# Pipelines here name the FnApiRunner, the CLI's local default: Beam's DirectRunner first tries
+# to download and start Prism (the network in a test) and leaves two temporary dirs a run.
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpora"
 SAMPLE = ROOT / "data" / "sample" / "ja_sample.jsonl.gz"

@@ -68,7 +68,7 @@ def hostile_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def hostile_run(hostile_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("hostile_out")
-    run(["--input", str(hostile_dir / "*"), "--output", str(out), "--runner", "DirectRunner",
+    run(["--input", str(hostile_dir / "*"), "--output", str(out), "--runner", "FnApiRunner",
          "--max-record-bytes", "1000000", "--num-shards", "2"])
     return out
 
@@ -123,7 +123,7 @@ def test_what_survives(hostile_run):
 
 def test_replace_decoding_keeps_bad_utf8_records(hostile_dir, tmp_path):
     run(["--input", str(hostile_dir / "lines.txt"), "--output", str(tmp_path),
-         "--runner", "DirectRunner", "--decode-errors", "replace", "--min-chars", "1",
+         "--runner", "FnApiRunner", "--decode-errors", "replace", "--min-chars", "1",
          "--min-script-ratio", "0", "--min-letter-ratio", "0"])
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["rejected"] == 0 and stats["kept"] == 3
@@ -140,7 +140,7 @@ def test_a_repeated_id_keeps_its_first_record_and_rejects_the_others(tmp_path):
                                        + jl({"id": "a", "text": BOTCHAN})
                                        + jl({"id": "x", "text": YUKI}))
     out = tmp_path / "out"
-    run(["--input", str(tmp_path / "*.jsonl"), "--output", str(out), "--runner", "DirectRunner",
+    run(["--input", str(tmp_path / "*.jsonl"), "--output", str(out), "--runner", "FnApiRunner",
          "--num-shards", "3", "--val-fraction", "0"])
     kept = {r["id"]: r["text"] for r in pq.read_table(out / "train").to_pylist()}
     assert kept == {"x": MELOS, "a": BOTCHAN}  # b.jsonl's x is not a copy of a

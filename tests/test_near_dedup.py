@@ -1,4 +1,4 @@
-"""NearDedup on the DirectRunner against datasketch's MinHashLSH plus a union-find oracle."""
+"""NearDedup on the FnApiRunner against datasketch's MinHashLSH plus a union-find oracle."""
 
 import argparse
 import glob
@@ -55,7 +55,7 @@ def synthetic_docs(n_clusters=30, seed=0):
 def run_near_dedup(docs, runner_options=(), counters=None, **kwargs):
     """(sorted kept ids, duplicate rows sorted by id) of NearDedup over docs; fills `counters`."""
     with tempfile.TemporaryDirectory() as tmp:
-        p = beam.Pipeline("DirectRunner", options=PipelineOptions(list(runner_options)))
+        p = beam.Pipeline("FnApiRunner", options=PipelineOptions(list(runner_options)))
         out = p | beam.Create(docs, reshuffle=False) | NearDedup(**kwargs)
         _ = (
             out["kept"]
@@ -222,7 +222,7 @@ def test_keep_longest():
 def test_counters_account_for_every_removed_document():
     docs = synthetic_docs()
     _, dups = run_near_dedup(docs)
-    p = beam.Pipeline("DirectRunner", options=PipelineOptions([]))
+    p = beam.Pipeline("FnApiRunner", options=PipelineOptions([]))
     out = p | beam.Create(docs) | NearDedup()
     assert_that(
         out["kept"] | beam.combiners.Count.Globally(),

@@ -2,7 +2,7 @@
 Runner v2 run it: a job service receives the pipeline as a portable proto, and SDK workers
 started by a separate worker pool (`--environment_type=EXTERNAL`) execute every stage, each in
 its own process, talking to the job service over gRPC on loopback. The outputs must be
-byte-identical to the in-process DirectRunner's."""
+byte-identical to the in-process FnApiRunner's."""
 
 import hashlib
 import json
@@ -112,12 +112,12 @@ def portable_services(tmp_path):
             _stop(proc)
 
 
-def test_portable_runner_with_external_workers_matches_direct_runner(
+def test_portable_runner_with_external_workers_matches_in_process_runner(
         portable_services, ja_slice_dir, tmp_path):
     # The default pipeline, whatever it holds (near dedup included once it is on by default).
-    direct, portable = tmp_path / "direct", tmp_path / "portable"
-    run(["--input", str(ja_slice_dir / "*"), "--output", str(direct),
-         "--runner", "DirectRunner", *OPTIONS])
+    in_process, portable = tmp_path / "in_process", tmp_path / "portable"
+    run(["--input", str(ja_slice_dir / "*"), "--output", str(in_process),
+         "--runner", "FnApiRunner", *OPTIONS])
 
     cmd = [sys.executable, "-m", "beam_jobs.prepare",
            "--input", str(ja_slice_dir / "*"), "--output", str(portable),
@@ -131,13 +131,13 @@ def test_portable_runner_with_external_workers_matches_direct_runner(
     # The work ran in SDK workers that the external pool started, not in the job service.
     assert "Starting worker with command" in portable_services["pool_log"].read_text()
 
-    expected = output_digests(direct)
+    expected = output_digests(in_process)
     assert len(expected) == 3 + 3 + 4 + 3 + 1 + 1  # train, val, ngrams, duplicates, rejected
     assert output_digests(portable) == expected
     assert (json.loads((portable / "stats.json").read_text())
-            == json.loads((direct / "stats.json").read_text()))
+            == json.loads((in_process / "stats.json").read_text()))
     manifest = json.loads((portable / "manifest.json").read_text())
     assert manifest["complete"] is True
-    reference = json.loads((direct / "manifest.json").read_text())
+    reference = json.loads((in_process / "manifest.json").read_text())
     for key in ("splits", "ngrams", "duplicates", "rejected", "input"):
         assert manifest[key] == reference[key]

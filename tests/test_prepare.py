@@ -18,7 +18,7 @@ NEAR: list[str] = []  # the default pipeline, near-dedup included
 
 def prepare(input_dir, out_dir, *extra):
     return run(["--input", str(input_dir / "*"), "--output", str(out_dir),
-                "--runner", "DirectRunner", "--num-shards", "3", "--val-fraction", "0.2", *NEAR,
+                "--runner", "FnApiRunner", "--num-shards", "3", "--val-fraction", "0.2", *NEAR,
                 *extra])
 
 
@@ -89,7 +89,7 @@ def test_two_runs_and_reordered_inputs_give_identical_shards(prepared, ja_slice_
     again = tmp_path / "again"
     run(["--input", str(ja_slice_dir / "python_docs.jsonl.gz"),
          "--input", str(ja_slice_dir / "[glm]*"), "--output", str(again),
-         "--runner", "DirectRunner", "--num-shards", "3", "--val-fraction", "0.2", *NEAR])
+         "--runner", "FnApiRunner", "--num-shards", "3", "--val-fraction", "0.2", *NEAR])
     assert shard_digests(again) == shard_digests(out)
 
 
@@ -104,7 +104,7 @@ def test_multi_process_runner_gives_identical_shards(prepared, ja_slice_dir, tmp
 def test_rerun_refuses_without_overwrite(prepared, ja_slice_dir, capsys):
     out, _ = prepared
     code = main(["--input", str(ja_slice_dir / "*"), "--output", str(out),
-                 "--runner", "DirectRunner"])
+                 "--runner", "FnApiRunner"])
     assert code == 2
     assert "--overwrite" in capsys.readouterr().err
 

@@ -8,7 +8,7 @@ import pytest
 
 from beam_jobs import prepare
 
-BASE = ["--runner", "DirectRunner", "--num-shards", "2", "--no-near-dedup"]
+BASE = ["--runner", "FnApiRunner", "--num-shards", "2", "--no-near-dedup"]
 
 
 def args(input_dir, out, *extra):

@@ -23,7 +23,7 @@ from beam_jobs.split_shards import WriteSplitShards
 
 
 def direct_pipeline():
-    return TestPipeline(runner="DirectRunner")
+    return TestPipeline(runner="FnApiRunner")
 
 
 def counter(result, name: str) -> int:

@@ -23,7 +23,7 @@ from beam_jobs.stats import StatsFn
 
 
 def direct_pipeline():
-    return TestPipeline(runner="DirectRunner")
+    return TestPipeline(runner="FnApiRunner")
 
 
 
