@@ -1,5 +1,5 @@
 """Near-dedup quality against exact shingle Jaccard, next to datasketch's MinHashLSH; and the
-whole-corpus run on the DirectRunner with time per stage and peak memory.
+whole-corpus run on the FnApiRunner with time per stage and peak memory.
 
     python benchmarks/bench_near_dedup_quality.py                      # quality, ja_python_docs
     python benchmarks/bench_near_dedup_quality.py --shingle-sizes 3 4 5 7 --quality-only
@@ -147,7 +147,7 @@ def datasketch_system(docs, hasher, threshold, params=None):
 
 
 def beam_system(docs, runner_args=(), **kwargs):
-    """NearDedup on the DirectRunner: (verified edges, id -> kept id, counters, seconds)."""
+    """NearDedup on the FnApiRunner: (verified edges, id -> kept id, counters, seconds)."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -157,7 +157,7 @@ def beam_system(docs, runner_args=(), **kwargs):
         # a file source: beam.Create of 25 MB of documents alone takes about a minute
         with open(f"{tmp}/docs.jsonl", "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(d, ensure_ascii=False) + "\n" for d in docs)
-        p = beam.Pipeline("DirectRunner", options=PipelineOptions(list(runner_args)))
+        p = beam.Pipeline("FnApiRunner", options=PipelineOptions(list(runner_args)))
         docs_in = p | beam.io.ReadFromText(f"{tmp}/docs.jsonl") | "Parse" >> beam.Map(json.loads)
         out = docs_in | NearDedup(**kwargs)
         _ = out["edges"] | "E" >> beam.Map(json.dumps) | "WE" >> beam.io.WriteToText(f"{tmp}/edges")
@@ -259,7 +259,7 @@ def tree_rss_mib() -> float:
 
 
 def whole_corpus(threshold: float, workers: int):
-    """All of corpora/ja through read -> key -> exact dedup -> NearDedup on the DirectRunner,
+    """All of corpora/ja through read -> key -> exact dedup -> NearDedup on the FnApiRunner,
     cut after each stage so each stage's time is the difference of consecutive runs."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -315,7 +315,7 @@ def whole_corpus(threshold: float, workers: int):
     threading.Thread(target=sample, daemon=True).start()
     times = {}
     for upto in ("read+exact", "signatures", "near_dedup"):
-        p = beam.Pipeline("DirectRunner", options=PipelineOptions(args))
+        p = beam.Pipeline("FnApiRunner", options=PipelineOptions(args))
         _ = build(p, upto) | beam.combiners.Count.Globally() | beam.Map(print)
         start = time.perf_counter()
         result = p.run()

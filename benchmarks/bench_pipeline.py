@@ -52,11 +52,11 @@ def main() -> None:
     megabytes = input_megabytes(paths)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     beam = [sys.executable, "-m", "beam_jobs.prepare", "--input", args.input,
-            "--runner", "DirectRunner", "--report", "false"]
+            "--runner", "FnApiRunner", "--report", "false"]
     runs = {
         "plain Python, 1 process": [sys.executable, str(ROOT / "benchmarks/plain_prepare.py")],
-        "Beam DirectRunner in-process": beam + ["--no-near-dedup"],
-        "Beam DirectRunner 2 workers": beam + [
+        "Beam FnApiRunner in-process": beam + ["--no-near-dedup"],
+        "Beam FnApiRunner 2 workers": beam + [
             "--no-near-dedup", "--direct_num_workers=2",
             "--direct_running_mode=multi_processing"],
     }

@@ -1,6 +1,6 @@
 """How the full pipeline scales with its input: 1×, 2× and 4× the shared Japanese corpora on
-the DirectRunner with two worker processes; wall time, time per stage, peak memory of every
-process.
+the FnApiRunner (the local default engine) with two worker processes; wall time, time per
+stage, peak memory of every process.
 
     python benchmarks/bench_scaling.py [--scales 1,2,4] [--peers] [--json out.json]
 
@@ -46,7 +46,7 @@ from benchmarks.beam_peers import MODES as PEER_MODES  # noqa: E402
 from benchmarks.memory import _children, _rss_bytes, run_measured  # noqa: E402
 
 DEFAULT_INPUT = str(ROOT.parent / "shared" / "corpora" / "ja" / "*.jsonl.gz")
-RUNNER = ["--runner", "DirectRunner", "--direct_num_workers=2",
+RUNNER = ["--runner", "FnApiRunner", "--direct_num_workers=2",
           "--direct_running_mode=multi_processing"]
 TIME_METRIC = "ptransform_execution_time:total_msecs"
 
