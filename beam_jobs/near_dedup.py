@@ -22,10 +22,9 @@ import typing
 
 import apache_beam as beam
 import numpy as np
-import pyarrow as pa
 from apache_beam.metrics import Metrics
 
-from beam_jobs import lsh
+from beam_jobs import lsh, shuffle_bytes
 from beam_jobs.minhash import DEFAULT_NUM_PERM, DEFAULT_SCHEME, DEFAULT_SEED, SCHEMES, MinHasher
 from beam_jobs.shingles import DEFAULT_SHINGLE_SIZE
 
@@ -333,10 +332,10 @@ def _similarity(mode, fa, fb):
 
 
 class _Verifier(beam.DoFn):
-    """Shared by both verification steps: a value (key or signature) → its feature (shingle
-    set or the signature itself), and the threshold test with its counters. With a `margin`
-    (triage) a similarity within `margin` of the threshold decides nothing: the edge is
-    `UNSURE`, for the exact pass."""
+    """Shared by both verification steps: a value (a key, packed for the shuffle, or a
+    signature) → its feature (shingle set or the signature itself), and the threshold test
+    with its counters. With a `margin` (triage) a similarity within `margin` of the threshold
+    decides nothing: the edge is `UNSURE`, for the exact pass."""
 
     def __init__(self, mode: str, threshold: float, hasher: MinHasher,
                  margin: float | None = None, first: bool = True):
@@ -350,7 +349,7 @@ class _Verifier(beam.DoFn):
     def feature(self, value):
         if self.mode != "exact":
             return value
-        return self.hasher.shingle_hashes(_unpack_key(value) if isinstance(value, bytes) else value)
+        return self.hasher.shingle_hashes(shuffle_bytes.unpack(value).decode("utf-8"))
 
     def decide(self, fa, fb) -> bool | None:
         if self.first:  # every candidate is counted once, by the first pass that sees it
@@ -372,16 +371,6 @@ class _Verifier(beam.DoFn):
             yield beam.pvalue.TaggedOutput(UNSURE, (member, center))
 
 
-def _pack_key(key: str) -> bytes:
-    data = key.encode("utf-8")
-    return len(data).to_bytes(8, "little") + pa.compress(data, codec="zstd", asbytes=True)
-
-
-def _unpack_key(packed: bytes) -> str:
-    size = int.from_bytes(packed[:8], "little")
-    return pa.decompress(packed[8:], size, codec="zstd", asbytes=True).decode("utf-8")
-
-
 @beam.typehints.with_output_types(tuple[str, typing.Any])
 class _RouteToCenter(beam.DoFn):
     """(id, (value, destinations)) → the value to every center that verifies an edge of the
@@ -391,8 +380,8 @@ class _RouteToCenter(beam.DoFn):
 
     def process(self, item, giant):
         doc_id, (value, destinations) = item
-        if isinstance(value, str):  # a key travels compressed (~3x): it is most of the bytes
-            value = _pack_key(value)
+        if isinstance(value, str):  # a key (not a signature): most of the bytes moved
+            value = shuffle_bytes.pack(value.encode("utf-8"))
         for dest in sorted(set(destinations)):
             if dest == doc_id:
                 yield doc_id, ("c", value)
@@ -768,12 +757,41 @@ class NearDedup(beam.PTransform):
         )
         return {"kept": kept, **found}
 
+    def _verified(self, candidates, sigs, giant, lookup):
+        """Candidate (member, center) edges → the edges kept by `--verify`."""
+        if self.verify == "none":
+            # A pair sharing several bands comes once from each; verification routes each
+            # pair once, so count (and link) the distinct pairs here too.
+            return (candidates
+                    | "DistinctCandidates" >> beam.Distinct()
+                    | "CountCandidates" >> beam.Map(_counting("candidate_edges")))
+        giant_centers = beam.pvalue.AsDict(
+            giant
+            | "GiantCenterIds" >> beam.Map(lambda kv: (kv[1], True))
+            | "GiantCenterDistinct" >> beam.CombinePerKey(lambda flags: True)
+        )
+        verifier = (self.threshold, self.hasher)
+        if self.verify == "exact" and self.triage_sigmas == 0:
+            return (candidates | "Verify" >> _VerifyEdges(
+                lookup, giant_centers, "exact", *verifier))["edges"]
+        sig_lookup = JoinLookup(sigs | "SigValues" >> beam.Map(lambda kv: (kv[0], kv[1][1])))
+        if self.verify == "estimate":
+            return (candidates | "Verify" >> _VerifyEdges(
+                sig_lookup, giant_centers, "estimate", *verifier))["edges"]
+        # Signatures are small; keys are most of the bytes verification moves. Only the pairs
+        # the estimate leaves in doubt have their keys read.
+        triage = candidates | "Triage" >> _VerifyEdges(
+            sig_lookup, giant_centers, "estimate", *verifier, margin=self.margin())
+        exact = triage["unsure"] | "Verify" >> _VerifyEdges(
+            lookup, giant_centers, "exact", *verifier, first=False)
+        return (triage["edges"], exact["edges"]) | "VerifiedEdges" >> beam.Flatten()
+
     def _find(self, docs, lookup):
         p = docs.pipeline
         if not self.enabled:
             none = p | "NoDuplicates" >> beam.Create([])
             return {"duplicates": none, "edges": none}
-        bands, rows, verify, threshold = self.bands, self.rows, self.verify, self.threshold
+        bands, rows = self.bands, self.rows
 
         sigs = docs | "Signatures" >> beam.ParDo(_Signature(self.hasher, self.keep))
         band_keys = sigs | "BandKeys" >> beam.FlatMap(
@@ -798,38 +816,7 @@ class NearDedup(beam.PTransform):
         )
         candidates = (star_edges, giant_edges) | "Candidates" >> beam.Flatten()
 
-        if verify == "none":
-            # A pair sharing several bands comes once from each; verification routes each
-            # pair once, so count (and link) the distinct pairs here too.
-            edges = (candidates
-                     | "DistinctCandidates" >> beam.Distinct()
-                     | "CountCandidates" >> beam.Map(_counting("candidate_edges")))
-        else:
-            giant_centers = beam.pvalue.AsDict(
-                giant
-                | "GiantCenterIds" >> beam.Map(lambda kv: (kv[1], True))
-                | "GiantCenterDistinct" >> beam.CombinePerKey(lambda flags: True)
-            )
-            verifier = (threshold, self.hasher)
-            if verify == "exact" and self.triage_sigmas == 0:
-                edges = (candidates | "Verify" >> _VerifyEdges(
-                    lookup, giant_centers, "exact", *verifier))["edges"]
-            else:
-                sig_lookup = JoinLookup(
-                    sigs | "SigValues" >> beam.Map(lambda kv: (kv[0], kv[1][1])))
-                if verify == "estimate":
-                    edges = (candidates | "Verify" >> _VerifyEdges(
-                        sig_lookup, giant_centers, "estimate", *verifier))["edges"]
-                else:
-                    # Signatures are small; keys are most of the bytes verification moves.
-                    # Only the pairs the estimate leaves in doubt have their keys read.
-                    triage = candidates | "Triage" >> _VerifyEdges(
-                        sig_lookup, giant_centers, "estimate", *verifier, margin=self.margin())
-                    exact = triage["unsure"] | "Verify" >> _VerifyEdges(
-                        lookup, giant_centers, "exact", *verifier, first=False)
-                    edges = ((triage["edges"], exact["edges"])
-                             | "VerifiedEdges" >> beam.Flatten())
-
+        edges = self._verified(candidates, sigs, giant, lookup)
         labels = edges | "ConnectedComponents" >> ConnectedComponents(self.cc_rounds)
         members = (
             {"label": labels, "sig": sigs}

@@ -17,11 +17,11 @@ import posixpath
 import re
 
 import apache_beam as beam
-import pyarrow as pa
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from beam_jobs import shuffle_bytes
 from beam_jobs.progress import report_progress
 
 REJECTED = "rejected"
@@ -96,8 +96,8 @@ class _LineIterator:
 
 
 # A block: (relative path, format, first line or row, payload). For text formats the payload
-# is (zstd-compressed raw bytes of consecutive whole lines, their size); for Parquet it is
-# (path, row group index).
+# is the raw bytes of consecutive whole lines, packed by `shuffle_bytes` (blocks are
+# shuffled); for Parquet it is (path, row group index).
 BLOCK_BYTES = 4 << 20
 
 
@@ -159,10 +159,8 @@ class SplitFile(beam.DoFn):
     def _text_block(self, rel, fmt, first, lines, size):
         self.bytes_read.inc(size)
         report_progress(len(lines), size)
-        # Lines keep their b"\n", so the block splits back on it exactly. Compressed (zstd,
-        # 3.4x on the Japanese JSON Lines at ~0.4 GB/s) because it is shuffled, and a cluster's
-        # shuffle moves and bills it by the byte.
-        return rel, fmt, first, (pa.compress(b"".join(lines), codec="zstd", asbytes=True), size)
+        # Lines keep their b"\n", so the block splits back on it exactly.
+        return rel, fmt, first, shuffle_bytes.pack(b"".join(lines))
 
     def _parquet_blocks(self, path, rel, digest, count):
         import pyarrow.parquet as pq
@@ -178,9 +176,8 @@ class SplitFile(beam.DoFn):
         report_progress(count[0], len(data))
 
 
-def block_lines(payload: tuple[bytes, int]) -> list[bytes]:
-    compressed, size = payload
-    lines = pa.decompress(compressed, size, codec="zstd", asbytes=True).split(b"\n")
+def block_lines(payload: bytes) -> list[bytes]:
+    lines = shuffle_bytes.unpack(payload).split(b"\n")
     if lines and not lines[-1]:
         lines.pop()  # the block ended with a line break
     return lines

@@ -22,7 +22,7 @@ from beam_jobs.split import assign_split, shard_of
 from beam_jobs.split_shards import WriteSplitShards
 
 
-def direct_pipeline():
+def local_pipeline():
     return TestPipeline(runner="FnApiRunner")
 
 
@@ -69,7 +69,7 @@ def test_blocks_of_any_size_read_the_same_records(tmp_path, block_bytes):
     (tmp_path / "a.jsonl").write_bytes(JSONL)
     (tmp_path / "b.jsonl.gz").write_bytes(gzip.compress(JSONL, mtime=0))
     (tmp_path / "c.txt").write_bytes(TEXT)
-    p = direct_pipeline()
+    p = local_pipeline()
     out = p | ReadDocuments([str(tmp_path / "*")], block_bytes=block_bytes)
     assert_that(out["docs"], equal_to(EXPECTED_DOCS), label="docs")
     reasons = out["rejected"] | beam.Map(lambda r: (r["file"], r["line"], r["reason"]))
@@ -97,7 +97,7 @@ def test_truncated_gzip_in_blocks_keeps_every_record_before_the_break(tmp_path, 
     # Whole lines before the break, by an independent decompression of what is there.
     whole = zlib.decompressobj(wbits=31).decompress(data).count(b"\n")
     assert 10 < whole < 300
-    with direct_pipeline() as p:
+    with local_pipeline() as p:
         out = p | ReadDocuments([str(tmp_path / "t.jsonl.gz")], block_bytes=block_bytes)
         ids = out["docs"] | beam.Map(lambda d: (d["id"], d["line"]))
         assert_that(ids, equal_to([(f"d{i:03d}", i + 1) for i in range(whole) if i != 5]),
@@ -163,7 +163,7 @@ def check_spill(records, infos, out_dir, docs, num_shards):
 def test_spill_documents_writes_row_groups_by_shard_and_small_records(tmp_path):
     docs = make_docs(40)
     num_shards = 4
-    with direct_pipeline() as p:
+    with local_pipeline() as p:
         spilled = (p | beam.Create(docs)
                    | SpillDocuments(str(tmp_path), "spill", num_shards, max_bytes=150))
         small = spilled["records"] | "Small" >> beam.Map(
@@ -215,7 +215,7 @@ def test_keys_from_spill_reads_each_needed_key_once(tmp_path):
         payloads = [p for j, p in requests if j == i]
         if i != "empty-key":
             expected.append((i, dedup_key(by_id[i]["text"]), tuple(sorted(payloads))))
-    with direct_pipeline() as p:
+    with local_pipeline() as p:
         spilled = (p | "Docs" >> beam.Create(docs)
                    | SpillDocuments(str(tmp_path), "spill", 3, max_bytes=40))
         places = (spilled["records"]
@@ -250,7 +250,7 @@ def test_write_split_shards_matches_the_sharded_writer(tmp_path):
         return out
 
     new, old = tmp_path / "new", tmp_path / "old"
-    with direct_pipeline() as p:
+    with local_pipeline() as p:
         spilled = (p | "Docs" >> beam.Create(docs)
                    | SpillDocuments(str(new), "_stages/spill", num_shards, max_bytes=80))
         written = ((spilled["files"], p | "Removed" >> beam.Create(removed))

@@ -22,7 +22,7 @@ from beam_jobs.sinks import DOC_SCHEMA, WriteShardedParquet
 from beam_jobs.stats import StatsFn
 
 
-def direct_pipeline():
+def local_pipeline():
     return TestPipeline(runner="FnApiRunner")
 
 
@@ -38,7 +38,7 @@ def test_parquet_row_groups_plain_and_gzipped_read_row_by_row(tmp_path):
     texts = [f"row {i}" for i in range(10)]
     pq.write_table(pa.table({"text": texts}), tmp_path / "a.parquet", row_group_size=3)
     (tmp_path / "b.parquet.gz").write_bytes(gzip.compress((tmp_path / "a.parquet").read_bytes()))
-    with direct_pipeline() as p:
+    with local_pipeline() as p:
         out = p | ReadDocuments([str(tmp_path / "*")])
         assert_that(out["docs"] | beam.Map(lambda d: (d["id"], d["raw_text"])), equal_to(
             [(f"{name}:{i}", text) for name in ("a.parquet", "b.parquet.gz")
@@ -56,7 +56,7 @@ def test_read_text_jsonl_and_parquet_with_stable_ids_and_dead_letters(tmp_path):
         b'\xff\xfe bad utf8\n'
         b'{"id": "x4", "text": "nul\\u0000"}\n'))
     pq.write_table(pa.table({"text": ["p0", "p1"], "id": ["q0", None]}), tmp_path / "c.parquet")
-    with direct_pipeline() as p:
+    with local_pipeline() as p:
         out = p | ReadDocuments([str(tmp_path / "*")])
         ids = out["docs"] | "Ids" >> beam.Map(lambda d: (d["id"], d["raw_text"], d["source"]))
         assert_that(ids, equal_to([
@@ -79,7 +79,7 @@ def test_truncated_gzip_keeps_what_was_read(tmp_path):
     data = gzip.compress("".join(json.dumps({"id": f"d{i}", "text": "テキスト" * 50}) + "\n"
                                  for i in range(200)).encode())
     (tmp_path / "t.jsonl.gz").write_bytes(data[: len(data) // 2])
-    with direct_pipeline() as p:
+    with local_pipeline() as p:
         out = p | ReadDocuments([str(tmp_path / "t.jsonl.gz")])
         reasons = out["rejected"] | beam.Map(lambda r: r["reason"])
         assert_that(reasons, equal_to(["unreadable_file"]), label="rejected")
@@ -94,7 +94,7 @@ def test_clean_normalizes_filters_and_counts_tokens():
     records = [{"id": "a", "raw_text": "ｶﾞｲﾄﾞ\u3000" + PROSE, "source": "s", "file": "f",
                 "line": 1},
                {"id": "b", "raw_text": "短い", "source": "s", "file": "f", "line": 2}]
-    with direct_pipeline() as p:
+    with local_pipeline() as p:
         out = p | beam.Create(records) | CleanDocuments(NormalizeConfig(), FilterConfig())
         docs = out["docs"] | "Docs" >> beam.Map(
             lambda d: (d["id"], d["text"][:4], d["key"][:4], d["n_tokens"] == d["n_chars"]))
@@ -106,7 +106,7 @@ def test_clean_normalizes_filters_and_counts_tokens():
 def test_exact_dedup_keeps_smallest_id():
     texts = {"c": "同じ 文書。", "a": "同じ\n文書", "b": "ＯＴＨＥＲ", "d": "other"}
     docs = [{"id": i, "text": t, "key": dedup_key(t), "file": "f"} for i, t in texts.items()]
-    with direct_pipeline() as p:
+    with local_pipeline() as p:
         out = p | beam.Create(docs) | ExactDedup()
         assert_that(out["kept"] | "Kept" >> beam.Map(lambda d: d["id"]),
                     equal_to(["a", "b"]), label="kept")
@@ -120,7 +120,7 @@ def test_ngram_counts_and_vocab_equal_counter(tmp_path):
     texts = ["あいうあい", "ab\nあい", "", "𠮷🙂あ"]
     for tokenizer_path, order in (("packed", 3), ("generic", 4)):
         out_dir = tmp_path / tokenizer_path
-        with direct_pipeline() as p:
+        with local_pipeline() as p:
             texts_pc = p | beam.Create(texts)
             infos = texts_pc | CountNgrams(str(out_dir), "char", order, num_shards=3)
             vocab = texts_pc | BuildVocab(str(out_dir), "char", 1, 0)
@@ -141,7 +141,7 @@ def test_ngram_counts_and_vocab_equal_counter(tmp_path):
 def test_sharded_writer_is_sorted_complete_and_reports_counts(tmp_path):
     rows = [{"id": f"d{i:02d}", "text": "x" * i, "n_tokens": i, "n_chars": i, "source": "s"}
             for i in range(30)]
-    with direct_pipeline() as p:
+    with local_pipeline() as p:
         infos = (p | beam.Create(rows)
                  | WriteShardedParquet(str(tmp_path), "train", "train", 4, DOC_SCHEMA,
                                        sum_columns=("n_tokens",)))
@@ -159,7 +159,7 @@ def test_stats_identity():
     events = [("read", "f", 3), ("read", "g", 2), ("rejected", "bad_json", "f"),
               ("filtered", "too_short", "f"), ("duplicate", "exact", "g"),
               ("kept", "train", 100, 100, "f"), ("kept", "val", 3, 3, "g")]
-    with direct_pipeline() as p:
+    with local_pipeline() as p:
         stats = p | beam.Create(events) | beam.CombineGlobally(StatsFn())
         assert_that(stats | beam.Map(lambda s: (
             s["read"], s["kept"], s["filtered"], s["duplicates"], s["rejected"],
