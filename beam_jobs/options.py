@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_jobs.filters import FilterConfig, resolve_scripts
-from beam_jobs.near_dedup import add_near_dedup_args, validate_near_dedup_args
-from beam_jobs.normalize import WHITESPACE_MODES, NormalizeConfig
-from beam_jobs.tokenizers import TOKENIZERS
+from beam_jobs.dedup.near import add_near_dedup_args, validate_near_dedup_args
+from beam_jobs.text.filters import FilterConfig, resolve_scripts
+from beam_jobs.text.normalize import WHITESPACE_MODES, NormalizeConfig
+from beam_jobs.tokens.tokenizers import TOKENIZERS
 
 _F = FilterConfig()
 

@@ -20,18 +20,18 @@ from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 from apache_beam.runners.runner import create_runner
 
 from beam_jobs import SCHEMA_VERSION
-from beam_jobs.clean import CleanDocuments
-from beam_jobs.counts import BuildVocab, CountNgrams
-from beam_jobs.exact_dedup import ExactDedup, RedirectToKept
-from beam_jobs.manifest import MANIFEST, build_manifest, read_manifest, write_manifest
-from beam_jobs.near_dedup import AddSignature, NearDedup
+from beam_jobs.counts.combiners import BuildVocab, CountNgrams
+from beam_jobs.dedup.exact import ExactDedup, RedirectToKept
+from beam_jobs.dedup.ids import UniqueIds
+from beam_jobs.dedup.near import AddSignature, NearDedup
+from beam_jobs.io.parquet import DUPLICATE_SCHEMA, REJECTED_SCHEMA, WriteShardedParquet, write_json
+from beam_jobs.io.read import ReadDocuments, check_inputs_exist
+from beam_jobs.io.shards import WriteSplitShards
+from beam_jobs.io.spill import KeysFromSpill, SpillDocuments, remove_unreferenced
 from beam_jobs.options import PrepareOptions, filter_config, normalize_config, validate
-from beam_jobs.read import ReadDocuments, check_inputs_exist
-from beam_jobs.report import draw_report
-from beam_jobs.sinks import DUPLICATE_SCHEMA, REJECTED_SCHEMA, WriteShardedParquet, write_json
-from beam_jobs.spill import KeysFromSpill, SpillDocuments, remove_unreferenced
-from beam_jobs.split_shards import WriteSplitShards
-from beam_jobs.stages import (
+from beam_jobs.outputs.manifest import MANIFEST, build_manifest, read_manifest, write_manifest
+from beam_jobs.outputs.report import draw_report
+from beam_jobs.outputs.stages import (
     SPILL_DIR,
     STAGE_DIR,
     decode_counter,
@@ -41,10 +41,10 @@ from beam_jobs.stages import (
     stage_key,
     write_marker,
 )
-from beam_jobs.stats import StatsFn, finalize
-from beam_jobs.tokenizers import SPECIAL_TOKENS, get_tokenizer
-from beam_jobs.unique_ids import UniqueIds
-from beam_jobs.worker_env import local_worker_env, tune_this_process
+from beam_jobs.outputs.stats import StatsFn, finalize
+from beam_jobs.runtime.worker_env import local_worker_env, tune_this_process
+from beam_jobs.text.clean import CleanDocuments
+from beam_jobs.tokens.tokenizers import SPECIAL_TOKENS, get_tokenizer
 
 # Written after the dedup stage; manifest first, so deleting in this order never leaves a
 # directory that looks complete.

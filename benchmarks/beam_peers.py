@@ -7,7 +7,7 @@ scaling benchmark compares memory with, to tell what the runner costs from what 
   leaves the stage that reads it). The least any pipeline over the corpus does.
 - `shuffle`: the same with one `Reshuffle` of the lines, as any pipeline that regroups
   documents by a key has at least one.
-Both run with the same local worker settings as the pipeline (`beam_jobs.worker_env`).
+Both run with the same local worker settings as the pipeline (`beam_jobs.runtime.worker_env`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from beam_jobs.worker_env import local_worker_env  # noqa: E402
+from beam_jobs.runtime.worker_env import local_worker_env  # noqa: E402
 
 MODES = ("read", "shuffle")
 

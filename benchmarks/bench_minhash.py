@@ -1,5 +1,5 @@
 """MinHash signature throughput, one process, side by side on the same documents:
-datasketch `MinHash.update_batch`, rensa `RMinHash`, and beam_jobs.minhash (numba).
+datasketch `MinHash.update_batch`, rensa `RMinHash`, and beam_jobs.dedup.minhash (numba).
 
     python benchmarks/bench_minhash.py [--num-perm 128] [--shingle-size 3] [--chars 3000000]
 
@@ -25,9 +25,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from beam_jobs.minhash import MinHasher  # noqa: E402
-from beam_jobs.normalize import dedup_key  # noqa: E402
-from beam_jobs.shingles import shingles  # noqa: E402
+from beam_jobs.dedup.minhash import MinHasher  # noqa: E402
+from beam_jobs.dedup.shingles import shingles  # noqa: E402
+from beam_jobs.text.normalize import dedup_key  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpora" / "ja" / "ja_python_docs.jsonl.gz"
 JA_CHARS = (
@@ -108,7 +108,7 @@ def bench(docs: list[str], num_perm: int, n: int, budget_chars: int) -> list[dic
         hasher.signature(docs[0])  # load or compile the kernel outside the timing
         rows.append(
             (
-                f"beam_jobs.minhash {scheme} (numba, from key)",
+                f"beam_jobs.dedup.minhash {scheme} (numba, from key)",
                 chars,
                 timed(lambda h=hasher: [h.signature(d) for d in docs], 3),
             )

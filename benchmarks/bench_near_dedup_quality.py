@@ -36,11 +36,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from beam_jobs import lsh  # noqa: E402
-from beam_jobs.minhash import MinHasher  # noqa: E402
-from beam_jobs.near_dedup import DEFAULT_TRIAGE_SIGMAS  # noqa: E402
-from beam_jobs.normalize import dedup_key  # noqa: E402
-from beam_jobs.shingles import DEFAULT_SHINGLE_SIZE, shingle_set  # noqa: E402
+from beam_jobs.dedup import lsh  # noqa: E402
+from beam_jobs.dedup.minhash import MinHasher  # noqa: E402
+from beam_jobs.dedup.near import DEFAULT_TRIAGE_SIGMAS  # noqa: E402
+from beam_jobs.dedup.shingles import DEFAULT_SHINGLE_SIZE, shingle_set  # noqa: E402
+from beam_jobs.text.normalize import dedup_key  # noqa: E402
 
 CORPORA = ROOT.parent / "shared" / "corpora" / "ja"
 
@@ -151,7 +151,7 @@ def beam_system(docs, runner_args=(), **kwargs):
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from beam_jobs.near_dedup import NearDedup
+    from beam_jobs.dedup.near import NearDedup
 
     with tempfile.TemporaryDirectory() as tmp:
         # a file source: beam.Create of 25 MB of documents alone takes about a minute
@@ -264,7 +264,7 @@ def whole_corpus(threshold: float, workers: int):
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from beam_jobs.near_dedup import NearDedup
+    from beam_jobs.dedup.near import NearDedup
 
     files = sorted(str(p) for p in CORPORA.glob("*.jsonl.gz"))
     args = [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
@@ -295,7 +295,7 @@ def whole_corpus(threshold: float, workers: int):
             return docs
         nd = NearDedup(threshold=threshold)
         if upto == "signatures":
-            from beam_jobs.near_dedup import _Signature
+            from beam_jobs.dedup.near import _Signature
 
             return (
                 docs

@@ -16,10 +16,10 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from beam_jobs.counting import build_vocab, ngrams_of
-from beam_jobs.filters import FilterConfig, filter_reason
-from beam_jobs.normalize import dedup_key, normalize_text
-from beam_jobs.split import assign_split, shard_of
+from beam_jobs.counts.counting import build_vocab, ngrams_of
+from beam_jobs.split.assign import assign_split, shard_of
+from beam_jobs.text.filters import FilterConfig, filter_reason
+from beam_jobs.text.normalize import dedup_key, normalize_text
 
 
 def main(out_dir: str, paths: list[str], num_shards: int = 4, val_fraction: float = 0.05,

@@ -14,7 +14,7 @@ import sys
 
 import torch
 
-from beam_jobs.tokenizers import get_tokenizer
+from beam_jobs.tokens.tokenizers import get_tokenizer
 from lm.data import Vocab
 from lm.model import GRULM, GRUConfig
 from lm.train import CheckpointError, load_checkpoint

@@ -20,7 +20,7 @@ import re
 
 import numpy as np
 
-from beam_jobs.tokenizers import SPECIAL_TOKENS
+from beam_jobs.tokens.tokenizers import SPECIAL_TOKENS
 
 BLOCK = 4096
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from beam_jobs.fonts import use_japanese_font
+from beam_jobs.outputs.fonts import use_japanese_font
 
 VISIBLE = {" ": "␣", "\n": "⏎", "\t": "⇥", "\u3000": "□"}
 

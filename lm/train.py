@@ -37,7 +37,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from beam_jobs.tokenizers import get_tokenizer
+from beam_jobs.tokens.tokenizers import get_tokenizer
 from lm.accounting import accounting
 from lm.data import (
     DataDirError,

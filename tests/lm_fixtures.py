@@ -12,7 +12,7 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from beam_jobs.tokenizers import BOS, EOS, SPECIAL_TOKENS, UNK
+from beam_jobs.tokens.tokenizers import BOS, EOS, SPECIAL_TOKENS, UNK
 
 DOC_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("n_tokens", pa.int64()),
                         ("n_chars", pa.int64()), ("source", pa.string())])

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from beam_jobs.counting import (
+from beam_jobs.counts.counting import (
     build_vocab,
     merge_packed,
     ngram_list_array,
@@ -90,7 +90,7 @@ def test_arrow_ngram_column_equals_python_unpacking(text, order):
 @settings(max_examples=200, deadline=None)
 @given(st.text())
 def test_char_token_counts_equal_counter_on_any_text(text):
-    from beam_jobs.tokenizers import CharTokenizer
+    from beam_jobs.tokens.tokenizers import CharTokenizer
 
     counts = CharTokenizer().counts(text)
     assert counts == Counter(text)
@@ -102,7 +102,7 @@ def test_char_token_counts_equal_counter_on_any_text(text):
 # Two keys 1 apart above 2**53 (CI found it): float64 would see them equal.
 @example(texts=["00", "01"], order=3)
 def test_packed_counts_of_many_documents_are_their_sum(texts, order):
-    from beam_jobs.counting import packed_ngrams_of_many
+    from beam_jobs.counts.counting import packed_ngrams_of_many
 
     expected = Counter()
     for text in texts:

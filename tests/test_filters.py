@@ -4,7 +4,7 @@ from conftest import PROSE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beam_jobs.filters import (
+from beam_jobs.text.filters import (
     HAN,
     HIRAGANA,
     KATAKANA,

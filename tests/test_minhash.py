@@ -11,7 +11,7 @@ from datasketch import MinHash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beam_jobs.minhash import (
+from beam_jobs.dedup.minhash import (
     MAX_HASH,
     MinHasher,
     _hash_shingles,
@@ -19,7 +19,7 @@ from beam_jobs.minhash import (
     exact_jaccard_hashes,
     permutations,
 )
-from beam_jobs.shingles import code_points, jaccard, shingle_hash32, shingle_set, shingles
+from beam_jobs.dedup.shingles import code_points, jaccard, shingle_hash32, shingle_set, shingles
 
 
 def test_shingles_of_short_and_empty_keys():

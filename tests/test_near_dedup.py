@@ -14,11 +14,11 @@ from apache_beam.testing.util import assert_that, equal_to
 from datasketch import MinHash, MinHashLSH
 from datasketch.lsh import _optimal_param
 
-from beam_jobs import lsh
-from beam_jobs.minhash import MinHasher
-from beam_jobs.near_dedup import NearDedup, add_near_dedup_args, validate_near_dedup_args
-from beam_jobs.normalize import dedup_key
-from beam_jobs.shingles import jaccard, shingle_set
+from beam_jobs.dedup import lsh
+from beam_jobs.dedup.minhash import MinHasher
+from beam_jobs.dedup.near import NearDedup, add_near_dedup_args, validate_near_dedup_args
+from beam_jobs.dedup.shingles import jaccard, shingle_set
+from beam_jobs.text.normalize import dedup_key
 
 KANA = [chr(c) for c in range(0x3041, 0x3097)]
 
@@ -143,7 +143,7 @@ def test_triage_decides_clear_pairs_by_signature_with_the_same_result():
 
 
 def test_triage_margin_leaves_only_doubtful_estimates_undecided():
-    from beam_jobs.near_dedup import _Verifier
+    from beam_jobs.dedup.near import _Verifier
 
     nd = NearDedup()
     assert nd.margin() == pytest.approx(4 * (0.8 * 0.2 / 128) ** 0.5)  # 0.141

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beam_jobs.normalize import NormalizeConfig, dedup_key, fold_whitespace, normalize_text
+from beam_jobs.text.normalize import NormalizeConfig, dedup_key, fold_whitespace, normalize_text
 
 
 def test_voiced_kana_stay_distinct_from_unvoiced():
@@ -95,7 +95,7 @@ WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2028\u2029\u2
 def test_whitespace_folding_equals_its_regex_definition(text):
     import re
 
-    from beam_jobs.normalize import fold_whitespace
+    from beam_jobs.text.normalize import fold_whitespace
 
     assert fold_whitespace(text, "all") == re.sub(r"\s+", " ", text).strip()
     lines = "\n".join(line.strip() for line in re.sub(r"[^\S\n]+", " ", text).split("\n"))

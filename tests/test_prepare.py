@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.options.pipeline_options import StandardOptions
 
-from beam_jobs.counting import ngrams_of
+from beam_jobs.counts.counting import ngrams_of
 from beam_jobs.prepare import main, parse_options, run
 
 NEAR: list[str] = []  # the default pipeline, near-dedup included
@@ -164,7 +164,7 @@ def test_local_mode_by_input_size_unless_chosen(ja_slice_dir, tmp_path):
 def test_local_workers_get_allocator_settings_unless_set(ja_slice_dir, tmp_path, monkeypatch):
     import os
 
-    from beam_jobs.worker_env import WORKER_ALLOCATOR_ENV, local_worker_env
+    from beam_jobs.runtime.worker_env import WORKER_ALLOCATOR_ENV, local_worker_env
 
     def opts(*argv):
         return parse_options(["--input", str(ja_slice_dir / "*"), "--output", str(tmp_path),
@@ -188,7 +188,7 @@ def test_local_workers_get_allocator_settings_unless_set(ja_slice_dir, tmp_path,
 def test_command_line_tunes_its_own_allocator_unless_the_environment_did(monkeypatch):
     import platform
 
-    from beam_jobs.worker_env import tune_this_process
+    from beam_jobs.runtime.worker_env import tune_this_process
 
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert tune_this_process() is False  # the user's setting wins

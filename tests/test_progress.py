@@ -3,8 +3,8 @@
 import io
 import pickle
 
-from beam_jobs import progress
-from beam_jobs.progress import ProgressReporter, progress_enabled, report_progress
+from beam_jobs.runtime import progress
+from beam_jobs.runtime.progress import ProgressReporter, progress_enabled, report_progress
 
 
 class FakeClock:

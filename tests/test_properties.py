@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beam_jobs.minhash import MinHasher, estimate_jaccard
-from beam_jobs.shingles import jaccard, shingle_set
+from beam_jobs.dedup.minhash import MinHasher, estimate_jaccard
+from beam_jobs.dedup.shingles import jaccard, shingle_set
 
 HASHER = MinHasher(256, 7, "affine32", 3)
 

@@ -13,13 +13,13 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from beam_jobs.exact_dedup import key_hash
-from beam_jobs.normalize import dedup_key
-from beam_jobs.read import BLOCK_BYTES, ReadDocuments
-from beam_jobs.sinks import DOC_SCHEMA, WriteShardedParquet, shard_name
-from beam_jobs.spill import KeysFromSpill, SpillDocuments, remove_unreferenced
-from beam_jobs.split import assign_split, shard_of
-from beam_jobs.split_shards import WriteSplitShards
+from beam_jobs.dedup.exact import key_hash
+from beam_jobs.io.parquet import DOC_SCHEMA, WriteShardedParquet, shard_name
+from beam_jobs.io.read import BLOCK_BYTES, ReadDocuments
+from beam_jobs.io.shards import WriteSplitShards
+from beam_jobs.io.spill import KeysFromSpill, SpillDocuments, remove_unreferenced
+from beam_jobs.split.assign import assign_split, shard_of
+from beam_jobs.text.normalize import dedup_key
 
 
 def local_pipeline():

@@ -11,15 +11,15 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from conftest import PROSE
 
-from beam_jobs.clean import CleanDocuments
-from beam_jobs.counting import ngrams_of
-from beam_jobs.counts import BuildVocab, CountNgrams
-from beam_jobs.exact_dedup import ExactDedup
-from beam_jobs.filters import FilterConfig
-from beam_jobs.normalize import NormalizeConfig, dedup_key
-from beam_jobs.read import ReadDocuments, common_base, glob_base
-from beam_jobs.sinks import DOC_SCHEMA, WriteShardedParquet
-from beam_jobs.stats import StatsFn
+from beam_jobs.counts.combiners import BuildVocab, CountNgrams
+from beam_jobs.counts.counting import ngrams_of
+from beam_jobs.dedup.exact import ExactDedup
+from beam_jobs.io.parquet import DOC_SCHEMA, WriteShardedParquet
+from beam_jobs.io.read import ReadDocuments, common_base, glob_base
+from beam_jobs.outputs.stats import StatsFn
+from beam_jobs.text.clean import CleanDocuments
+from beam_jobs.text.filters import FilterConfig
+from beam_jobs.text.normalize import NormalizeConfig, dedup_key
 
 
 def local_pipeline():

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from beam_jobs.split import shard_of
+from beam_jobs.split.assign import shard_of
 
 DOC_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("n_tokens", pa.int64()),
                         ("n_chars", pa.int64()), ("source", pa.string())])

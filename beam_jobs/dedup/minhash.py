@@ -2,7 +2,7 @@
 
 Schemes, both with datasketch's seeded permutation parameters (`numpy.random.RandomState(seed)`),
 so a signature equals `datasketch.MinHash(num_perm, seed, scheme=..., hashfunc=shingle_hash32)`
-fed with `beam_jobs.shingles.shingles(key, n)`, value for value:
+fed with `beam_jobs.dedup.shingles.shingles(key, n)`, value for value:
 
 - ``affine32`` (default, datasketch 2.0's default): the 32-bit shingle hash is pre-mixed with the
   MurmurHash3 32-bit finalizer, then permuted by ``a*h + b mod 2**32`` (``a`` odd). All 32-bit
@@ -21,7 +21,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from beam_jobs.shingles import (
+from beam_jobs.dedup.shingles import (
     FMIX64_C1,
     FMIX64_C2,
     FNV_OFFSET,
@@ -236,7 +236,7 @@ class MinHasher:
         """The equivalent `datasketch.MinHash` of the key (for tests and benchmarks)."""
         from datasketch import MinHash
 
-        from beam_jobs.shingles import shingles
+        from beam_jobs.dedup.shingles import shingles
 
         m = MinHash(
             num_perm=self.num_perm, seed=self.seed, scheme=self.scheme, hashfunc=shingle_hash32

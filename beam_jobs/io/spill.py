@@ -22,10 +22,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
-from beam_jobs.exact_dedup import key_hash
-from beam_jobs.normalize import dedup_key
-from beam_jobs.sinks import DOC_SCHEMA, atomic_create
-from beam_jobs.split import shard_of
+from beam_jobs.dedup.exact import key_hash
+from beam_jobs.io.parquet import DOC_SCHEMA, atomic_create
+from beam_jobs.split.assign import shard_of
+from beam_jobs.text.normalize import dedup_key
 
 # The document schema plus where the record came from (per-file accounting, the rule for
 # repeated ids) and its output shard.

@@ -4,7 +4,7 @@ A shingle is `n` consecutive code points of the key. A non-empty key shorter tha
 shingle, the whole key, so short documents keep distinct signatures instead of all colliding on
 the empty one. Only the empty key has no shingles.
 
-`shingle_hash32` is the pure-Python twin of the hash the numba kernels in `beam_jobs.minhash`
+`shingle_hash32` is the pure-Python twin of the hash the numba kernels in `beam_jobs.dedup.minhash`
 compute inline; pass it as `hashfunc=` to `datasketch.MinHash` to get identical hash values.
 """
 

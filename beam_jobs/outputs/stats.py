@@ -11,7 +11,7 @@ from collections import Counter
 
 import apache_beam as beam
 
-from beam_jobs.counting import merge_counters
+from beam_jobs.counts.counting import merge_counters
 
 
 class StatsFn(beam.CombineFn):

@@ -16,10 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
-from beam_jobs.sinks import DOC_SCHEMA, shard_name, write_table
-from beam_jobs.spill import SPILL_SCHEMA, read_spill_rows
-from beam_jobs.split import assign_split, shard_of
-from beam_jobs.unique_ids import first_per_id
+from beam_jobs.dedup.ids import first_per_id
+from beam_jobs.io.parquet import DOC_SCHEMA, shard_name, write_table
+from beam_jobs.io.spill import SPILL_SCHEMA, read_spill_rows
+from beam_jobs.split.assign import assign_split, shard_of
 
 SHARDS = "shards"
 EMIT_ROWS = 1024

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from beam_jobs.filters import FilterConfig, filter_reason
-from beam_jobs.normalize import NormalizeConfig, dedup_key, normalize_text
-from beam_jobs.progress import report_progress
-from beam_jobs.tokenizers import get_tokenizer
+from beam_jobs.runtime.progress import report_progress
+from beam_jobs.text.filters import FilterConfig, filter_reason
+from beam_jobs.text.normalize import NormalizeConfig, dedup_key, normalize_text
+from beam_jobs.tokens.tokenizers import get_tokenizer
 
 FILTERED = "filtered"
 

@@ -5,7 +5,7 @@
 - `band_keys`: one bucket key per band of a signature.
 - `large_star` / `small_star`: one node's step of the alternating connected-components algorithm
   of Kiveris et al., "Connected Components in MapReduce and Beyond" (SoCC 2014); the Beam
-  rounds in `beam_jobs.near_dedup` call these per grouped node.
+  rounds in `beam_jobs.dedup.near` call these per grouped node.
 - `UnionFind` / `components`: the in-memory oracle (tests, benchmarks, the residual step).
 """
 

@@ -21,8 +21,8 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from beam_jobs import shuffle_bytes
-from beam_jobs.progress import report_progress
+from beam_jobs.io import shuffle_bytes
+from beam_jobs.runtime.progress import report_progress
 
 REJECTED = "rejected"
 FILES = "files"

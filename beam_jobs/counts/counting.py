@@ -14,7 +14,7 @@ from collections import Counter
 import numpy as np
 import pyarrow as pa
 
-from beam_jobs.tokenizers import BOS, EOS, SPECIAL_TOKENS, UNK
+from beam_jobs.tokens.tokenizers import BOS, EOS, SPECIAL_TOKENS, UNK
 
 BITS = 21
 BOS_CODE, EOS_CODE = 0x110000, 0x110001  # just past Unicode, inside 21 bits

@@ -24,9 +24,16 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from beam_jobs import lsh, shuffle_bytes
-from beam_jobs.minhash import DEFAULT_NUM_PERM, DEFAULT_SCHEME, DEFAULT_SEED, SCHEMES, MinHasher
-from beam_jobs.shingles import DEFAULT_SHINGLE_SIZE
+from beam_jobs.dedup import lsh
+from beam_jobs.dedup.minhash import (
+    DEFAULT_NUM_PERM,
+    DEFAULT_SCHEME,
+    DEFAULT_SEED,
+    SCHEMES,
+    MinHasher,
+)
+from beam_jobs.dedup.shingles import DEFAULT_SHINGLE_SIZE
+from beam_jobs.io import shuffle_bytes
 
 NS = "near_dedup"
 VERIFY_MODES = ("estimate", "exact", "none")
@@ -313,7 +320,7 @@ def _needed_value(item):
 class JoinLookup(beam.PTransform):
     """Verification's lookup over a PCollection of (id, value), the value being a dedup key
     or a signature: requests (id, payload) → (id, (value, [payloads])) once per id that has a
-    (non-empty) value. `beam_jobs.spill.KeysFromSpill` is the same contract over spill files."""
+    (non-empty) value. `beam_jobs.io.spill.KeysFromSpill` is the same contract over spill files."""
 
     def __init__(self, values):
         super().__init__()

@@ -14,9 +14,9 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 
-from beam_jobs import counting
-from beam_jobs.sinks import NGRAM_SCHEMA, shard_name, write_json, write_table
-from beam_jobs.tokenizers import BOS, EOS, get_tokenizer
+from beam_jobs.counts import counting
+from beam_jobs.io.parquet import NGRAM_SCHEMA, shard_name, write_json, write_table
+from beam_jobs.tokens.tokenizers import BOS, EOS, get_tokenizer
 
 BATCH_CHARS = 1 << 20
 

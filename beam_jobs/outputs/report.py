@@ -6,8 +6,8 @@ import io
 
 from apache_beam.io.filesystems import FileSystems
 
-from beam_jobs.fonts import use_japanese_font
-from beam_jobs.sinks import atomic_create
+from beam_jobs.io.parquet import atomic_create
+from beam_jobs.outputs.fonts import use_japanese_font
 
 
 def _save(fig, path: str) -> None:

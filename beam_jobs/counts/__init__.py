@@ -1,0 +1,1 @@
+"""Token and n-gram counting: pure functions, and the Beam combiners built on them."""

@@ -1,0 +1,1 @@
+"""Deduplication: one record per id, exact dedup on the dedup key, MinHash-LSH near dedup."""

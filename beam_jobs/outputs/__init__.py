@@ -1,0 +1,1 @@
+"""What a run leaves besides its shards: statistics, report, manifest, stage markers."""

@@ -1,0 +1,1 @@
+"""How the pipeline runs: runner choice, worker environment, progress lines."""

@@ -1,0 +1,1 @@
+"""The train/val split and shard assignment, from hashes of stable ids."""

@@ -1,0 +1,1 @@
+"""Text cleaning: normalization, quality filters, and the Clean step that applies them."""

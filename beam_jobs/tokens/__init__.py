@@ -1,0 +1,1 @@
+"""Tokenizers: the `Tokenizer` interface, its implementations, and their registry."""
