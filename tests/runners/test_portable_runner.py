@@ -19,7 +19,7 @@ import pytest
 
 from beam_jobs.prepare import run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OPTIONS = ["--num-shards", "3", "--val-fraction", "0.2"]
 START_TIMEOUT = 30
 PIPELINE_TIMEOUT = 180

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample" / "ja_sample.jsonl.gz"
 # What `git` ignores, plus numba caches: the copy holds what a clean checkout holds.
 NOT_SOURCE = shutil.ignore_patterns(
