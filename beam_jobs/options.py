@@ -6,20 +6,12 @@ from __future__ import annotations
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_jobs.dedup.near import add_near_dedup_args, validate_near_dedup_args
+from beam_jobs.runtime.flags import BoolFlag
 from beam_jobs.text.filters import FilterConfig, resolve_scripts
 from beam_jobs.text.normalize import WHITESPACE_MODES, NormalizeConfig
 from beam_jobs.tokens.tokenizers import TOKENIZERS
 
 _F = FilterConfig()
-
-
-def _bool(text: str) -> bool:
-    value = str(text).strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true/false, got {text!r}")
 
 
 class PrepareOptions(PipelineOptions):
@@ -49,8 +41,8 @@ class PrepareOptions(PipelineOptions):
         norm = parser.add_argument_group("normalization (training text; the dedup key always "
                                          "uses NFKC + seed rules)")
         norm.add_argument("--unicode-form", default="NFKC", choices=("NFKC", "NFC", "none"))
-        norm.add_argument("--lowercase", type=_bool, default=False)
-        norm.add_argument("--punct-to-space", type=_bool, default=False,
+        norm.add_argument("--lowercase", action=BoolFlag, default=False)
+        norm.add_argument("--punct-to-space", action=BoolFlag, default=False,
                           help="replace the seed punctuation set 。､，,.!?！？ by spaces")
         norm.add_argument("--whitespace", default="lines", choices=WHITESPACE_MODES)
 
@@ -86,7 +78,7 @@ class PrepareOptions(PipelineOptions):
         out.add_argument("--num-shards", type=int, default=4, help="shards per split")
         out.add_argument("--row-group-size", type=int, default=1024,
                          help="rows per Parquet row group")
-        out.add_argument("--report", type=_bool, default=True, help="draw PNG plots")
+        out.add_argument("--report", action=BoolFlag, default=True, help="draw PNG plots")
         out.add_argument("--overwrite", action="store_true",
                          help="replace a complete run in --output")
         out.add_argument("--resume", action="store_true",

@@ -24,7 +24,8 @@ from beam_jobs.counts.combiners import BuildVocab, CountNgrams
 from beam_jobs.dedup.exact import ExactDedup, RedirectToKept
 from beam_jobs.dedup.ids import UniqueIds
 from beam_jobs.dedup.near import AddSignature, NearDedup
-from beam_jobs.io.parquet import DUPLICATE_SCHEMA, REJECTED_SCHEMA, WriteShardedParquet, write_json
+from beam_jobs.io.fs import write_json
+from beam_jobs.io.parquet import DUPLICATE_SCHEMA, REJECTED_SCHEMA, WriteShardedParquet
 from beam_jobs.io.read import ReadDocuments, check_inputs_exist
 from beam_jobs.io.shards import WriteSplitShards
 from beam_jobs.io.spill import KeysFromSpill, SpillDocuments, remove_unreferenced

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from beam_jobs.text.codepoints import code_points
 from beam_jobs.tokens.tokenizers import BOS, EOS, SPECIAL_TOKENS, UNK, Tokenizer, get_tokenizer
 
 SCHEMA_VERSION = 1
@@ -99,7 +100,7 @@ class Vocab:
     def encode(self, text: str) -> np.ndarray:
         """Ids of `text` (no `<bos>`/`<eos>`), int32."""
         if self._lut is not None:  # vectorized path for characters
-            cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+            cps = code_points(text)
             ids = np.full(len(cps), self.unk, dtype=np.int32)
             inside = cps < len(self._lut)
             ids[inside] = self._lut[cps[inside]]

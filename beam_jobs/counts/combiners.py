@@ -15,7 +15,8 @@ import numpy as np
 import pyarrow as pa
 
 from beam_jobs.counts import counting
-from beam_jobs.io.parquet import NGRAM_SCHEMA, shard_name, write_json, write_table
+from beam_jobs.io.fs import write_json
+from beam_jobs.io.parquet import NGRAM_SCHEMA, shard_name, write_table
 from beam_jobs.tokens.tokenizers import BOS, EOS, get_tokenizer
 
 BATCH_CHARS = 1 << 20

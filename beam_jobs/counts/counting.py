@@ -14,6 +14,7 @@ from collections import Counter
 import numpy as np
 import pyarrow as pa
 
+from beam_jobs.text.codepoints import code_points
 from beam_jobs.tokens.tokenizers import BOS, EOS, SPECIAL_TOKENS, UNK
 
 BITS = 21
@@ -40,7 +41,7 @@ def packed_ngrams_of_many(texts, order: int) -> list[tuple[np.ndarray, np.ndarra
     """`packed_ngrams` summed over several documents: one sort per order for all of them."""
     per_order: list[list[np.ndarray]] = [[] for _ in range(order)]
     for text in texts:
-        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        codes = code_points(text).astype(np.uint64)
         seq = np.concatenate(([BOS_CODE], codes, [EOS_CODE])).astype(np.uint64)
         for n in range(1, order + 1):
             packed = np.zeros(len(seq) - n + 1, dtype=np.uint64)

@@ -26,9 +26,9 @@ from beam_jobs.dedup.shingles import (
     FMIX64_C2,
     FNV_OFFSET,
     FNV_PRIME,
-    code_points,
     shingle_hash32,
 )
+from beam_jobs.text.codepoints import code_points
 
 SCHEMES = ("affine32", "legacy")
 DEFAULT_SCHEME = "affine32"

@@ -10,8 +10,6 @@ compute inline; pass it as `hashfunc=` to `datasketch.MinHash` to get identical 
 
 from __future__ import annotations
 
-import numpy as np
-
 DEFAULT_SHINGLE_SIZE = 5
 
 _M64 = (1 << 64) - 1
@@ -43,11 +41,6 @@ def jaccard(a: set, b: set) -> float:
     if not a and not b:
         return 1.0
     return len(a & b) / len(a | b)
-
-
-def code_points(key: str) -> np.ndarray:
-    """The key as a uint32 array of code points (one C-level encode, no Python loop)."""
-    return np.frombuffer(key.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 def shingle_hash32(shingle: str | bytes) -> int:

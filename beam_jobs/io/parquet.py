@@ -9,8 +9,6 @@ hundred MB at most.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import posixpath
 
 import apache_beam as beam
@@ -18,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from beam_jobs.io.fs import atomic_create
 from beam_jobs.split.assign import shard_of
 
 DOC_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("n_tokens", pa.int64()),
@@ -35,35 +34,10 @@ def shard_name(prefix: str, shard: int, num_shards: int) -> str:
     return f"{prefix}-{shard:05d}-of-{num_shards:05d}.parquet"
 
 
-@contextlib.contextmanager
-def atomic_create(path: str):
-    """A writable handle for any Beam filesystem path; the file appears under its name only
-    once written whole (temp name, then rename over any older file)."""
-    tmp = path + ".tmp"
-    with FileSystems.create(tmp) as handle:
-        yield handle
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([tmp], [path])
-
-
 def write_table(path: str, table: pa.Table, row_group_size: int) -> None:
     with atomic_create(path) as handle:
         pq.write_table(table, handle, compression="zstd", row_group_size=row_group_size,
                        write_statistics=True)
-
-
-def read_json(path: str):
-    """The JSON document at any Beam filesystem path, or None where there is none."""
-    if not FileSystems.exists(path):
-        return None
-    with FileSystems.open(path) as handle:
-        return json.loads(handle.read().decode("utf-8"))
-
-
-def write_json(path: str, obj) -> None:
-    with atomic_create(path) as handle:
-        handle.write(json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True).encode())
 
 
 class WriteShardedParquet(beam.PTransform):

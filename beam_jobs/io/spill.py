@@ -23,7 +23,8 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_jobs.dedup.exact import key_hash
-from beam_jobs.io.parquet import DOC_SCHEMA, atomic_create
+from beam_jobs.io.fs import atomic_create
+from beam_jobs.io.parquet import DOC_SCHEMA
 from beam_jobs.split.assign import shard_of
 from beam_jobs.text.normalize import dedup_key
 

@@ -7,7 +7,7 @@ import hashlib
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs import SCHEMA_VERSION
-from beam_jobs.io.parquet import read_json, write_json
+from beam_jobs.io.fs import read_json, write_json
 
 MANIFEST = "manifest.json"
 

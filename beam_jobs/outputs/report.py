@@ -6,7 +6,7 @@ import io
 
 from apache_beam.io.filesystems import FileSystems
 
-from beam_jobs.io.parquet import atomic_create
+from beam_jobs.io.fs import atomic_create
 from beam_jobs.outputs.fonts import use_japanese_font
 
 

@@ -15,7 +15,7 @@ import json
 
 from apache_beam.io.filesystems import FileSystems
 
-from beam_jobs.io.parquet import read_json, write_json
+from beam_jobs.io.fs import read_json, write_json
 
 STAGE_DIR = "_stages/dedup"
 SPILL_DIR = STAGE_DIR + "/spill"

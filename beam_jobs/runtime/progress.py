@@ -48,6 +48,8 @@ import os
 import sys
 import time
 
+from beam_jobs.runtime.flags import parse_bool
+
 ENV_ENABLE = "CORPUS_PROGRESS"  # 1/on: always; 0/off: never; unset or auto: when stderr is a TTY
 ENV_INTERVAL = "CORPUS_PROGRESS_INTERVAL"  # seconds between lines of one process
 DEFAULT_INTERVAL = 5.0
@@ -56,11 +58,9 @@ DEFAULT_INTERVAL = 5.0
 def progress_enabled(mode: str | None = None, stream=None) -> bool:
     """Whether to print: `mode` (or the CORPUS_PROGRESS variable) is on/off/auto; auto means
     the stream (stderr by default) is a terminal."""
-    mode = (mode if mode is not None else os.environ.get(ENV_ENABLE, "auto")).strip().lower()
-    if mode in ("1", "true", "yes", "on"):
-        return True
-    if mode in ("0", "false", "no", "off"):
-        return False
+    choice = parse_bool(mode if mode is not None else os.environ.get(ENV_ENABLE, "auto"))
+    if choice is not None:
+        return choice
     stream = sys.stderr if stream is None else stream
     try:
         return stream.isatty()

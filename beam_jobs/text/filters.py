@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from beam_jobs.text.codepoints import code_points
+
 # Script classes of code points; 0 is "not a letter".
 NOT_LETTER, HIRAGANA, KATAKANA, HAN, LATIN, HANGUL, CYRILLIC, OTHER = range(8)
 SCRIPTS = {
@@ -41,10 +43,6 @@ def script_table() -> np.ndarray:
     table[[0x30FC, 0x3005, 0x309D, 0x309E, 0x30FD, 0x30FE]] = [KATAKANA, HAN, HIRAGANA,
                                                                HIRAGANA, KATAKANA, KATAKANA]
     return table
-
-
-def code_points(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
 
 
 def resolve_scripts(names: str | tuple[str, ...]) -> tuple[str, ...]:

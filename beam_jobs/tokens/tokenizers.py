@@ -10,6 +10,8 @@ from collections import Counter
 
 import numpy as np
 
+from beam_jobs.text.codepoints import code_points
+
 UNK, BOS, EOS = "<unk>", "<bos>", "<eos>"
 SPECIAL_TOKENS = (UNK, BOS, EOS)
 
@@ -54,8 +56,7 @@ class CharTokenizer(Tokenizer):
     def counts(self, text: str) -> dict[str, int]:
         # Counting code points in numpy: a Counter over list(text) makes one str object per
         # CJK character, and their garbage collection made the vocabulary step superlinear.
-        codes, sizes = np.unique(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32),
-                                 return_counts=True)
+        codes, sizes = np.unique(code_points(text), return_counts=True)
         return dict(zip(map(chr, codes.tolist()), sizes.tolist()))
 
 

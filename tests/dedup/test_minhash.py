@@ -19,7 +19,8 @@ from beam_jobs.dedup.minhash import (
     exact_jaccard_hashes,
     permutations,
 )
-from beam_jobs.dedup.shingles import code_points, jaccard, shingle_hash32, shingle_set, shingles
+from beam_jobs.dedup.shingles import jaccard, shingle_hash32, shingle_set, shingles
+from beam_jobs.text.codepoints import code_points
 
 
 def test_shingles_of_short_and_empty_keys():

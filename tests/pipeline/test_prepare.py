@@ -135,7 +135,7 @@ def test_no_runner_flag_runs_on_the_fn_api_runner_without_trying_prism(
     flags = ["--input", str(ja_slice_dir / "*"), "--output", str(tmp_path / "o")]
     assert parse_options(flags).view_as(StandardOptions).runner == "FnApiRunner"
     with caplog.at_level(logging.INFO):
-        run([*flags, "--no-near-dedup", "--report", "false"])
+        run([*flags, "--no-near-dedup", "--no-report"])
     assert (tmp_path / "o" / "manifest.json").exists()
     assert "prism" not in caplog.text.lower()  # Beam's DirectRunner would try it first
 

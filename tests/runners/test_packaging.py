@@ -111,7 +111,7 @@ def test_installed_wheel_runs_the_pipeline_outside_the_source_tree(built):
 
     out = tmp / "out"
     _run([str(python), "-m", "beam_jobs.prepare", "--input", str(SAMPLE), "--output", str(out),
-          "--runner", "FnApiRunner", "--report", "false"], cwd=work, env=_clean_env())
+          "--runner", "FnApiRunner", "--no-report"], cwd=work, env=_clean_env())
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] is True and manifest["schema_version"] == 1
     assert manifest["input"]["files"][0]["path"] == SAMPLE.name

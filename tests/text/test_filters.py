@@ -4,6 +4,7 @@ from conftest import PROSE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from beam_jobs.text.codepoints import code_points
 from beam_jobs.text.filters import (
     HAN,
     HIRAGANA,
@@ -11,7 +12,6 @@ from beam_jobs.text.filters import (
     LATIN,
     NOT_LETTER,
     FilterConfig,
-    code_points,
     duplicate_line_fraction,
     duplicate_ngram_fraction,
     filter_reason,

@@ -34,6 +34,7 @@ from beam_jobs.dedup.minhash import (
 )
 from beam_jobs.dedup.shingles import DEFAULT_SHINGLE_SIZE
 from beam_jobs.io import shuffle_bytes
+from beam_jobs.runtime.flags import BoolFlag
 
 NS = "near_dedup"
 VERIFY_MODES = ("estimate", "exact", "none")
@@ -85,7 +86,7 @@ def add_near_dedup_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--near-dedup",
         dest="near_dedup",
-        action=argparse.BooleanOptionalAction,
+        action=BoolFlag,
         default=True,
         help="remove near duplicates with MinHash-LSH (default on)",
     )
