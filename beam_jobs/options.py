@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_jobs.dedup.near import add_near_dedup_args, validate_near_dedup_args
+from beam_jobs.dedup.near.config import add_near_dedup_args
 from beam_jobs.runtime.flags import BoolFlag
-from beam_jobs.text.filters import FilterConfig, resolve_scripts
-from beam_jobs.text.normalize import WHITESPACE_MODES, NormalizeConfig
+from beam_jobs.text.filters import FilterConfig
+from beam_jobs.text.normalize import WHITESPACE_MODES
 from beam_jobs.tokens.tokenizers import TOKENIZERS
 
 _F = FilterConfig()
@@ -88,21 +88,6 @@ class PrepareOptions(PipelineOptions):
         add_near_dedup_args(parser)
 
 
-def normalize_config(opts: PrepareOptions) -> NormalizeConfig:
-    return NormalizeConfig(form=opts.unicode_form, lowercase=opts.lowercase,
-                           punct_to_space=opts.punct_to_space, whitespace=opts.whitespace)
-
-
-def filter_config(opts: PrepareOptions) -> FilterConfig:
-    return FilterConfig(
-        min_chars=opts.min_chars, max_chars=opts.max_chars,
-        scripts=resolve_scripts(opts.scripts), min_script_ratio=opts.min_script_ratio,
-        min_letter_ratio=opts.min_letter_ratio,
-        max_duplicate_line_fraction=opts.max_duplicate_line_fraction,
-        ngram_size=opts.duplicate_ngram_size,
-        max_duplicate_ngram_fraction=opts.max_duplicate_ngram_fraction)
-
-
 def validate(opts: PrepareOptions) -> None:
     """Raise ValueError with a one-line message for any flag that cannot work."""
     if not opts.input:
@@ -125,6 +110,3 @@ def validate(opts: PrepareOptions) -> None:
         raise ValueError(f"--read-block-mb must be positive, got {opts.read_block_mb}")
     if opts.max_vocab and opts.max_vocab <= 3:
         raise ValueError("--max-vocab must leave room beyond the 3 special tokens")
-    normalize_config(opts)
-    filter_config(opts)
-    validate_near_dedup_args(opts)

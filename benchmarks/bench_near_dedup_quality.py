@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from beam_jobs.dedup import lsh  # noqa: E402
 from beam_jobs.dedup.minhash import MinHasher  # noqa: E402
-from beam_jobs.dedup.near import DEFAULT_TRIAGE_SIGMAS  # noqa: E402
+from beam_jobs.dedup.near.config import DEFAULT_TRIAGE_SIGMAS  # noqa: E402
 from beam_jobs.dedup.shingles import DEFAULT_SHINGLE_SIZE, shingle_set  # noqa: E402
 from beam_jobs.text.normalize import dedup_key  # noqa: E402
 
@@ -146,12 +146,28 @@ def datasketch_system(docs, hasher, threshold, params=None):
     return linked, lsh.components(linked, nodes=[d["id"] for d in docs]), (index.b, index.r)
 
 
+def near_dedup_records(docs, tmp: str, config):
+    """Document dicts → the production path to near dedup: `Document`s, signatures, spill
+    files under `tmp` (from which verification reads the keys), `DedupRecord`s."""
+    import apache_beam as beam
+
+    from beam_jobs.dedup.near import AddSignature
+    from beam_jobs.io.spill import SpillDocuments
+    from beam_jobs.records import Document
+
+    return (docs
+            | "ToDocument" >> beam.Map(lambda d: Document(
+                d["id"], d["text"], d["key"], d["n_chars"], d["n_chars"], d["source"], "f", 0))
+            | "Sign" >> beam.ParDo(AddSignature(config.hasher()))
+            | "Spill" >> SpillDocuments(tmp, "spill", 4))["records"]
+
+
 def beam_system(docs, runner_args=(), **kwargs):
     """NearDedup on the FnApiRunner: (verified edges, id -> kept id, counters, seconds)."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from beam_jobs.dedup.near import NearDedup
+    from beam_jobs.dedup.near import NearDedup, NearDedupConfig
 
     with tempfile.TemporaryDirectory() as tmp:
         # a file source: beam.Create of 25 MB of documents alone takes about a minute
@@ -159,11 +175,12 @@ def beam_system(docs, runner_args=(), **kwargs):
             fh.writelines(json.dumps(d, ensure_ascii=False) + "\n" for d in docs)
         p = beam.Pipeline("FnApiRunner", options=PipelineOptions(list(runner_args)))
         docs_in = p | beam.io.ReadFromText(f"{tmp}/docs.jsonl") | "Parse" >> beam.Map(json.loads)
-        out = docs_in | NearDedup(**kwargs)
+        config = NearDedupConfig(**kwargs)
+        out = near_dedup_records(docs_in, tmp, config) | NearDedup(config, tmp)
         _ = out["edges"] | "E" >> beam.Map(json.dumps) | "WE" >> beam.io.WriteToText(f"{tmp}/edges")
         _ = (
             out["duplicates"]
-            | "D" >> beam.Map(json.dumps)
+            | "D" >> beam.Map(lambda r: json.dumps(r._asdict()))
             | "WD" >> beam.io.WriteToText(f"{tmp}/dups")
         )
         start = time.perf_counter()
@@ -264,9 +281,10 @@ def whole_corpus(threshold: float, workers: int):
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from beam_jobs.dedup.near import NearDedup
+    from beam_jobs.dedup.near import NearDedup, NearDedupConfig
 
     files = sorted(str(p) for p in CORPORA.glob("*.jsonl.gz"))
+    tmp = tempfile.mkdtemp()
     args = [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
 
     def to_doc(line, name):
@@ -293,17 +311,13 @@ def whole_corpus(threshold: float, workers: int):
         )
         if upto == "read+exact":
             return docs
-        nd = NearDedup(threshold=threshold)
+        config = NearDedupConfig(threshold=threshold).resolved()
+        records = near_dedup_records(docs, f"{tmp}/{upto}", config)
         if upto == "signatures":
-            from beam_jobs.dedup.near import _Signature
-
-            return (
-                docs
-                | beam.ParDo(_Signature(nd.hasher, nd.keep))
-                | beam.FlatMap(lambda kv: lsh.band_keys(kv[1][1], nd.bands, nd.rows))
-            )
-        out = docs | nd
-        return (out["kept"], out["duplicates"]) | "KeptAndDuplicates" >> beam.Flatten()
+            return records | beam.FlatMap(
+                lambda r: lsh.band_keys(r.sig, config.bands, config.rows) if r.sig is not None
+                else [])
+        return records | NearDedup(config, f"{tmp}/{upto}")
 
     peak = [0.0]
     done = threading.Event()
@@ -316,7 +330,9 @@ def whole_corpus(threshold: float, workers: int):
     times = {}
     for upto in ("read+exact", "signatures", "near_dedup"):
         p = beam.Pipeline("FnApiRunner", options=PipelineOptions(args))
-        _ = build(p, upto) | beam.combiners.Count.Globally() | beam.Map(print)
+        built = build(p, upto)
+        built = built["duplicates"] if isinstance(built, dict) else built
+        _ = built | beam.combiners.Count.Globally() | beam.Map(print)
         start = time.perf_counter()
         result = p.run()
         result.wait_until_finish()

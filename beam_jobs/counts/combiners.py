@@ -16,7 +16,8 @@ import pyarrow as pa
 
 from beam_jobs.counts import counting
 from beam_jobs.io.fs import write_json
-from beam_jobs.io.parquet import NGRAM_SCHEMA, shard_name, write_table
+from beam_jobs.io.parquet import EveryShard, TableFile, shard_name, write_table
+from beam_jobs.records import NGRAM_SCHEMA
 from beam_jobs.tokens.tokenizers import BOS, EOS, get_tokenizer
 
 BATCH_CHARS = 1 << 20
@@ -130,7 +131,7 @@ def tuple_shard(gram: tuple, num_shards: int) -> int:
 
 
 class CountNgrams(beam.PTransform):
-    """Train texts → Parquet n-gram tables under DIR/ngrams; outputs one info per shard."""
+    """Train texts → Parquet n-gram tables under DIR/ngrams; outputs one `TableFile` per shard."""
 
     def __init__(self, output_dir: str, tokenizer: str, order: int, num_shards: int,
                  row_group_size: int = 65536):
@@ -170,8 +171,7 @@ class CountNgrams(beam.PTransform):
 
             combine_fn = TupleNgramsFn()
 
-        empty = (texts.pipeline | "AllNgramShards" >> beam.Create(range(num_shards))
-                 | "NoCounts" >> beam.Map(lambda shard: (shard, None)))
+        empty = texts.pipeline | "AllNgramShards" >> EveryShard(num_shards)
         counted = (texts
                    | "NgramsByShard" >> beam.FlatMap(parts)
                    | "SumPerShard" >> beam.CombinePerKey(combine_fn))
@@ -203,4 +203,4 @@ class CountNgrams(beam.PTransform):
                     self.row_group_size)
         beam.metrics.Metrics.counter("write", "ngram_shards").inc()
         beam.metrics.Metrics.counter("ngrams", "distinct").inc(table.num_rows)
-        return {"path": rel, "shard": shard, "rows": table.num_rows}
+        return TableFile(rel, shard, table.num_rows)

@@ -12,6 +12,8 @@ import hashlib
 
 import apache_beam as beam
 
+from beam_jobs.records import Duplicate
+
 
 def key_hash(key: str) -> bytes:
     return hashlib.blake2b(key.encode("utf-8"), digest_size=16).digest()
@@ -20,28 +22,23 @@ def key_hash(key: str) -> bytes:
 def _keep_or_drop(item):
     _, groups = item
     winner = next(iter(groups["winner"]))
-    for doc in groups["doc"]:
-        if doc["id"] == winner:
-            yield doc
+    for record in groups["doc"]:
+        if record.id == winner:
+            yield record
         else:
             beam.metrics.Metrics.counter("dedup", "exact_duplicates").inc()
-            yield beam.pvalue.TaggedOutput("duplicates", {
-                "id": doc["id"], "duplicate_of": winner, "kind": "exact", "similarity": 1.0,
-                "file": doc["file"]})
-
-
-def _by_key_hash(doc):
-    return doc["key_hash"] if "key_hash" in doc else key_hash(doc["key"]), doc
+            yield beam.pvalue.TaggedOutput(
+                "duplicates", Duplicate(record.id, winner, "exact", 1.0, record.file))
 
 
 class ExactDedup(beam.PTransform):
-    """docs (with their `key`, or its `key_hash` alone) → {'kept', 'duplicates'} (duplicates
-    as rows of the duplicates table)."""
+    """`DedupRecord`s → {'kept': the smallest id of each key hash, 'duplicates': `Duplicate`
+    rows for the others}."""
 
-    def expand(self, docs):
-        keyed = docs | "KeyByHash" >> beam.Map(_by_key_hash)
+    def expand(self, records):
+        keyed = records | "KeyByHash" >> beam.Map(lambda r: (r.key_hash, r))
         winners = (keyed
-                   | "IdOnly" >> beam.MapTuple(lambda k, d: (k, d["id"]))
+                   | "IdOnly" >> beam.MapTuple(lambda k, r: (k, r.id))
                    | "SmallestIdPerKey" >> beam.CombinePerKey(min))
         out = ({"doc": keyed, "winner": winners}
                | "JoinWinner" >> beam.CoGroupByKey()
@@ -55,8 +52,7 @@ def _redirect(item):
     near = list(groups["near"])
     for row in groups["exact"]:
         if near:  # the exact copy's survivor was itself removed as a near duplicate
-            row = {**row, "duplicate_of": near[0]["duplicate_of"],
-                   "similarity": near[0]["similarity"]}
+            row = row._replace(duplicate_of=near[0].duplicate_of, similarity=near[0].similarity)
         yield row
 
 
@@ -71,7 +67,7 @@ class RedirectToKept(beam.PTransform):
 
     def expand(self, exact_duplicates):
         return ({"exact": exact_duplicates | "ByKept" >> beam.Map(
-                    lambda r: (r["duplicate_of"], r)),
-                 "near": self.near_duplicates | "ByRemoved" >> beam.Map(lambda r: (r["id"], r))}
+                    lambda r: (r.duplicate_of, r)),
+                 "near": self.near_duplicates | "ByRemoved" >> beam.Map(lambda r: (r.id, r))}
                 | "JoinChains" >> beam.CoGroupByKey()
                 | "Redirect" >> beam.FlatMap(_redirect))

@@ -14,28 +14,30 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from beam_jobs.records import Rejected
+
 REJECTED = "rejected"
 
 
 def _first_by_location(item):
     doc_id, records = item
-    records = sorted(records, key=lambda r: (r["file"], r["line"]))
+    records = sorted(records, key=lambda r: (r.file, r.line))
     yield records[0]
     first = records[0]
     for r in records[1:]:
         beam.metrics.Metrics.counter("read", "duplicate_ids").inc()
-        yield beam.pvalue.TaggedOutput(REJECTED, {
-            "file": r["file"], "line": r["line"], "id": doc_id, "reason": "duplicate_id",
-            "detail": f"id already used at {first['file']}:{first['line']}", "raw": ""})
+        yield beam.pvalue.TaggedOutput(REJECTED, Rejected(
+            r.file, r.line, doc_id, "duplicate_id",
+            f"id already used at {first.file}:{first.line}", ""))
 
 
 class UniqueIds(beam.PTransform):
-    """records {id, file, line, ...} → {'records': the first record of each id, 'rejected':
-    rejected-table rows for the others}."""
+    """`DedupRecord`s → {'records': the first record of each id, 'rejected': `Rejected` rows
+    for the others}."""
 
     def expand(self, records):
         out = (records
-               | "ById" >> beam.Map(lambda r: (r["id"], r))
+               | "ById" >> beam.Map(lambda r: (r.id, r))
                | "GroupById" >> beam.GroupByKey()
                | "FirstById" >> beam.FlatMap(_first_by_location).with_outputs(
                    REJECTED, main="records"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -49,11 +49,6 @@ def optimal_params(
     return opt
 
 
-def collision_probability(jaccard: float, bands: int, rows: int) -> float:
-    """Probability that two documents with this Jaccard share at least one bucket."""
-    return 1.0 - (1.0 - jaccard**rows) ** bands
-
-
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[bytes]:
     """One 10-byte bucket key per band: the band number and a 64-bit hash of its rows."""
     data = np.ascontiguousarray(sig, dtype="<u4")
@@ -66,10 +61,15 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[bytes]:
     return keys
 
 
-def star_edges(members: Iterable[str]) -> list[tuple[str, str]]:
-    """A bucket as edges from each member to the smallest one, never all pairs."""
-    ids = sorted(set(members))
-    return [(ids[0], other) for other in ids[1:]]
+def star_edges(members: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """A bucket as (member, center) edges from each distinct member to the smallest one, never
+    all pairs. Two passes over `members` (a re-iterable Beam group), so it is streamed."""
+    center = min(members)
+    seen = {center}
+    for m in members:
+        if m not in seen:
+            seen.add(m)
+            yield m, center
 
 
 def large_star(node: str, neighbors: Iterable[str]) -> list[tuple[str, str]]:

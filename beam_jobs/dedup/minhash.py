@@ -259,11 +259,3 @@ class MinHasher:
 def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
     """Fraction of equal hash values: datasketch's `MinHash.jaccard`."""
     return float(np.count_nonzero(sig_a == sig_b)) / len(sig_a)
-
-
-def exact_jaccard_hashes(a: np.ndarray, b: np.ndarray) -> float:
-    """Jaccard of two sorted distinct hash arrays (`MinHasher.shingle_hashes`)."""
-    if a.size == 0 and b.size == 0:
-        return 1.0
-    inter = np.intersect1d(a, b, assume_unique=True).size
-    return inter / (a.size + b.size - inter)

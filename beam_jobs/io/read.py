@@ -9,6 +9,7 @@ one rejected record for the rest.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -22,6 +23,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.io import shuffle_bytes
+from beam_jobs.records import InputFile, RawRecord, Rejected
 from beam_jobs.runtime.progress import report_progress
 
 REJECTED = "rejected"
@@ -59,11 +61,12 @@ def detect_format(path: str, fmt: str) -> str:
     return "text"
 
 
-def rejected_row(file, line, reason, detail, raw=b"", doc_id=None) -> dict:
+def rejected(reason: str, detail, raw: bytes | str = b"", doc_id: str | None = None,
+             file: str | None = None, line: int | None = None) -> Rejected:
+    """A dead letter; its location is filled in by the step that knows it."""
     if isinstance(raw, bytes):
         raw = raw[:800].decode("utf-8", errors="replace")
-    return {"file": file, "line": line, "id": doc_id, "reason": reason,
-            "detail": str(detail)[:500], "raw": raw[:200]}
+    return Rejected(file, line, doc_id, reason, str(detail)[:500], raw[:200])
 
 
 def open_lines(readable: fileio.ReadableFile):
@@ -101,6 +104,20 @@ class _LineIterator:
 BLOCK_BYTES = 4 << 20
 
 
+@dataclasses.dataclass(frozen=True)
+class ReadConfig:
+    """What to read and how (the `input and output` flags)."""
+
+    patterns: tuple[str, ...]
+    fmt: str = "auto"
+    text_field: str = "text"
+    id_field: str = "id"
+    source_field: str = "source"
+    max_record_bytes: int = 16 << 20
+    decode_errors: str = "strict"
+    block_bytes: int = BLOCK_BYTES
+
+
 class SplitFile(beam.DoFn):
     """A matched file → blocks of about `block_bytes` (whole lines or Parquet row groups),
     and one {path, records, digest} per file on the `files` output.
@@ -134,11 +151,10 @@ class SplitFile(beam.DoFn):
         except Exception as exc:  # a file that breaks midway: keep what was read
             count[0] += 1
             beam.metrics.Metrics.counter("read", "broken_files").inc()
-            yield beam.pvalue.TaggedOutput(REJECTED, rejected_row(
-                rel, count[0], "unreadable_file", f"{type(exc).__name__}: {exc}"))
+            yield beam.pvalue.TaggedOutput(REJECTED, rejected(
+                "unreadable_file", f"{type(exc).__name__}: {exc}", file=rel, line=count[0]))
         self.files.inc()
-        yield beam.pvalue.TaggedOutput(FILES, {"path": rel, "records": count[0],
-                                               "digest": digest.hexdigest()})
+        yield beam.pvalue.TaggedOutput(FILES, InputFile(rel, count[0], digest.hexdigest()))
 
     def _line_blocks(self, readable, rel, fmt, digest, count):
         lines, size, first = [], 0, 1
@@ -192,8 +208,8 @@ def _encodable(text: str) -> bool:
 
 
 class ParseBlock(beam.DoFn):
-    """A block → document records {id, raw_text, source, file, line}; records that cannot be
-    decoded or parsed go to the `rejected` output with their location and reason."""
+    """A block → `RawRecord`s; records that cannot be decoded or parsed go to the `rejected`
+    output as `Rejected` rows with their location and reason."""
 
     def __init__(self, text_field: str, id_field: str, source_field: str,
                  max_record_bytes: int, decode_errors: str = "strict"):
@@ -210,59 +226,55 @@ class ParseBlock(beam.DoFn):
         else:
             rows = ((first + i, self._parse_line(raw, fmt))
                     for i, raw in enumerate(block_lines(payload)))
-        for line, record in rows:
+        for line, parsed in rows:
             self.records.inc()
-            record.update(file=rel, line=line)
-            if record.get("reason"):
-                yield beam.pvalue.TaggedOutput(REJECTED, record)
+            if isinstance(parsed, Rejected):
+                yield beam.pvalue.TaggedOutput(REJECTED, parsed.at(rel, line))
                 continue
-            if not record.get("id"):
-                record["id"] = f"{rel}:{line}"
-            if not record.get("source"):
-                record["source"] = rel
-            yield record
+            doc_id, text, source = parsed
+            yield RawRecord(doc_id or f"{rel}:{line}", text, source or rel, rel, line)
 
-    def _parse_line(self, raw: bytes, fmt: str) -> dict:
+    def _parse_line(self, raw: bytes, fmt: str) -> tuple | Rejected:
+        """(id or None, text, source or None), or why the line is not a record."""
         raw = raw.removesuffix(b"\r")
         if len(raw) > self.max_record_bytes:
-            return rejected_row(None, None, "too_large", f"{len(raw)} bytes", raw)
+            return rejected("too_large", f"{len(raw)} bytes", raw)
         if b"\x00" in raw:
-            return rejected_row(None, None, "nul_byte", "record contains NUL bytes", raw)
+            return rejected("nul_byte", "record contains NUL bytes", raw)
         try:
             text = raw.decode("utf-8", errors=self.decode_errors)
         except UnicodeDecodeError as exc:
-            return rejected_row(None, None, "bad_utf8", exc, raw)
+            return rejected("bad_utf8", exc, raw)
         text = text.removeprefix("\ufeff")  # a byte-order mark opens many files
         if fmt == "text":
-            return {"raw_text": text}
+            return None, text, None
         try:
             obj = json.loads(text)
         except ValueError as exc:
-            return rejected_row(None, None, "bad_json", exc, raw)
+            return rejected("bad_json", exc, raw)
         return self._from_mapping(obj, raw)
 
-    def _from_mapping(self, obj, raw) -> dict:
+    def _from_mapping(self, obj, raw) -> tuple | Rejected:
         if not isinstance(obj, dict):
-            return rejected_row(None, None, "bad_json", "record is not an object", raw)
+            return rejected("bad_json", "record is not an object", raw)
         doc_id = obj.get(self.id_field)
         doc_id = None if doc_id is None else str(doc_id)
         text = obj.get(self.text_field)
         if text is None:
-            return rejected_row(None, None, "missing_text", f"no {self.text_field!r} field",
-                                raw, doc_id)
+            return rejected("missing_text", f"no {self.text_field!r} field", raw, doc_id)
         if not isinstance(text, str):
-            return rejected_row(None, None, "non_string_text",
-                                f"{self.text_field!r} is {type(text).__name__}", raw, doc_id)
+            return rejected("non_string_text", f"{self.text_field!r} is {type(text).__name__}",
+                            raw, doc_id)
         if "\x00" in text:
-            return rejected_row(None, None, "nul_byte", "text contains NUL", raw, doc_id)
+            return rejected("nul_byte", "text contains NUL", raw, doc_id)
         source = obj.get(self.source_field)
         source = source if isinstance(source, str) else None
         for value in (text, doc_id, source):
             if value is not None and not _encodable(value):  # a JSON escape like "\ud800"
-                return rejected_row(None, None, "bad_utf8", "lone surrogate (not UTF-8)", raw,
-                                    doc_id and doc_id.encode("utf-8", "backslashreplace")
-                                    .decode("utf-8"))
-        return {"id": doc_id, "raw_text": text, "source": source}
+                return rejected("bad_utf8", "lone surrogate (not UTF-8)", raw,
+                                doc_id and doc_id.encode("utf-8", "backslashreplace")
+                                .decode("utf-8"))
+        return doc_id, text, source
 
     def _parquet_rows(self, rel, first, path, group):
         import pyarrow.parquet as pq
@@ -283,22 +295,19 @@ class ParseBlock(beam.DoFn):
             yield row, self._from_mapping(obj, json.dumps(obj, default=str)[:800])
         if error is not None:
             for lost in range(first, first + n):
-                yield lost, rejected_row(None, None, "unreadable_file",
-                                        f"{type(error).__name__}: {error}")
+                yield lost, rejected("unreadable_file", f"{type(error).__name__}: {error}")
 
 
 class ReadDocuments(beam.PTransform):
-    """Paths or globs → {'docs', 'rejected', 'files'} PCollections."""
+    """The input files of a `ReadConfig` → {'docs': `RawRecord`s, 'rejected': `Rejected` rows,
+    'files': one `InputFile` per file}."""
 
-    def __init__(self, patterns: list[str], fmt: str = "auto", text_field: str = "text",
-                 id_field: str = "id", source_field: str = "source",
-                 max_record_bytes: int = 16 << 20, decode_errors: str = "strict",
-                 block_bytes: int = BLOCK_BYTES):
+    def __init__(self, config: ReadConfig):
         super().__init__()
-        self.patterns = list(patterns)
-        self.fmt, self.block_bytes = fmt, block_bytes
-        self.parse = ParseBlock(text_field, id_field, source_field, max_record_bytes,
-                                decode_errors)
+        self.patterns = list(config.patterns)
+        self.fmt, self.block_bytes = config.fmt, config.block_bytes
+        self.parse = ParseBlock(config.text_field, config.id_field, config.source_field,
+                                config.max_record_bytes, config.decode_errors)
 
     def expand(self, pbegin):
         split = (

@@ -17,8 +17,9 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.dedup.ids import first_per_id
-from beam_jobs.io.parquet import DOC_SCHEMA, shard_name, write_table
-from beam_jobs.io.spill import SPILL_SCHEMA, read_spill_rows
+from beam_jobs.io.parquet import EveryShard, shard_name, write_table
+from beam_jobs.io.spill import read_spill_rows
+from beam_jobs.records import DOC_SCHEMA, SPILL_SCHEMA, KeptDocument, ShardFile, SpillFile
 from beam_jobs.split.assign import assign_split, shard_of
 
 SHARDS = "shards"
@@ -29,15 +30,15 @@ def _drop(table: pa.Table, ids: pa.Array) -> pa.Table:
     return table.filter(pc.invert(pc.is_in(table["id"], value_set=ids)))
 
 
-def _spill_parts(info: dict):
-    """A spill file's {path, shards} → (shard, (path, row group)) for each of its row groups."""
-    for group, shard in enumerate(info["shards"]):
-        yield shard, (info["path"], group)
+def _spill_parts(info: SpillFile):
+    """A spill file → (shard, (path, row group)) for each of its row groups."""
+    for group, shard in enumerate(info.shards):
+        yield shard, (info.path, group)
 
 
 class WriteSplitFn(beam.DoFn):
-    """(shard, {'part': row-group refs, 'removed': ids}) → the shard's kept documents as
-    {split, text, n_chars, n_tokens, file}; its train and val file infos on `shards`."""
+    """(shard, {'part': row-group refs, 'removed': ids}) → the shard's `KeptDocument`s; its
+    train and val `ShardFile`s on `shards`."""
 
     def __init__(self, output_dir: str, num_shards: int, val_fraction: float, seed: str,
                  row_group_size: int):
@@ -69,22 +70,21 @@ class WriteSplitFn(beam.DoFn):
                 piece = part.slice(start, EMIT_ROWS)
                 cols = [piece[c].to_pylist() for c in ("text", "n_chars", "n_tokens", "file")]
                 for text, n_chars, n_tokens, file in zip(*cols):
-                    yield {"split": name, "text": text, "n_chars": n_chars,
-                           "n_tokens": n_tokens, "file": file}
+                    yield KeptDocument(name, text, n_chars, n_tokens, file)
 
-    def _write(self, split: str, shard: int, part: pa.Table) -> dict:
+    def _write(self, split: str, shard: int, part: pa.Table) -> ShardFile:
         rel = posixpath.join(split, shard_name(split, shard, self.num_shards))
         table = pa.table({name: part[name] for name in DOC_SCHEMA.names}, schema=DOC_SCHEMA)
         write_table(FileSystems.join(self.output_dir, rel), table, self.row_group_size)
         self.written.inc()
-        return {"path": rel, "shard": shard, "rows": table.num_rows, "split": split,
-                "n_tokens": int(pc.sum(table["n_tokens"]).as_py() or 0),
-                "n_chars": int(pc.sum(table["n_chars"]).as_py() or 0)}
+        return ShardFile(rel, shard, table.num_rows, split,
+                         int(pc.sum(table["n_tokens"]).as_py() or 0),
+                         int(pc.sum(table["n_chars"]).as_py() or 0))
 
 
 class WriteSplitShards(beam.PTransform):
-    """(spill file infos, removed ids) → {'kept': kept documents (see WriteSplitFn),
-    'shards': train and val shard infos}; every shard of both splits is written."""
+    """(`SpillFile`s, removed ids) → {'kept': `KeptDocument`s, 'shards': train and val
+    `ShardFile`s}; every shard of both splits is written."""
 
     def __init__(self, output_dir: str, num_shards: int, val_fraction: float, seed: str,
                  row_group_size: int):
@@ -98,8 +98,7 @@ class WriteSplitShards(beam.PTransform):
         parts = spill_files | "RowGroups" >> beam.FlatMap(_spill_parts)
         removed = removed_ids | "RemovedByShard" >> beam.Map(
             lambda i: (shard_of(i, num_shards), i))
-        every = (spill_files.pipeline | "EveryShard" >> beam.Create(range(num_shards))
-                 | "NoneRemoved" >> beam.Map(lambda s: (s, None)))
+        every = spill_files.pipeline | "EveryShard" >> EveryShard(num_shards)
         out = ({"part": parts, "removed": (removed, every) | "AllShards" >> beam.Flatten()}
                | "JoinShard" >> beam.CoGroupByKey()
                | "WriteSplits" >> beam.ParDo(self.fn).with_outputs(SHARDS, main="kept"))

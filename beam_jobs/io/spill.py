@@ -24,14 +24,10 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_jobs.dedup.exact import key_hash
 from beam_jobs.io.fs import atomic_create
-from beam_jobs.io.parquet import DOC_SCHEMA
+from beam_jobs.records import SPILL_SCHEMA, DedupRecord, Document, SpillFile
 from beam_jobs.split.assign import shard_of
 from beam_jobs.text.normalize import dedup_key
 
-# The document schema plus where the record came from (per-file accounting, the rule for
-# repeated ids) and its output shard.
-SPILL_SCHEMA = pa.schema([*DOC_SCHEMA, pa.field("file", pa.string()), pa.field("line", pa.int64()),
-                          pa.field("shard", pa.int32())])
 SPILL_FILES = "spill_files"
 # Characters of text a worker buffers before it writes a spill file. Measured (tracemalloc in
 # the SDK workers, 4x corpus): the buffer and its Arrow table were the workers' peak, and at
@@ -40,9 +36,9 @@ SPILL_BYTES = 16 << 20
 
 
 class SpillFn(beam.DoFn):
-    """doc → small record {id, key_hash, n_chars, file, line, spill[, sig]}; the document goes into
-    the current spill file, written when `max_bytes` of text are buffered and at the end of
-    the bundle. Each written file comes out on `spill_files` as {path, rows, shards}."""
+    """`Document` → `DedupRecord`; the document goes into the current spill file, written when
+    `max_bytes` of text are buffered and at the end of the bundle. Each written file comes out
+    on `spill_files` as a `SpillFile`."""
 
     def __init__(self, output_dir: str, subdir: str, num_shards: int,
                  max_bytes: int = SPILL_BYTES):
@@ -60,16 +56,15 @@ class SpillFn(beam.DoFn):
         self.rel = posixpath.join(self.subdir, f"spill-{uuid.uuid4().hex}.parquet")
         self.rows, self.size = [], 0
 
-    def process(self, doc):
-        # Only what the spill file stores: not the dedup key (a second copy of the text).
-        self.rows.append({name: doc[name] for name in SPILL_SCHEMA.names[:-1]})
-        self.size += len(doc["text"])
+    def process(self, doc: Document):
+        # Only what the spill file stores (SPILL_SCHEMA's order): not the dedup key, a second
+        # copy of the text.
+        self.rows.append((doc.id, doc.text, doc.n_tokens, doc.n_chars, doc.source, doc.file,
+                          doc.line))
+        self.size += len(doc.text)
         self.docs.inc()
-        record = {"id": doc["id"], "key_hash": key_hash(doc["key"]), "n_chars": doc["n_chars"],
-                  "file": doc["file"], "line": doc["line"], "spill": self.rel}
-        if "sig" in doc:
-            record["sig"] = doc["sig"]
-        yield record
+        yield DedupRecord(doc.id, key_hash(doc.key), doc.n_chars, doc.file, doc.line, self.rel,
+                          doc.sig)
         if self.size >= self.max_bytes:
             yield beam.pvalue.TaggedOutput(SPILL_FILES, self._flush())
 
@@ -79,9 +74,9 @@ class SpillFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(SPILL_FILES, WindowedValue(
                 info, GlobalWindow().max_timestamp(), [GlobalWindow()]))
 
-    def _flush(self) -> dict:
-        columns = {name: [r.get(name) for r in self.rows] for name in SPILL_SCHEMA.names[:-1]}
-        columns["shard"] = [shard_of(r["id"], self.num_shards) for r in self.rows]
+    def _flush(self) -> SpillFile:
+        columns = dict(zip(SPILL_SCHEMA.names[:-1], map(list, zip(*self.rows))))
+        columns["shard"] = [shard_of(doc_id, self.num_shards) for doc_id in columns["id"]]
         table = pa.table(columns, schema=SPILL_SCHEMA)
         table = table.take(pc.sort_indices(table, [("shard", "ascending"), ("id", "ascending")]))
         shards = []
@@ -92,13 +87,13 @@ class SpillFn(beam.DoFn):
                     writer.write_table(part, row_group_size=max(1, part.num_rows))
                     shards.append(shard)
         self.files.inc()
-        info = {"path": self.rel, "rows": table.num_rows, "shards": shards}
+        info = SpillFile(self.rel, table.num_rows, shards)
         self._new_buffer()
         return info
 
 
 class SpillDocuments(beam.PTransform):
-    """docs → {'records': small records, 'files': one {path, rows, shards} per spill file}."""
+    """`Document`s → {'records': `DedupRecord`s, 'files': one `SpillFile` per spill file}."""
 
     def __init__(self, output_dir: str, subdir: str, num_shards: int,
                  max_bytes: int = SPILL_BYTES):
@@ -156,16 +151,19 @@ def _read_keys(item, output_dir: str):
 
 class KeysFromSpill(beam.PTransform):
     """Near dedup's verification lookup over the spill files (the contract of
-    `near_dedup.JoinLookup`): requests (id, payload) and `places` (id, (spill file, file,
-    line)) → (id, (dedup key, [payloads])), each spill file read once for all of its
-    requests. The key is recomputed from the cleaned text, exactly as Clean made it."""
+    `dedup.near.verify.JoinLookup`): requests (id, payload) → (id, (dedup key, [payloads])),
+    where `records` are the `DedupRecord`s that say which spill file holds each id. Each spill
+    file is read once for all of its requests; the key is recomputed from the cleaned text,
+    exactly as Clean made it."""
 
-    def __init__(self, output_dir: str, places):
+    def __init__(self, output_dir: str, records):
         super().__init__()
-        self.output_dir, self.places = output_dir, places
+        self.output_dir, self.records = output_dir, records
 
     def expand(self, requests):
-        return ({"need": requests, "place": self.places}
+        # Only the location joins the requests: the signature need not travel again.
+        places = self.records | "PlaceOf" >> beam.Map(lambda r: (r.id, (r.spill, r.file, r.line)))
+        return ({"need": requests, "place": places}
                 | "JoinRequests" >> beam.CoGroupByKey()
                 | "NeededSpill" >> beam.FlatMap(_needed_location)
                 | "BySpillFile" >> beam.GroupByKey()

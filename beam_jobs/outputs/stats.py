@@ -1,8 +1,7 @@
-"""Statistics: every record's fate as a small event, summed by one global combiner.
+"""Statistics: every record's fate as an `Event`, summed by one global combiner.
 
-Events are tuples: ('read', file, n), ('rejected', reason, file), ('filtered', reason, file),
-('duplicate', kind, file), ('kept', split, n_chars, n_tokens, file). `finalize` checks the
-identity read = kept + filtered + duplicates + rejected, in total and for every input file.
+`finalize` turns the sums into the stats.json body and checks the identity
+read = kept + filtered + duplicates + rejected, in total and for every input file.
 """
 
 from __future__ import annotations
@@ -12,42 +11,35 @@ from collections import Counter
 import apache_beam as beam
 
 from beam_jobs.counts.counting import merge_counters
+from beam_jobs.records import Event
 
 
-class StatsFn(beam.CombineFn):
-    """Events → stats.json body; `raw=True` returns the Counter itself (to be stored and
-    merged later, then finalized with `finalize`)."""
-
-    def __init__(self, raw: bool = False):
-        self.raw = raw
+class CountEvents(beam.CombineFn):
+    """`Event`s → a Counter of their sums (stored in the stage marker, merged with the events
+    of the final steps, then turned into stats.json by `finalize`)."""
 
     def create_accumulator(self):
         return Counter()
 
-    def add_input(self, acc, event):
-        kind = event[0]
-        if kind == "read":
-            acc["read"] += event[2]
-            acc[("file", event[1], "read")] += event[2]
-        elif kind == "kept":
-            _, split, chars, tokens, file = event
-            acc["kept"] += 1
-            acc[("file", file, "kept")] += 1
+    def add_input(self, acc, event: Event):
+        kind, file = event.kind, event.file
+        acc[kind] += event.n
+        acc[("file", file, kind)] += event.n
+        if kind == "kept":
+            split = event.detail
             acc[("split", split, "documents")] += 1
-            acc[("split", split, "chars")] += chars
-            acc[("split", split, "tokens")] += tokens
-            acc[("hist", split, chars.bit_length())] += 1
-        else:  # rejected / filtered / duplicate, with a reason
-            acc[kind] += 1
-            acc[(kind, event[1])] += 1
-            acc[("file", event[2], kind)] += 1
+            acc[("split", split, "chars")] += event.chars
+            acc[("split", split, "tokens")] += event.tokens
+            acc[("hist", split, event.chars.bit_length())] += 1
+        elif kind != "read":  # rejected / filtered / duplicate, with a reason or kind
+            acc[(kind, event.detail)] += 1
         return acc
 
     def merge_accumulators(self, accs):
         return merge_counters(accs)
 
     def extract_output(self, acc):
-        return acc if self.raw else finalize(acc)
+        return acc
 
 
 def finalize(acc: Counter) -> dict:

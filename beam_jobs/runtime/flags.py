@@ -49,3 +49,23 @@ class BoolFlag(argparse.Action):
         print(f"warning: {option_string} {values} is deprecated; use {positive} or "
               f"--no-{positive[2:]}", file=sys.stderr)
         setattr(namespace, self.dest, value != negative)
+
+
+class _RenamedFlag(argparse.Action):
+    """An old name of a renamed flag: stores into the new flag's dest, with a warning."""
+
+    def __init__(self, option_strings, dest, new_name="", **kwargs):
+        self.new_name = new_name
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"warning: {option_string} is deprecated; use {self.new_name}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_renamed(group, new: str, old: str, **kwargs) -> None:
+    """Register flag `new` and its former name `old` (hidden from --help, still accepted)."""
+    action = group.add_argument(new, **kwargs)
+    alias = {k: v for k, v in kwargs.items() if k in ("type", "choices", "metavar")}
+    group.add_argument(old, dest=action.dest, action=_RenamedFlag, new_name=new,
+                       default=argparse.SUPPRESS, help=argparse.SUPPRESS, **alias)

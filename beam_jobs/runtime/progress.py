@@ -95,7 +95,6 @@ class ProgressReporter:
         self.records = self.nbytes = 0
         self.started = self.last_time = None
         self.last_bytes = 0
-        self.lines = 0
 
     def update(self, records: int, nbytes: int) -> None:
         if not self.enabled:
@@ -126,7 +125,6 @@ class ProgressReporter:
         except (OSError, ValueError):  # a closed or broken stderr must not fail the pipeline
             self.enabled = False
         self.last_time, self.last_bytes = now, self.nbytes
-        self.lines += 1
 
 
 _reporters: dict[str, ProgressReporter] = {}  # by stage, in this process

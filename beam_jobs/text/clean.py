@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from beam_jobs.records import Document, Filtered, RawRecord
 from beam_jobs.runtime.progress import report_progress
 from beam_jobs.text.filters import FilterConfig, filter_reason
 from beam_jobs.text.normalize import NormalizeConfig, dedup_key, normalize_text
@@ -13,6 +14,8 @@ FILTERED = "filtered"
 
 
 class CleanFn(beam.DoFn):
+    """`RawRecord` → `Document` (text, dedup key, counts), or `Filtered` with the reason."""
+
     def __init__(self, normalize: NormalizeConfig, filters: FilterConfig, tokenizer: str):
         self.normalize, self.filters, self.tokenizer_name = normalize, filters, tokenizer
 
@@ -21,26 +24,22 @@ class CleanFn(beam.DoFn):
         self.kept = beam.metrics.Metrics.counter("filter", "passed")
         self.chars = beam.metrics.Metrics.distribution("filter", "chars")
 
-    def process(self, record: dict):
-        report_progress(1, len(record["raw_text"]), stage="clean")
-        text = normalize_text(record["raw_text"], self.normalize)
+    def process(self, record: RawRecord):
+        report_progress(1, len(record.raw_text), stage="clean")
+        text = normalize_text(record.raw_text, self.normalize)
         reason = filter_reason(text, self.filters)
         if reason:
             beam.metrics.Metrics.counter("filter", reason).inc()
-            yield beam.pvalue.TaggedOutput(FILTERED, {
-                "id": record["id"], "file": record["file"], "reason": reason})
+            yield beam.pvalue.TaggedOutput(FILTERED, Filtered(record.id, record.file, reason))
             return
         self.kept.inc()
         self.chars.update(len(text))
-        yield {
-            "id": record["id"], "text": text, "key": dedup_key(text),
-            "n_chars": len(text), "n_tokens": self.tokenizer.count(text),
-            "source": record["source"], "file": record["file"], "line": record["line"],
-        }
+        yield Document(record.id, text, dedup_key(text), len(text), self.tokenizer.count(text),
+                       record.source, record.file, record.line)
 
 
 class CleanDocuments(beam.PTransform):
-    """Records → {'docs', 'filtered'}: docs carry `text` (training), `key` (dedup), counts."""
+    """`RawRecord`s → {'docs': `Document`s, 'filtered': `Filtered` rows}."""
 
     def __init__(self, normalize: NormalizeConfig, filters: FilterConfig, tokenizer: str = "char"):
         super().__init__()

@@ -124,10 +124,6 @@ class FilterConfig:
         return asdict(self)
 
 
-FILTER_REASONS = ("too_short", "too_long", "too_few_letters", "wrong_script",
-                  "repeated_lines", "repeated_ngrams")
-
-
 def filter_reason(text: str, config: FilterConfig) -> str | None:
     """The first filter that rejects `text`, or None to keep it. Cheap checks first."""
     n = len(text)

@@ -16,7 +16,6 @@ from beam_jobs.dedup.minhash import (
     MinHasher,
     _hash_shingles,
     estimate_jaccard,
-    exact_jaccard_hashes,
     permutations,
 )
 from beam_jobs.dedup.shingles import jaccard, shingle_hash32, shingle_set, shingles
@@ -117,4 +116,4 @@ def test_exact_jaccard_of_hash_sets():
     hasher = MinHasher(16, 1, "affine32", 3)
     a, b = "今日は良い天気です", "今日は悪い天気です"
     expected = jaccard(shingle_set(a, 3), shingle_set(b, 3))
-    assert exact_jaccard_hashes(hasher.shingle_hashes(a), hasher.shingle_hashes(b)) == expected
+    assert MinHasher.jaccard(hasher.shingle_hashes(a), hasher.shingle_hashes(b)) == expected

@@ -1,4 +1,7 @@
-"""NearDedup on the FnApiRunner against datasketch's MinHashLSH plus a union-find oracle."""
+"""NearDedup on the FnApiRunner against datasketch's MinHashLSH plus a union-find oracle.
+
+Documents go through the production path to near dedup: `AddSignature`, the spill files (from
+which verification reads the keys), then `NearDedup` on the `DedupRecord`s."""
 
 import argparse
 import glob
@@ -16,8 +19,11 @@ from datasketch.lsh import _optimal_param
 
 from beam_jobs.dedup import lsh
 from beam_jobs.dedup.minhash import MinHasher
-from beam_jobs.dedup.near import NearDedup, add_near_dedup_args, validate_near_dedup_args
+from beam_jobs.dedup.near import AddSignature, NearDedup, NearDedupConfig, add_near_dedup_args
+from beam_jobs.dedup.near.verify import _Verifier
 from beam_jobs.dedup.shingles import jaccard, shingle_set
+from beam_jobs.io.spill import SpillDocuments
+from beam_jobs.records import Document
 from beam_jobs.text.normalize import dedup_key
 
 KANA = [chr(c) for c in range(0x3041, 0x3097)]
@@ -52,19 +58,38 @@ def synthetic_docs(n_clusters=30, seed=0):
     return [_doc(i, t) for i, t in enumerate(texts)]
 
 
+def documents(docs):
+    return [Document(d["id"], d["text"], d["key"], d["n_chars"], d["n_chars"], d["source"],
+                     "f", i + 1) for i, d in enumerate(docs)]
+
+
+def near_dedup(p, docs, tmp, config):
+    """The production path from documents to NearDedup's outputs."""
+    records = (p
+               | beam.Create(documents(docs), reshuffle=False)
+               | beam.ParDo(AddSignature(config.hasher()))
+               | SpillDocuments(tmp, "spill", 2))["records"]
+    return records, records | NearDedup(config, tmp)
+
+
 def run_near_dedup(docs, runner_options=(), counters=None, **kwargs):
     """(sorted kept ids, duplicate rows sorted by id) of NearDedup over docs; fills `counters`."""
     with tempfile.TemporaryDirectory() as tmp:
         p = beam.Pipeline("FnApiRunner", options=PipelineOptions(list(runner_options)))
-        out = p | beam.Create(docs, reshuffle=False) | NearDedup(**kwargs)
+        records, out = near_dedup(p, docs, tmp, NearDedupConfig(**kwargs))
+        removed = out["duplicates"] | "Removed" >> beam.Map(lambda r: (r.id, True))
+        kept = ({"record": records | "ById" >> beam.Map(lambda r: (r.id, r)), "removed": removed}
+                | "JoinRemoved" >> beam.CoGroupByKey()
+                | "Kept" >> beam.FlatMapTuple(
+                    lambda i, g: [] if list(g["removed"]) else [i]))
         _ = (
-            out["kept"]
-            | "KeptIds" >> beam.Map(lambda d: json.dumps(d["id"]))
+            kept
+            | "KeptIds" >> beam.Map(json.dumps)
             | "WriteKept" >> beam.io.WriteToText(f"{tmp}/kept")
         )
         _ = (
             out["duplicates"]
-            | "DupJson" >> beam.Map(json.dumps)
+            | "DupJson" >> beam.Map(lambda r: json.dumps(r._asdict()))
             | "WriteDups" >> beam.io.WriteToText(f"{tmp}/dups")
         )
         result = p.run()
@@ -143,11 +168,9 @@ def test_triage_decides_clear_pairs_by_signature_with_the_same_result():
 
 
 def test_triage_margin_leaves_only_doubtful_estimates_undecided():
-    from beam_jobs.dedup.near import _Verifier
-
-    nd = NearDedup()
-    assert nd.margin() == pytest.approx(4 * (0.8 * 0.2 / 128) ** 0.5)  # 0.141
-    triage = _Verifier("estimate", 0.8, nd.hasher, margin=nd.margin())
+    config = NearDedupConfig()
+    assert config.margin() == pytest.approx(4 * (0.8 * 0.2 / 128) ** 0.5)  # 0.141
+    triage = _Verifier("estimate", 0.8, config.hasher(), margin=config.margin())
     sig = np.arange(128, dtype=np.uint32)
 
     def agreeing(k):  # a signature equal to `sig` in k of 128 slots
@@ -219,15 +242,15 @@ def test_keep_longest():
     assert sorted(r["duplicate_of"] for r in dups) == ["d0001", "d0001"]
 
 
-def test_counters_account_for_every_removed_document():
+def test_counters_account_for_every_removed_document(tmp_path):
     docs = synthetic_docs()
     _, dups = run_near_dedup(docs)
     p = beam.Pipeline("FnApiRunner", options=PipelineOptions([]))
-    out = p | beam.Create(docs) | NearDedup()
+    _, out = near_dedup(p, docs, str(tmp_path), NearDedupConfig())
     assert_that(
-        out["kept"] | beam.combiners.Count.Globally(),
-        equal_to([len(docs) - len(dups)]),
-        label="KeptCount",
+        out["duplicates"] | beam.combiners.Count.Globally(),
+        equal_to([len(dups)]),
+        label="DuplicateCount",
     )
     result = p.run()
     result.wait_until_finish()
@@ -239,34 +262,30 @@ def test_counters_account_for_every_removed_document():
     assert dist["bucket_size"].max >= 2
 
 
-def test_disabled_passes_everything_through():
-    docs = synthetic_docs(n_clusters=4)
-    kept, dups = run_near_dedup(docs, enabled=False)
-    assert kept == sorted(d["id"] for d in docs) and dups == []
-
-
-def test_args_defaults_validation_and_settings():
+def test_args_defaults_validation_and_settings(capsys):
     parser = argparse.ArgumentParser()
     add_near_dedup_args(parser)
     opts = parser.parse_args([])
-    validate_near_dedup_args(opts)
-    assert opts.near_dedup and opts.threshold == 0.8 and opts.verify == "exact"
-    assert not parser.parse_args(["--no-near-dedup"]).near_dedup
-    nd = NearDedup.from_options(opts)
-    s = nd.settings()
+    assert opts.near_dedup and opts.near_threshold == 0.8 and opts.near_verify == "exact"
+    assert NearDedupConfig.from_options(parser.parse_args(["--no-near-dedup"])) is None
+    s = NearDedupConfig.from_options(opts).settings()
     assert (s["bands"], s["rows"]) == (16, 8) == _optimal_param(0.8, 128, 0.05, 0.95)
     assert s["scheme"] == "affine32" and s["seed"] == 1 and s["num_perm"] == 128
+    # the names before the near- prefix still work, with a warning
+    old = parser.parse_args(["--threshold", "0.7", "--keep", "longest", "--verify", "none"])
+    assert (old.near_threshold, old.near_keep, old.near_verify) == (0.7, "longest", "none")
+    assert "--threshold is deprecated; use --near-threshold" in capsys.readouterr().err
     for bad in (
-        ["--threshold", "1.0"],
-        ["--threshold", "0"],
-        ["--bands", "4"],
-        ["--bands", "20", "--rows", "10"],
-        ["--shingle-size", "0"],
-        ["--cc-rounds", "0"],
-        ["--triage-sigmas", "-1"],
+        ["--near-threshold", "1.0"],
+        ["--near-threshold", "0"],
+        ["--near-bands", "4"],
+        ["--near-bands", "20", "--near-rows", "10"],
+        ["--near-shingle-size", "0"],
+        ["--near-cc-rounds", "0"],
+        ["--near-triage-sigmas", "-1"],
     ):
-        with pytest.raises(ValueError, match="^--"):
-            validate_near_dedup_args(parser.parse_args(bad))
+        with pytest.raises(ValueError, match="^--near-"):
+            NearDedupConfig.from_options(parser.parse_args(bad))
 
 
 def test_similarity_column_is_the_signature_estimate():

@@ -14,10 +14,19 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from beam_jobs.dedup.exact import key_hash
-from beam_jobs.io.parquet import DOC_SCHEMA, WriteShardedParquet, shard_name
-from beam_jobs.io.read import BLOCK_BYTES, ReadDocuments
+from beam_jobs.io.parquet import TableFile, WriteShardedParquet, shard_name
+from beam_jobs.io.read import BLOCK_BYTES, ReadConfig, ReadDocuments
 from beam_jobs.io.shards import WriteSplitShards
 from beam_jobs.io.spill import KeysFromSpill, SpillDocuments, remove_unreferenced
+from beam_jobs.records import (
+    DOC_SCHEMA,
+    DedupRecord,
+    Document,
+    InputFile,
+    KeptDocument,
+    RawRecord,
+    ShardFile,
+)
 from beam_jobs.split.assign import assign_split, shard_of
 from beam_jobs.text.normalize import dedup_key
 
@@ -45,23 +54,23 @@ JSONL = "".join([
 TEXT = "\ufeff一行目\n\n二行目\r\n三行\r目\n最終行".encode()
 
 
-def jsonl_docs(rel: str) -> list[dict]:
+def jsonl_docs(rel: str) -> list[RawRecord]:
     def doc(doc_id, text, line, source=rel):
-        return {"id": doc_id, "raw_text": text, "source": source, "file": rel, "line": line}
+        return RawRecord(doc_id, text, source, rel, line)
 
     return [doc("j1", "一つ目の文書", 1, "src"), doc(f"{rel}:3", "idのない行", 3),
             doc("j4", "改行\r\nを含む", 4), doc("7", "数値のid", 6), doc("j7", "最後の行", 7)]
 
 
 EXPECTED_DOCS = jsonl_docs("a.jsonl") + jsonl_docs("b.jsonl.gz") + [
-    {"id": f"c.txt:{line}", "raw_text": text, "source": "c.txt", "file": "c.txt", "line": line}
+    RawRecord(f"c.txt:{line}", text, "c.txt", "c.txt", line)
     for line, text in ((1, "一行目"), (2, ""), (3, "二行目"), (4, "三行\r目"), (5, "最終行"))]
 EXPECTED_REJECTED = [(rel, line, "bad_json") for rel in ("a.jsonl", "b.jsonl.gz")
                      for line in (2, 5)]
 EXPECTED_FILES = [
-    {"path": "a.jsonl", "records": 7, "digest": hashlib.sha256(JSONL).hexdigest()},
-    {"path": "b.jsonl.gz", "records": 7, "digest": hashlib.sha256(JSONL).hexdigest()},
-    {"path": "c.txt", "records": 5, "digest": hashlib.sha256(TEXT).hexdigest()}]
+    InputFile("a.jsonl", 7, hashlib.sha256(JSONL).hexdigest()),
+    InputFile("b.jsonl.gz", 7, hashlib.sha256(JSONL).hexdigest()),
+    InputFile("c.txt", 5, hashlib.sha256(TEXT).hexdigest())]
 
 
 @pytest.mark.parametrize("block_bytes", [1, 40, BLOCK_BYTES])
@@ -70,9 +79,9 @@ def test_blocks_of_any_size_read_the_same_records(tmp_path, block_bytes):
     (tmp_path / "b.jsonl.gz").write_bytes(gzip.compress(JSONL, mtime=0))
     (tmp_path / "c.txt").write_bytes(TEXT)
     p = local_pipeline()
-    out = p | ReadDocuments([str(tmp_path / "*")], block_bytes=block_bytes)
+    out = p | ReadDocuments(ReadConfig((str(tmp_path / "*"),), block_bytes=block_bytes))
     assert_that(out["docs"], equal_to(EXPECTED_DOCS), label="docs")
-    reasons = out["rejected"] | beam.Map(lambda r: (r["file"], r["line"], r["reason"]))
+    reasons = out["rejected"] | beam.Map(lambda r: (r.file, r.line, r.reason))
     assert_that(reasons, equal_to(EXPECTED_REJECTED), label="rejected")
     assert_that(out["files"], equal_to(EXPECTED_FILES), label="files")
     result = p.run()
@@ -98,15 +107,16 @@ def test_truncated_gzip_in_blocks_keeps_every_record_before_the_break(tmp_path, 
     whole = zlib.decompressobj(wbits=31).decompress(data).count(b"\n")
     assert 10 < whole < 300
     with local_pipeline() as p:
-        out = p | ReadDocuments([str(tmp_path / "t.jsonl.gz")], block_bytes=block_bytes)
-        ids = out["docs"] | beam.Map(lambda d: (d["id"], d["line"]))
+        out = p | ReadDocuments(ReadConfig((str(tmp_path / "t.jsonl.gz"),),
+                                           block_bytes=block_bytes))
+        ids = out["docs"] | beam.Map(lambda d: (d.id, d.line))
         assert_that(ids, equal_to([(f"d{i:03d}", i + 1) for i in range(whole) if i != 5]),
                     label="docs")
-        reasons = out["rejected"] | beam.Map(lambda r: (r["file"], r["line"], r["reason"]))
+        reasons = out["rejected"] | beam.Map(lambda r: (r.file, r.line, r.reason))
         assert_that(reasons, equal_to([("t.jsonl.gz", 6, "bad_json"),
                                        ("t.jsonl.gz", whole + 1, "unreadable_file")]),
                     label="rejected")
-        records = out["files"] | beam.Map(lambda f: (f["path"], f["records"]))
+        records = out["files"] | beam.Map(lambda f: (f.path, f.records))
         assert_that(records, equal_to([("t.jsonl.gz", whole + 1)]), label="files")
         read = ((out["docs"], out["rejected"]) | "All" >> beam.Flatten()
                 | beam.combiners.Count.Globally())
@@ -115,34 +125,31 @@ def test_truncated_gzip_in_blocks_keeps_every_record_before_the_break(tmp_path, 
 
 # ── spilling ────────────────────────────────────────────────────────────────────────────────
 
-def make_doc(doc_id: str, i: int, text: str | None = None) -> dict:
+def make_doc(doc_id: str, i: int, text: str | None = None) -> Document:
     text = f"文書{i}番の本文です。" + "あ" * (i % 7) if text is None else text
-    doc = {"id": doc_id, "text": text, "key": dedup_key(text), "n_chars": len(text),
-           "n_tokens": i % 5 + 1, "source": None if i % 4 == 3 else f"src{i % 2}",
-           "file": f"f{i % 3}.jsonl", "line": i + 1}
-    if i % 2 == 0:
-        doc["sig"] = (i, i * 7 % 11, 3)
-    return doc
+    return Document(doc_id, text, dedup_key(text), len(text), i % 5 + 1,
+                    None if i % 4 == 3 else f"src{i % 2}", f"f{i % 3}.jsonl", i + 1,
+                    (i, i * 7 % 11, 3) if i % 2 == 0 else None)
 
 
-def make_docs(n: int) -> list[dict]:
+def make_docs(n: int) -> list[Document]:
     docs = [make_doc(f"doc-{i:03d}", i) for i in range(n)]
-    return sorted(docs, key=lambda d: hashlib.sha256(d["id"].encode()).digest())  # shuffled
+    return sorted(docs, key=lambda d: hashlib.sha256(d.id.encode()).digest())  # shuffled
 
 
 def check_spill(records, infos, out_dir, docs, num_shards):
     """Every document in exactly one spill file, in the row group of its shard, sorted by id;
     each record names the spill file that holds its document."""
-    by_id = {d["id"]: d for d in docs}
+    by_id = {d.id: d for d in docs}
     assert len(infos) >= 3, infos  # max_bytes is small: several spill files
-    assert sum(info["rows"] for info in infos) == len(docs)
+    assert sum(info.rows for info in infos) == len(docs)
     spilled, largest = {}, 0
     for info in infos:
-        parquet = pq.ParquetFile(out_dir / info["path"])
-        assert info["path"].startswith("spill/spill-")
-        assert parquet.metadata.num_rows == info["rows"]
-        assert parquet.num_row_groups == len(info["shards"]) == len(set(info["shards"]))
-        for group, shard in enumerate(info["shards"]):
+        parquet = pq.ParquetFile(out_dir / info.path)
+        assert info.path.startswith("spill/spill-")
+        assert parquet.metadata.num_rows == info.rows
+        assert parquet.num_row_groups == len(info.shards) == len(set(info.shards))
+        for group, shard in enumerate(info.shards):
             rows = parquet.read_row_group(group).to_pylist()
             assert rows, (info, group)
             largest = max(largest, len(rows))
@@ -151,12 +158,12 @@ def check_spill(records, infos, out_dir, docs, num_shards):
                 assert row["shard"] == shard == shard_of(row["id"], num_shards)
                 doc = by_id[row["id"]]
                 fields = ("text", "n_chars", "n_tokens", "source", "file", "line")
-                assert {k: row[k] for k in fields} == {k: doc[k] for k in fields}
+                assert {k: row[k] for k in fields} == {k: getattr(doc, k) for k in fields}
                 assert row["id"] not in spilled
-                spilled[row["id"]] = info["path"]
+                spilled[row["id"]] = info.path
     assert sorted(spilled) == sorted(by_id)
     assert largest > 2  # the order within a row group is checked on real groups
-    assert {r["id"]: r["spill"] for r in records} == spilled
+    assert {r.id: r.spill for r in records} == spilled
     return len(spilled)
 
 
@@ -166,14 +173,10 @@ def test_spill_documents_writes_row_groups_by_shard_and_small_records(tmp_path):
     with local_pipeline() as p:
         spilled = (p | beam.Create(docs)
                    | SpillDocuments(str(tmp_path), "spill", num_shards, max_bytes=150))
-        small = spilled["records"] | "Small" >> beam.Map(
-            lambda r: (tuple(sorted(r)), r["id"], r["key_hash"], r["n_chars"], r["file"],
-                       r.get("sig")))
-        keys = ("file", "id", "key_hash", "line", "n_chars", "spill")
+        small = spilled["records"] | "Small" >> beam.Map(lambda r: r._replace(spill=None))
         assert_that(small, equal_to([
-            (tuple(sorted((*keys, "sig"))) if "sig" in d else keys, d["id"],
-             key_hash(d["key"]), d["n_chars"], d["file"], d.get("sig")) for d in docs]),
-            label="records")
+            DedupRecord(d.id, key_hash(d.key), d.n_chars, d.file, d.line, None, d.sig)
+            for d in docs]), label="records")
         checked = (spilled["records"] | beam.combiners.ToList()
                    | beam.Map(check_spill, beam.pvalue.AsList(spilled["files"]), tmp_path,
                               docs, num_shards))
@@ -201,28 +204,27 @@ def test_remove_unreferenced_deletes_only_stale_spill_files(tmp_path):
 
 def test_keys_from_spill_reads_each_needed_key_once(tmp_path):
     # "twin" repeats an id at another (file, line): its place names the first record only.
-    twin = {**make_doc("doc-010", 40, "まったく別の本文です。"), "line": 999}
+    twin = make_doc("doc-010", 40, "まったく別の本文です。")._replace(line=999)
     docs = make_docs(30) + [make_doc("empty-key", 1, "、。！？ …"),
                             make_doc("wide", 2, "Ｈｅｌｌｏ、　世界！"), twin]
     needed = ["doc-003", "doc-010", "doc-011", "doc-029", "empty-key", "wide"]
     requests = [(i, f"to-{i}") for i in needed] + [(i, "again") for i in needed[:3]]
     requests += [("doc-010", "third"), ("not-spilled", "x")]
-    by_id = {d["id"]: d for d in docs if d is not twin}
-    assert dedup_key(by_id["empty-key"]["text"]) == ""
-    assert dedup_key(by_id["wide"]["text"]) == "hello 世界"
+    by_id = {d.id: d for d in docs if d is not twin}
+    assert dedup_key(by_id["empty-key"].text) == ""
+    assert dedup_key(by_id["wide"].text) == "hello 世界"
     expected = []
     for i in needed:
         payloads = [p for j, p in requests if j == i]
         if i != "empty-key":
-            expected.append((i, dedup_key(by_id[i]["text"]), tuple(sorted(payloads))))
+            expected.append((i, dedup_key(by_id[i].text), tuple(sorted(payloads))))
     with local_pipeline() as p:
         spilled = (p | "Docs" >> beam.Create(docs)
                    | SpillDocuments(str(tmp_path), "spill", 3, max_bytes=40))
-        places = (spilled["records"]
-                  | beam.Filter(lambda r: r["line"] != 999)
-                  | beam.Map(lambda r: (r["id"], (r["spill"], r["file"], r["line"]))))
+        # the first record of an id is the one that survives UniqueIds
+        first = spilled["records"] | beam.Filter(lambda r: r.line != 999)
         keys = (p | "Requests" >> beam.Create(requests)
-                | KeysFromSpill(str(tmp_path), places)
+                | KeysFromSpill(str(tmp_path), first)
                 | beam.MapTuple(lambda i, kv: (i, kv[0], tuple(sorted(kv[1])))))
         assert_that(keys, equal_to(expected))
 
@@ -234,19 +236,18 @@ def test_write_split_shards_matches_the_sharded_writer(tmp_path):
     ids = [i for i in (f"doc-{n:03d}" for n in range(80)) if shard_of(i, num_shards) != 4]
     docs = [make_doc(doc_id, n) for n, doc_id in enumerate(ids)]
     removed = [ids[1], ids[4], ids[9], ids[4], "never-spilled"]
-    kept = sorted((d for d in docs if d["id"] not in removed), key=lambda d: d["id"])
-    split = {d["id"]: assign_split(d["id"], val_fraction, seed) for d in kept}
-    by_split = {s: [d for d in kept if split[d["id"]] == s] for s in ("train", "val")}
+    kept = sorted((d for d in docs if d.id not in removed), key=lambda d: d.id)
+    split = {d.id: assign_split(d.id, val_fraction, seed) for d in kept}
+    by_split = {s: [d for d in kept if split[d.id] == s] for s in ("train", "val")}
     assert len(by_split["train"]) > 10 and len(by_split["val"]) > 5
 
     def infos(name):
         out = []
         for shard in range(num_shards):
-            rows = [d for d in by_split[name] if shard_of(d["id"], num_shards) == shard]
-            out.append({"path": f"{name}/{shard_name(name, shard, num_shards)}",
-                        "shard": shard, "rows": len(rows),
-                        "n_tokens": sum(d["n_tokens"] for d in rows),
-                        "n_chars": sum(d["n_chars"] for d in rows)})
+            rows = [d for d in by_split[name] if shard_of(d.id, num_shards) == shard]
+            out.append(ShardFile(f"{name}/{shard_name(name, shard, num_shards)}", shard,
+                                 len(rows), name, sum(d.n_tokens for d in rows),
+                                 sum(d.n_chars for d in rows)))
         return out
 
     new, old = tmp_path / "new", tmp_path / "old"
@@ -257,18 +258,17 @@ def test_write_split_shards_matches_the_sharded_writer(tmp_path):
                    | WriteSplitShards(str(new), num_shards, val_fraction, seed,
                                       row_group_size))
         assert_that(written["shards"], equal_to(
-            [{**info, "split": name} for name in ("train", "val") for info in infos(name)]),
-            label="shards")
+            [info for name in ("train", "val") for info in infos(name)]), label="shards")
         assert_that(written["kept"], equal_to([
-            {"split": split[d["id"]], "text": d["text"], "n_chars": d["n_chars"],
-             "n_tokens": d["n_tokens"], "file": d["file"]} for d in kept]), label="kept")
+            KeptDocument(split[d.id], d.text, d.n_chars, d.n_tokens, d.file) for d in kept]),
+            label="kept")
         for name in ("train", "val"):
             old_infos = (p | f"Old{name}" >> beam.Create(by_split[name])
                          | f"Write{name}" >> WriteShardedParquet(
                              str(old), name, name, num_shards, DOC_SCHEMA,
-                             sum_columns=("n_tokens", "n_chars"),
                              row_group_size=row_group_size))
-            assert_that(old_infos, equal_to(infos(name)), label=f"old {name}")
+            assert_that(old_infos, equal_to([TableFile(i.path, i.shard, i.rows)
+                                             for i in infos(name)]), label=f"old {name}")
 
     for name in ("train", "val"):
         files = sorted(p.name for p in (new / name).iterdir())
@@ -276,8 +276,8 @@ def test_write_split_shards_matches_the_sharded_writer(tmp_path):
         for shard, file in enumerate(files):
             table = pq.read_table(new / name / file)
             assert table.schema.equals(DOC_SCHEMA)
-            expected = [{k: d[k] for k in DOC_SCHEMA.names} for d in by_split[name]
-                        if shard_of(d["id"], num_shards) == shard]
+            expected = [{k: getattr(d, k) for k in DOC_SCHEMA.names} for d in by_split[name]
+                        if shard_of(d.id, num_shards) == shard]
             assert table.to_pylist() == expected
             assert (new / name / file).read_bytes() == (old / name / file).read_bytes(), file
         assert pq.read_metadata(new / name / files[4]).num_rows == 0  # empty shard written

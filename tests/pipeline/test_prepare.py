@@ -115,8 +115,8 @@ def test_rerun_refuses_without_overwrite(prepared, ja_slice_dir, capsys):
     (["--direct_running_mode", "multi_threading"], "multi_threading"),
     (["--scripts", "klingon"], "unknown script"),
     (["--runner", "NoSuchRunner"], "--runner NoSuchRunner"),
-    (["--threshold", "1.5"], "--threshold"),
-    (["--threshold", "0"], "--threshold"),
+    (["--near-threshold", "1.5"], "--near-threshold"),
+    (["--threshold", "0"], "--near-threshold"),
 ])
 def test_bad_flags_fail_before_any_work(flags, message, ja_slice_dir, tmp_path, capsys):
     code = main(["--input", str(ja_slice_dir / "*"), "--output", str(tmp_path / "o"), *flags])
@@ -133,7 +133,7 @@ def test_glob_matching_nothing_is_a_clear_error(tmp_path, capsys):
 def test_no_runner_flag_runs_on_the_fn_api_runner_without_trying_prism(
         ja_slice_dir, tmp_path, caplog):
     flags = ["--input", str(ja_slice_dir / "*"), "--output", str(tmp_path / "o")]
-    assert parse_options(flags).view_as(StandardOptions).runner == "FnApiRunner"
+    assert parse_options(flags)[0].view_as(StandardOptions).runner == "FnApiRunner"
     with caplog.at_level(logging.INFO):
         run([*flags, "--no-near-dedup", "--no-report"])
     assert (tmp_path / "o" / "manifest.json").exists()
@@ -143,11 +143,11 @@ def test_no_runner_flag_runs_on_the_fn_api_runner_without_trying_prism(
 def test_local_mode_by_input_size_unless_chosen(ja_slice_dir, tmp_path):
     from apache_beam.options.pipeline_options import DirectOptions
 
-    from beam_jobs.prepare import LOCAL_PARALLEL_BYTES, choose_local_mode
+    from beam_jobs.runtime.runner import LOCAL_PARALLEL_BYTES, choose_local_mode
 
     def mode(argv, size, cpus=2):
-        opts = parse_options(["--input", str(ja_slice_dir / "*"), "--output", str(tmp_path),
-                              *argv])
+        opts, _ = parse_options(["--input", str(ja_slice_dir / "*"), "--output", str(tmp_path),
+                                 *argv])
         choose_local_mode(opts, argv, size, cpus)
         direct = opts.view_as(DirectOptions)
         return direct.direct_running_mode, direct.direct_num_workers
@@ -168,7 +168,7 @@ def test_local_workers_get_allocator_settings_unless_set(ja_slice_dir, tmp_path,
 
     def opts(*argv):
         return parse_options(["--input", str(ja_slice_dir / "*"), "--output", str(tmp_path),
-                              *argv])
+                              *argv])[0]
 
     workers = opts("--direct_num_workers=2", "--direct_running_mode=multi_processing")
     for name in WORKER_ALLOCATOR_ENV:

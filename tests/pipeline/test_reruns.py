@@ -7,6 +7,7 @@ import json
 import pytest
 
 from beam_jobs import prepare
+from beam_jobs.outputs import finish
 
 BASE = ["--runner", "FnApiRunner", "--num-shards", "2", "--no-near-dedup"]
 
@@ -33,7 +34,7 @@ def killed_run(ja_slice_dir, tmp_path, monkeypatch):
         raise RuntimeError("killed")
 
     with monkeypatch.context() as m:
-        m.setattr(prepare, "draw_report", die)
+        m.setattr(finish, "draw_report", die)
         with pytest.raises(Exception, match="killed"):
             prepare.run(args(ja_slice_dir, out))
     return out

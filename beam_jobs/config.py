@@ -1,0 +1,103 @@
+"""One configuration object for a run, built once from the parsed flags: each stage takes its
+part (`config.read`, `config.near`, ...), and the manifest and the stage key record it."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from beam_jobs.dedup.near.config import NearDedupConfig
+from beam_jobs.io.read import ReadConfig
+from beam_jobs.options import PrepareOptions
+from beam_jobs.text.filters import FilterConfig, resolve_scripts
+from beam_jobs.text.normalize import NormalizeConfig
+from beam_jobs.tokens.tokenizers import SPECIAL_TOKENS, get_tokenizer
+
+DEDUP_KEY = "NFKC, lower-case, seed punctuation to space, whitespace folded"
+SPLIT_RULE = "blake2b-64(id, person='split'+seed) < val_fraction * 2**64"
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitConfig:
+    val_fraction: float = 0.05
+    seed: str = "0"
+
+
+@dataclasses.dataclass(frozen=True)
+class CountsConfig:
+    min_count: int = 1
+    max_vocab: int = 0
+    ngram_order: int = 3
+    ngram_shards: int = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputConfig:
+    output: str
+    num_shards: int = 4
+    row_group_size: int = 1024
+    report: bool = True
+    overwrite: bool = False
+    resume: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepareConfig:
+    read: ReadConfig
+    normalize: NormalizeConfig
+    filters: FilterConfig
+    tokenizer: str
+    near: NearDedupConfig | None  # None: near dedup off
+    split: SplitConfig
+    counts: CountsConfig
+    output: OutputConfig
+    options: dict  # every flag of ours and its value, for the manifest and the stage key
+
+    @classmethod
+    def from_options(cls, opts: PrepareOptions) -> PrepareConfig:
+        """Validated config of parsed flags; ValueError (one line) for a value that cannot
+        work."""
+        return cls(
+            read=ReadConfig(
+                tuple(opts.input), opts.format, opts.text_field, opts.id_field,
+                opts.source_field, opts.max_record_bytes, opts.decode_errors,
+                int(opts.read_block_mb * (1 << 20))),
+            normalize=NormalizeConfig(form=opts.unicode_form, lowercase=opts.lowercase,
+                                      punct_to_space=opts.punct_to_space,
+                                      whitespace=opts.whitespace),
+            filters=FilterConfig(
+                min_chars=opts.min_chars, max_chars=opts.max_chars,
+                scripts=resolve_scripts(opts.scripts), min_script_ratio=opts.min_script_ratio,
+                min_letter_ratio=opts.min_letter_ratio,
+                max_duplicate_line_fraction=opts.max_duplicate_line_fraction,
+                ngram_size=opts.duplicate_ngram_size,
+                max_duplicate_ngram_fraction=opts.max_duplicate_ngram_fraction),
+            tokenizer=opts.tokenizer,
+            near=NearDedupConfig.from_options(opts),
+            split=SplitConfig(opts.val_fraction, opts.split_seed),
+            counts=CountsConfig(opts.min_count, opts.max_vocab, opts.ngram_order,
+                                opts.ngram_shards),
+            output=OutputConfig(opts.output, opts.num_shards, opts.row_group_size, opts.report,
+                                opts.overwrite, opts.resume),
+            options=own_options(opts))
+
+    def settings(self) -> dict:
+        """How the data was made, as the manifest records it."""
+        return {
+            "normalization": self.normalize.to_dict(),
+            "dedup_key": DEDUP_KEY,
+            "filters": self.filters.to_dict(),
+            "tokenizer": get_tokenizer(self.tokenizer).config(),
+            "special_tokens": list(SPECIAL_TOKENS),
+            "split": {"val_fraction": self.split.val_fraction, "seed": self.split.seed,
+                      "rule": SPLIT_RULE},
+            "near_dedup": self.near.settings() if self.near else None,
+        }
+
+
+def own_options(opts: PrepareOptions) -> dict:
+    """Our flags and their values (runner flags excluded)."""
+    parser = argparse.ArgumentParser()
+    PrepareOptions._add_argparse_args(parser)
+    dests = sorted({a.dest for a in parser._actions if a.dest != "help"})
+    return {d: getattr(opts, d) for d in dests}

@@ -1,0 +1,106 @@
+"""Candidate pairs: MinHash signatures cut into LSH bands, one bucket per band value.
+
+    records ─ Signatures ─ BandKeys ─┬─ BucketStats (size, smallest id) ─ giant buckets (side)
+                                     └─ Buckets (group, star to smallest id) ─ candidate edges
+
+A bucket links its members to its smallest id (a star, never all pairs). A bucket larger than
+`max_bucket_size` (boilerplate shared by thousands of pages) is never grouped: its size and
+smallest id come from a liftable combine, and each member links to that id where it is.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.combiners import TupleCombineFn
+
+from beam_jobs.dedup import lsh
+from beam_jobs.dedup.minhash import MinHasher
+from beam_jobs.dedup.near.config import NS, NearDedupConfig, counter, counting
+from beam_jobs.records import DedupRecord, Document
+
+
+class AddSignature(beam.DoFn):
+    """`Document` → the same document with its MinHash signature (None for an empty key), so
+    the signature is computed where the document is and travels instead of the key."""
+
+    def __init__(self, hasher: MinHasher):
+        self.hasher = hasher
+
+    def process(self, doc: Document):
+        yield doc._replace(sig=self.hasher.signature(doc.key) if doc.key else None)
+
+
+class _Signatures(beam.DoFn):
+    """`DedupRecord` → (id, (rank, sig, file)); records without a signature (an empty key)
+    are skipped. The input file rides along so each duplicate row is counted against it."""
+
+    def __init__(self, keep: str):
+        self.keep = keep
+
+    def setup(self):
+        self.signatures = counter("signatures")
+        self.empty = counter("empty_keys")
+
+    def process(self, record: DedupRecord):
+        if record.sig is None:
+            self.empty.inc()
+            return
+        self.signatures.inc()
+        rank = (-record.n_chars, record.id) if self.keep == "longest" else (record.id,)
+        yield record.id, (rank, record.sig, record.file)
+
+
+def _count_bucket(item):
+    _, (size, _) = item
+    Metrics.distribution(NS, "bucket_size").update(size)
+    counter("buckets").inc()
+    if size > 1:
+        counter("buckets_shared").inc()
+    return item
+
+
+@beam.typehints.with_output_types(tuple[bytes, str])
+class _RouteBandKey(beam.DoFn):
+    """Band keys of giant buckets become edges to the bucket's smallest id right here."""
+
+    def process(self, item, giant):
+        bkey, doc_id = item
+        center = giant.get(bkey)
+        if center is None:
+            yield item
+        elif doc_id != center:
+            yield beam.pvalue.TaggedOutput("giant_edges", (doc_id, center))
+
+
+class Candidates(beam.PTransform):
+    """`DedupRecord`s → {'sigs': (id, (rank, sig, file)), 'candidates': (member, center)
+    edges, 'giant': (band key, center) of the giant buckets}."""
+
+    def __init__(self, config: NearDedupConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, records):
+        bands, rows, limit = self.config.bands, self.config.rows, self.config.max_bucket_size
+        sigs = records | "Signatures" >> beam.ParDo(_Signatures(self.config.keep))
+        band_keys = sigs | "BandKeys" >> beam.FlatMap(
+            lambda kv: ((bk, kv[0]) for bk in lsh.band_keys(kv[1][1], bands, rows)))
+        giant = (
+            band_keys
+            | "One" >> beam.MapTuple(lambda bk, doc_id: (bk, (1, doc_id)))
+            # (size, smallest id): liftable, so no worker sees a bucket's members
+            | "BucketStats" >> beam.CombinePerKey(TupleCombineFn(sum, min))
+            | "CountBuckets" >> beam.Map(_count_bucket)
+            | "GiantBuckets" >> beam.Filter(lambda kv: kv[1][0] > limit)
+            | "GiantCenter" >> beam.MapTuple(lambda bk, stats: (bk, stats[1])))
+        routed = band_keys | "RouteGiant" >> beam.ParDo(
+            _RouteBandKey(), giant=beam.pvalue.AsDict(giant)
+        ).with_outputs("giant_edges", main="normal")
+        giant_edges = routed.giant_edges | "CountGiantEdges" >> beam.Map(
+            counting("giant_bucket_edges"))
+        star_edges = (routed.normal
+                      | "Buckets" >> beam.GroupByKey()
+                      | "StarEdges" >> beam.FlatMapTuple(lambda _, ids: lsh.star_edges(ids)))
+        candidates = (star_edges, giant_edges) | "Candidates" >> beam.Flatten()
+        return {"sigs": sigs, "candidates": candidates, "giant": giant}

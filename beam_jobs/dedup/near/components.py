@@ -1,0 +1,144 @@
+"""Connected components of the verified edges, distributed: large-star / small-star rounds
+(Kiveris et al., "Connected Components in MapReduce and Beyond", SoCC 2014), then a residual
+union-find for whatever has not converged. Every node ends up labelled with the smallest node
+of its component; no step gathers the graph on one worker unless the rounds did not converge
+(counted in `cc_residual_edges`)."""
+
+from __future__ import annotations
+
+import logging
+
+import apache_beam as beam
+from apache_beam.transforms.combiners import TupleCombineFn
+
+from beam_jobs.dedup import lsh
+from beam_jobs.dedup.near.config import DEFAULT_CC_ROUNDS, counter, counting
+
+RESIDUAL_WARN = 100_000
+
+_log = logging.getLogger(__name__)
+
+
+def _both_ways(edge):
+    a, b = edge
+    yield a, b
+    yield b, a
+
+
+def _down(edge):
+    a, b = edge
+    return (a, b) if a > b else (b, a)
+
+
+class _LargeStar(beam.DoFn):
+    def __init__(self, label):
+        self.changes = counter(f"cc_changes_{label}")
+
+    def process(self, item):
+        node, neighbors = item
+        out = lsh.large_star(node, neighbors)
+        for _v, m in out:
+            if m != node:
+                self.changes.inc()
+        yield from out
+
+
+class _SmallStar(beam.DoFn):
+    def __init__(self, label):
+        self.changes = counter(f"cc_changes_{label}")
+
+    def process(self, item):
+        node, smaller = item
+        out = lsh.small_star(node, smaller)
+        for v, _ in out:
+            if v != node:
+                self.changes.inc()
+        yield from out
+
+
+def _stat_inputs(edge):
+    """Per node: (smaller neighbors, has a larger neighbor), summed by a stock combine."""
+    child, parent = _down(edge)
+    yield child, (1, False)
+    yield parent, (0, True)
+
+
+def _split_residual(edge, bad):
+    child, parent = edge
+    if child in bad or parent in bad:
+        yield beam.pvalue.TaggedOutput("residual", edge)
+    else:
+        yield edge
+
+
+def _union_find(item):
+    _, edges = item
+    n = 0
+    uf = lsh.UnionFind()
+    for a, b in edges:
+        n += 1
+        uf.union(a, b)
+    counter("cc_residual_edges").inc(n)
+    if n > RESIDUAL_WARN:
+        _log.warning(
+            "near dedup: %d edges had not converged after the CC rounds; raise --cc-rounds", n
+        )
+    for node in sorted(uf.parent):
+        root = uf.find(node)
+        if root != node:
+            yield node, root
+
+
+class ConnectedComponents(beam.PTransform):
+    """Edges -> (node, smallest node of its component) for every node on an edge.
+
+    `rounds` alternations of large-star and small-star (Kiveris et al. 2014), each counting the
+    edges it re-pointed (`cc_changes_large_i`, `cc_changes_small_i`; both zero means converged).
+    Then, always correct whether or not that happened: the nodes that are not yet a star leaf or
+    centre (`cc_unconverged_nodes`) go to a side input, the edges touching them are solved by
+    union-find on one key (`cc_residual_edges`, zero when converged), their (node, root) edges
+    rejoin the star edges, and one more large-star turns the result into stars.
+    """
+
+    def __init__(self, rounds: int = DEFAULT_CC_ROUNDS):
+        super().__init__()
+        self.rounds = rounds
+
+    def expand(self, edges):
+        for i in range(1, self.rounds + 1):
+            edges = (
+                edges
+                | f"LargeStarEdges{i}" >> beam.FlatMap(_both_ways)
+                | f"LargeStarGroup{i}" >> beam.GroupByKey()
+                | f"LargeStar{i}" >> beam.ParDo(_LargeStar(f"large_{i}"))
+                | f"SmallStarEdges{i}" >> beam.Map(_down)
+                | f"SmallStarGroup{i}" >> beam.GroupByKey()
+                | f"SmallStar{i}" >> beam.ParDo(_SmallStar(f"small_{i}"))
+            )
+        bad = (
+            edges
+            | "NodeStatInputs" >> beam.FlatMap(_stat_inputs)
+            | "NodeStats" >> beam.CombinePerKey(TupleCombineFn(sum, any))
+            | "Unconverged" >> beam.Filter(lambda kv: kv[1][0] > 1 or (kv[1][0] == 1 and kv[1][1]))
+            | "CountUnconverged" >> beam.Map(counting("cc_unconverged_nodes"))
+            | "BadNode" >> beam.Map(lambda kv: (kv[0], True))
+        )
+        split = edges | "SplitResidual" >> beam.FlatMap(
+            _split_residual, bad=beam.pvalue.AsDict(bad)
+        ).with_outputs("residual", main="stars")
+        solved = (
+            split.residual
+            | "ResidualOneKey" >> beam.Map(lambda e: (None, e))
+            | "ResidualGroup" >> beam.GroupByKey()
+            | "ResidualUnionFind" >> beam.FlatMap(_union_find)
+        )
+        return (
+            (split.stars, solved)
+            | "FinishEdges" >> beam.Flatten()
+            | "FinishBothWays" >> beam.FlatMap(_both_ways)
+            | "FinishGroup" >> beam.GroupByKey()
+            | "FinishLargeStar" >> beam.FlatMap(lambda kv: lsh.large_star(*kv))
+            | "LabelInputs" >> beam.FlatMap(lambda e: [(e[0], e[1]), (e[1], e[1])])
+            | "Label" >> beam.CombinePerKey(min)
+        )
+

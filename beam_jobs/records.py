@@ -1,0 +1,167 @@
+"""What crosses each stage boundary, as typed records, with the Arrow schemas of what is written.
+
+    input file ─ read ─▶ RawRecord ─ clean ─▶ Document ─ spill ─▶ DedupRecord ─ dedup ─▶ Duplicate
+         │                 └▶ Rejected    └▶ Filtered    (the document stays in its spill file)
+         └▶ InputFile                                     SpillFile ─ shards ─▶ KeptDocument
+    every record's fate ─▶ Event (summed into stats.json)
+
+Records are NamedTuples: Beam's coders move them as fast as the dicts they replace (measured in
+docs/architecture.md), and a field's name says what it is at every stage. A transform takes one
+record type; tests build the same records as production.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import pyarrow as pa
+
+# ── read ─────────────────────────────────────────────────────────────────────────────────────
+
+
+class RawRecord(NamedTuple):
+    """One input record: its stable id and text as read, where it came from."""
+
+    id: str
+    raw_text: str
+    source: str
+    file: str  # input file, relative to the inputs' common base
+    line: int  # 1-based line (text, JSON Lines) or 0-based row (Parquet)
+
+
+class Rejected(NamedTuple):
+    """A record that could not be read (a dead letter): a row of `rejected/`."""
+
+    file: str | None
+    line: int | None
+    id: str | None
+    reason: str
+    detail: str
+    raw: str
+
+    def at(self, file: str, line: int) -> Rejected:
+        return self._replace(file=file, line=line)
+
+
+class InputFile(NamedTuple):
+    """What reading one input file found: its record count and content digest."""
+
+    path: str
+    records: int
+    digest: str
+
+
+# ── clean ────────────────────────────────────────────────────────────────────────────────────
+
+
+class Filtered(NamedTuple):
+    """A document a quality filter removed, and the filter's name."""
+
+    id: str
+    file: str
+    reason: str
+
+
+class Document(NamedTuple):
+    """A clean document: training `text`, the dedup `key`, its MinHash signature (None when
+    near dedup is off or the key is empty)."""
+
+    id: str
+    text: str
+    key: str
+    n_chars: int
+    n_tokens: int
+    source: str
+    file: str
+    line: int
+    sig: Any = None  # np.ndarray[uint32] of num_perm values
+
+
+# ── dedup ────────────────────────────────────────────────────────────────────────────────────
+
+
+class DedupRecord(NamedTuple):
+    """What dedup needs of a document that stays in its spill file."""
+
+    id: str
+    key_hash: bytes
+    n_chars: int
+    file: str
+    line: int
+    spill: str  # the spill file holding the document, relative to the output directory
+    sig: Any = None
+
+
+class Duplicate(NamedTuple):
+    """A removed document and the kept one it duplicates: a row of `duplicates/`."""
+
+    id: str
+    duplicate_of: str
+    kind: str  # exact or near
+    similarity: float
+    file: str | None  # input file of the removed document (per-file accounting)
+
+
+# ── shards ───────────────────────────────────────────────────────────────────────────────────
+
+
+class SpillFile(NamedTuple):
+    """A written spill file: its rows and the output shards of its row groups, in order."""
+
+    path: str
+    rows: int
+    shards: list
+
+
+class ShardFile(NamedTuple):
+    """A written train or val shard."""
+
+    path: str
+    shard: int
+    rows: int
+    split: str
+    n_tokens: int
+    n_chars: int
+
+
+class KeptDocument(NamedTuple):
+    """A document written to a train or val shard, for the counts and statistics after it."""
+
+    split: str
+    text: str
+    n_chars: int
+    n_tokens: int
+    file: str
+
+
+# ── statistics ───────────────────────────────────────────────────────────────────────────────
+
+
+class Event(NamedTuple):
+    """One counted fact about a record's fate. `kind` is read, rejected, filtered, duplicate
+    or kept; `detail` the reason, the duplicate kind or the split; `n` records (read: the
+    file's count)."""
+
+    kind: str
+    file: str | None
+    detail: str = ""
+    n: int = 1
+    chars: int = 0
+    tokens: int = 0
+
+
+# ── Arrow schemas of the written tables (docs/output_format.md) ──────────────────────────────
+
+DOC_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("n_tokens", pa.int64()),
+                        ("n_chars", pa.int64()), ("source", pa.string())])
+# The document schema plus where the record came from (per-file accounting, the rule for
+# repeated ids) and its output shard.
+SPILL_SCHEMA = pa.schema([*DOC_SCHEMA, pa.field("file", pa.string()), pa.field("line", pa.int64()),
+                          pa.field("shard", pa.int32())])
+DUPLICATE_SCHEMA = pa.schema([("id", pa.string()), ("duplicate_of", pa.string()),
+                              ("kind", pa.string()), ("similarity", pa.float64())])
+REJECTED_SCHEMA = pa.schema([("file", pa.string()), ("line", pa.int64()), ("id", pa.string()),
+                             ("reason", pa.string()), ("detail", pa.string()),
+                             ("raw", pa.string())])
+NGRAM_SCHEMA = pa.schema([("order", pa.int32()), ("ngram", pa.list_(pa.string())),
+                          ("count", pa.int64())])
