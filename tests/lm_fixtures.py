@@ -1,5 +1,6 @@
 """A tiny, valid pipeline output directory (docs/output_format.md, schema 1) written with
-pyarrow, so the `lm` tests need no Beam. Counts follow the contract: every train document is
+pyarrow and the pipeline's own schemas, so the `lm` tests need no Beam run (tests/test_contract.py
+checks the real hand-off). Counts follow the contract: every train document is
 `<bos> t1 .. tk <eos>` and n-grams of every order are counted over raw tokens."""
 
 from __future__ import annotations
@@ -12,12 +13,8 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from beam_jobs.records import DOC_SCHEMA, NGRAM_SCHEMA
 from beam_jobs.tokens.tokenizers import BOS, EOS, SPECIAL_TOKENS, UNK
-
-DOC_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("n_tokens", pa.int64()),
-                        ("n_chars", pa.int64()), ("source", pa.string())])
-NGRAM_SCHEMA = pa.schema([("order", pa.int32()), ("ngram", pa.list_(pa.string())),
-                          ("count", pa.int64())])
 
 SYLLABLES = ["の", "に", "は", "を", "た", "が", "で", "て", "と", "し", "れ", "さ", "ある",
              "いる", "する", "こと", "関数", "引数", "値", "型", "。", "、", "\n", "a", "b"]
