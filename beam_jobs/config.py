@@ -61,7 +61,7 @@ class PrepareConfig:
             read=ReadConfig(
                 tuple(opts.input), opts.format, opts.text_field, opts.id_field,
                 opts.source_field, opts.max_record_bytes, opts.decode_errors,
-                int(opts.read_block_mb * (1 << 20))),
+                int(opts.read_block_mb * (1 << 20)), opts.encoding),
             normalize=NormalizeConfig(form=opts.unicode_form, lowercase=opts.lowercase,
                                       punct_to_space=opts.punct_to_space,
                                       whitespace=opts.whitespace),

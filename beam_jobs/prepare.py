@@ -22,13 +22,27 @@ from beam_jobs.counts.combiners import BuildVocab, CountNgrams
 from beam_jobs.dedup.exact import ExactDedup, RedirectToKept
 from beam_jobs.dedup.ids import UniqueIds
 from beam_jobs.dedup.near import AddSignature, NearDedup
+from beam_jobs.io.files import check_inputs_exist, common_base
+from beam_jobs.io.fingerprint import local_digests
 from beam_jobs.io.parquet import WriteShardedParquet
-from beam_jobs.io.read import ReadDocuments, check_inputs_exist
+from beam_jobs.io.read import ReadDocuments
 from beam_jobs.io.shards import WriteSplitShards
 from beam_jobs.io.spill import SpillDocuments
-from beam_jobs.options import PrepareOptions, validate
-from beam_jobs.outputs.directory import STAGE_OUTPUTS, delete_outputs, prepare_output_dir
+from beam_jobs.options import (
+    PrepareOptions,
+    all_flags_parser,
+    check_flags,
+    help_text,
+    validate,
+)
+from beam_jobs.outputs.directory import (
+    STAGE_OUTPUTS,
+    check_output_path,
+    delete_outputs,
+    prepare_output_dir,
+)
 from beam_jobs.outputs.finish import Finish, StageDone
+from beam_jobs.outputs.lock import OutputLock
 from beam_jobs.outputs.manifest import MANIFEST, read_manifest
 from beam_jobs.outputs.stages import (
     SPILL_DIR,
@@ -40,12 +54,14 @@ from beam_jobs.outputs.stages import (
 )
 from beam_jobs.outputs.stats import CountEvents
 from beam_jobs.records import DUPLICATE_SCHEMA, REJECTED_SCHEMA, Event, SpillFile
+from beam_jobs.runtime.flags import legacy_bool_values
 from beam_jobs.runtime.runner import choose_local_mode, counter_values, resolve_runner
 from beam_jobs.runtime.worker_env import local_worker_env, tune_this_process
 from beam_jobs.text.clean import CleanDocuments
 
 
-def build_dedup_stage(pipeline: beam.Pipeline, config: PrepareConfig, key: str) -> dict:
+def build_dedup_stage(pipeline: beam.Pipeline, config: PrepareConfig, key: str,
+                      run_id: str) -> dict:
     """read → clean → spill → unique ids → exact dedup → near dedup. The documents stay in
     the spill files where they were cleaned; only `DedupRecord`s cross the dedup shuffles.
     Writes the duplicate and rejected tables, and last the stage's marker."""
@@ -87,7 +103,7 @@ def build_dedup_stage(pipeline: beam.Pipeline, config: PrepareConfig, key: str) 
     marker = (pipeline
               | "Once" >> beam.Create([None])
               | "StageDone" >> beam.ParDo(
-                  StageDone(out, key), events=side.AsSingleton(counts),
+                  StageDone(out, key, run_id), events=side.AsSingleton(counts),
                   files=side.AsList(read["files"]), spill_files=side.AsList(spilled["files"]),
                   duplicate_shards=side.AsList(duplicate_shards),
                   rejected_shards=side.AsList(rejected_shards)))
@@ -110,7 +126,8 @@ def reuse_dedup_stage(pipeline: beam.Pipeline, config: PrepareConfig, marker: di
             "removed": removed}
 
 
-def build_final_steps(pipeline: beam.Pipeline, config: PrepareConfig, stage: dict):
+def build_final_steps(pipeline: beam.Pipeline, config: PrepareConfig, stage: dict,
+                      run_id: str):
     """The dedup stage's spill files minus the removed ids → train/val shards written shard by
     shard, vocabulary, n-grams, stats, report and manifest. `stage` is what
     `build_dedup_stage` (same job) or `reuse_dedup_stage` returns. Returns the PCollection
@@ -135,7 +152,7 @@ def build_final_steps(pipeline: beam.Pipeline, config: PrepareConfig, stage: dic
     return (pipeline
             | "Last" >> beam.Create([None])
             | "Finish" >> beam.ParDo(
-                Finish(out, config.options, config.settings(), config.output.report),
+                Finish(out, config.options, config.settings(), config.output.report, run_id),
                 kept_events=side.AsSingleton(kept_events),
                 stage=side.AsSingleton(stage["marker"]), vocab=side.AsSingleton(vocab),
                 doc_shards=side.AsList(written["shards"]),
@@ -145,37 +162,66 @@ def build_final_steps(pipeline: beam.Pipeline, config: PrepareConfig, stage: dic
 def parse_options(argv=None) -> tuple[PrepareOptions, PrepareConfig]:
     """Flags → (Beam options, our config); ValueError (one line) for anything that cannot
     work, before any work is done."""
+    argv = legacy_bool_values(sys.argv[1:] if argv is None else list(argv), all_flags_parser())
+    check_flags(argv)
     opts = PrepareOptions(argv)
     resolve_runner(opts)
     validate(opts)
     return opts, PrepareConfig.from_options(opts)
 
 
+def reusable_stage(opts, config: PrepareConfig, key: str) -> dict | None:
+    """The marker of the output directory's dedup stage when `--resume` may reuse it: made
+    with the same options and from the same input bytes (local files are hashed by a small
+    job of their own; object stores' checksums are in the key already)."""
+    out = config.output.output
+    marker = read_marker(out)
+    if marker is None or marker.get("key") != key:
+        return None
+    base = common_base(list(config.read.patterns))
+    now = local_digests(opts, list(config.read.patterns), base,
+                        FileSystems.join(out, STAGE_DIR))
+    then = {f["path"]: f["digest"] for f in marker["files"]}
+    changed = sorted(p for p in set(now) | set(then) if now.get(p) != then.get(p))
+    if changed:
+        logging.warning("not reusing the dedup stage: %d input file(s) changed since it was "
+                        "made (%s)", len(changed), ", ".join(changed[:5]))
+        return None
+    return marker
+
+
 def run(argv=None) -> dict:
     """Run the pipeline to completion as one Beam job; with `--resume` and a marker for the
     same options and inputs, the job starts from the materialized dedup stage instead of the
     input. Returns the manifest."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     opts, config = parse_options(argv)
     out = config.output.output
     check_inputs_exist(config.read.patterns)
-    prepare_output_dir(out, config.output.overwrite, config.output.resume)
-    started = time.time()
+    check_output_path(out)
+    with OutputLock(out) as lock:
+        prepare_output_dir(out, config.output.overwrite, config.output.resume)
+        return run_locked(opts, config, argv, lock.run_id)
+
+
+def run_locked(opts, config: PrepareConfig, argv: list[str], run_id: str) -> dict:
+    """`run` once the output directory is ours."""
+    out, started = config.output.output, time.time()
     inputs = input_metadata(config.read.patterns)
-    choose_local_mode(opts, sys.argv[1:] if argv is None else argv,
-                      sum(f["bytes"] or 0 for f in inputs))
+    choose_local_mode(opts, argv, sum(f["bytes"] or 0 for f in inputs))
     key = stage_key(config.options, {"schema_version": SCHEMA_VERSION,
                                      "near_dedup": config.near and config.near.settings()},
                     inputs)
-    marker = read_marker(out) if config.output.resume else None
-    reuse = marker is not None and marker.get("key") == key
+    marker = reusable_stage(opts, config, key) if config.output.resume else None
+    reuse = marker is not None
     pipeline = beam.Pipeline(options=opts)
     if reuse:
         logging.warning("reusing the dedup stage in %s", FileSystems.join(out, STAGE_DIR))
         stage = reuse_dedup_stage(pipeline, config, marker)
     else:
         delete_outputs(out, STAGE_OUTPUTS)
-        stage = build_dedup_stage(pipeline, config, key)
-    build_final_steps(pipeline, config, stage)
+        stage = build_dedup_stage(pipeline, config, key, run_id)
+    build_final_steps(pipeline, config, stage, run_id)
     with local_worker_env(opts):
         result = pipeline.run()
         result.wait_until_finish()
@@ -189,6 +235,10 @@ def run(argv=None) -> dict:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "-h" in argv or "--help" in argv:
+        print(help_text())
+        return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     tune_this_process()
     try:
@@ -196,6 +246,8 @@ def main(argv=None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for line in manifest.get("warnings", []):
+        print(f"warning: {line}", file=sys.stderr)
     splits = manifest["splits"]
     print(f"prepared: train {splits['train']['rows']} docs / {splits['train']['tokens']} "
           f"tokens, val {splits['val']['rows']} docs / {splits['val']['tokens']} tokens")

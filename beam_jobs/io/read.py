@@ -9,13 +9,12 @@ one rejected record for the rest.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
-import gzip
 import hashlib
 import io
 import json
 import posixpath
-import re
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -23,79 +22,20 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.io import shuffle_bytes
+from beam_jobs.io.files import common_base, detect_format, open_stream, unreadable_matches
+from beam_jobs.io.fingerprint import hashing_reader
+from beam_jobs.io.lines import bom_encoding, iter_lines, transcoding
 from beam_jobs.records import InputFile, RawRecord, Rejected
 from beam_jobs.runtime.progress import report_progress
 
 REJECTED = "rejected"
 FILES = "files"
-_GLOB_CHARS = re.compile(r"[*?\[]")
-
-
-def glob_base(pattern: str) -> str:
-    """The directory part of a pattern before its first glob character, with a trailing '/'."""
-    match = _GLOB_CHARS.search(pattern)
-    head = pattern[: match.start()] if match else pattern
-    return head.rsplit("/", 1)[0] + "/" if "/" in head else ""
-
-
-def common_base(patterns: list[str]) -> str:
-    bases = [glob_base(p) for p in patterns]
-    base = bases[0]
-    for other in bases[1:]:
-        while not other.startswith(base):
-            base = base[:-1].rsplit("/", 1)[0] + "/" if base.count("/") > 1 else ""
-    return base
-
-
-def detect_format(path: str, fmt: str) -> str:
-    if fmt != "auto":
-        return fmt
-    name = path.lower()
-    for suffix in (".gz", ".gzip", ".bz2", ".zst", ".deflate"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-    if name.endswith((".jsonl", ".json", ".ndjson")):
-        return "jsonl"
-    if name.endswith(".parquet"):
-        return "parquet"
-    return "text"
-
-
 def rejected(reason: str, detail, raw: bytes | str = b"", doc_id: str | None = None,
              file: str | None = None, line: int | None = None) -> Rejected:
     """A dead letter; its location is filled in by the step that knows it."""
     if isinstance(raw, bytes):
         raw = raw[:800].decode("utf-8", errors="replace")
     return Rejected(file, line, doc_id, reason, str(detail)[:500], raw[:200])
-
-
-def open_lines(readable: fileio.ReadableFile):
-    """A binary stream to iterate line by line. Beam's own decompressing reader has no line
-    iterator, so gzip goes through the standard library (C-speed readline)."""
-    path = readable.metadata.path
-    compression = CompressionTypes.detect_compression_type(path)
-    if compression == CompressionTypes.GZIP:
-        raw = readable.open(compression_type=CompressionTypes.UNCOMPRESSED)
-        # GzipFile buffers only a few KB, so a truncated file loses little before the break.
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    if compression == CompressionTypes.UNCOMPRESSED:
-        return readable.open(compression_type=CompressionTypes.UNCOMPRESSED)
-    handle = readable.open()
-    return _LineIterator(handle)
-
-
-class _LineIterator:
-    def __init__(self, handle):
-        self.handle = handle
-
-    def __iter__(self):
-        return iter(self.handle.readline, b"")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.handle.close()
 
 
 # A block: (relative path, format, first line or row, payload). For text formats the payload
@@ -116,19 +56,23 @@ class ReadConfig:
     max_record_bytes: int = 16 << 20
     decode_errors: str = "strict"
     block_bytes: int = BLOCK_BYTES
+    encoding: str = "utf-8"
 
 
 class SplitFile(beam.DoFn):
-    """A matched file → blocks of about `block_bytes` (whole lines or Parquet row groups),
-    and one {path, records, digest} per file on the `files` output.
+    """A matched file → blocks of about `block_bytes` (whole lines, see `beam_jobs.io.lines`,
+    or Parquet row groups), and one `InputFile` per file on the `files` output.
 
     The file is read once, start to end (a gzip stream cannot be split), but not parsed here:
     blocks are cheap to shuffle (one bytes object each), so the parsing and everything after
-    it spreads over the workers whatever the file sizes. A file that breaks midway keeps the
+    it spreads over the workers whatever the file sizes. A line over `max_record_bytes` is
+    rejected (`too_large`) as it streams by, never held. A file that breaks midway keeps the
     lines read before the break and adds one `unreadable_file` record for the rest."""
 
-    def __init__(self, base: str, fmt: str, block_bytes: int = BLOCK_BYTES):
+    def __init__(self, base: str, fmt: str, block_bytes: int = BLOCK_BYTES,
+                 max_record_bytes: int = 16 << 20, encoding: str = "utf-8"):
         self.base, self.fmt, self.block_bytes = base, fmt, block_bytes
+        self.max_record_bytes, self.encoding = max_record_bytes, encoding
 
     def setup(self):
         self.bytes_read = beam.metrics.Metrics.counter("read", "bytes")
@@ -142,12 +86,9 @@ class SplitFile(beam.DoFn):
         digest, count = hashlib.sha256(), [0]
         try:
             if fmt == "parquet":
-                blocks = self._parquet_blocks(path, rel, digest, count)
+                yield from self._parquet_blocks(path, rel, digest, count)
             else:
-                blocks = self._line_blocks(readable, rel, fmt, digest, count)
-            for block in blocks:
-                self.blocks.inc()
-                yield block
+                yield from self._line_blocks(readable, rel, fmt, digest, count)
         except Exception as exc:  # a file that breaks midway: keep what was read
             count[0] += 1
             beam.metrics.Metrics.counter("read", "broken_files").inc()
@@ -159,12 +100,25 @@ class SplitFile(beam.DoFn):
     def _line_blocks(self, readable, rel, fmt, digest, count):
         lines, size, first = [], 0, 1
         try:
-            with open_lines(readable) as handle:
-                for raw in handle:
-                    digest.update(raw)
-                    lines.append(raw)
-                    size += len(raw)
+            with open_stream(readable) as handle:
+                read, bom = self._reader(handle, digest)
+                if read is None:  # a UTF-16/32 file read as UTF-8: one record says why
                     count[0] += 1
+                    yield beam.pvalue.TaggedOutput(REJECTED, rejected(
+                        "wrong_encoding", f"the file opens with a {bom.upper()} byte-order "
+                        "mark; pass --encoding auto (or the encoding)", file=rel, line=1))
+                    return
+                for line in iter_lines(read, self.max_record_bytes):
+                    count[0] += 1
+                    if isinstance(line, int):  # over the limit: never held whole
+                        if lines:
+                            yield self._text_block(rel, fmt, first, lines, size)
+                        lines, size, first = [], 0, count[0] + 1
+                        yield beam.pvalue.TaggedOutput(REJECTED, rejected(
+                            "too_large", f"{line} bytes", file=rel, line=count[0]))
+                        continue
+                    lines.append(line)
+                    size += len(line) + 1
                     if size >= self.block_bytes:
                         yield self._text_block(rel, fmt, first, lines, size)
                         lines, size, first = [], 0, count[0] + 1
@@ -172,11 +126,35 @@ class SplitFile(beam.DoFn):
             if lines:
                 yield self._text_block(rel, fmt, first, lines, size)
 
+    def _reader(self, handle, digest):
+        """(`read(n)` of the file's text as UTF-8, hashing the decompressed bytes, None), or
+        (None, its encoding) when a UTF-16/32 byte-order mark says it is not UTF-8 as
+        expected."""
+        read = hashing_reader(handle, digest)
+
+        head = b""
+        while len(head) < 4 and (more := read(4 - len(head))):
+            head += more
+        pending = [head]
+
+        def read_from_head(n: int) -> bytes:
+            return pending.pop() if pending else read(n)
+
+        bom, encoding = bom_encoding(head), self.encoding
+        if encoding == "auto":
+            encoding = bom or "utf-8"
+        elif bom and codecs.lookup(encoding).name == "utf-8":
+            return None, bom
+        if codecs.lookup(encoding).name == "utf-8":
+            return read_from_head, None
+        return transcoding(read_from_head, encoding), None
+
     def _text_block(self, rel, fmt, first, lines, size):
         self.bytes_read.inc(size)
+        self.blocks.inc()
         report_progress(len(lines), size)
-        # Lines keep their b"\n", so the block splits back on it exactly.
-        return rel, fmt, first, shuffle_bytes.pack(b"".join(lines))
+        # One record a line, so the block splits back on b"\n" exactly.
+        return rel, fmt, first, shuffle_bytes.pack(b"\n".join(lines) + b"\n")
 
     def _parquet_blocks(self, path, rel, digest, count):
         import pyarrow.parquet as pq
@@ -187,9 +165,16 @@ class SplitFile(beam.DoFn):
         self.bytes_read.inc(len(data))
         meta = pq.ParquetFile(io.BytesIO(data)).metadata
         for group in range(meta.num_row_groups):
+            self.blocks.inc()
             yield rel, "parquet", count[0], (path, group)
             count[0] += meta.row_group(group).num_rows
         report_progress(count[0], len(data))
+
+
+def _as_text(value) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="backslashreplace")
+    return str(value)
 
 
 def block_lines(payload: bytes) -> list[bytes]:
@@ -236,9 +221,6 @@ class ParseBlock(beam.DoFn):
 
     def _parse_line(self, raw: bytes, fmt: str) -> tuple | Rejected:
         """(id or None, text, source or None), or why the line is not a record."""
-        raw = raw.removesuffix(b"\r")
-        if len(raw) > self.max_record_bytes:
-            return rejected("too_large", f"{len(raw)} bytes", raw)
         if b"\x00" in raw:
             return rejected("nul_byte", "record contains NUL bytes", raw)
         try:
@@ -258,13 +240,28 @@ class ParseBlock(beam.DoFn):
         if not isinstance(obj, dict):
             return rejected("bad_json", "record is not an object", raw)
         doc_id = obj.get(self.id_field)
-        doc_id = None if doc_id is None else str(doc_id)
+        if doc_id is not None and (isinstance(doc_id, bool)
+                                   or not isinstance(doc_id, (str, int, float, bytes))):
+            return rejected("bad_id", f"{self.id_field!r} is {type(doc_id).__name__}, not a "
+                            "string or number", raw)
+        doc_id = None if doc_id is None else _as_text(doc_id)
         text = obj.get(self.text_field)
         if text is None:
-            return rejected("missing_text", f"no {self.text_field!r} field", raw, doc_id)
+            detail = (f"{self.text_field!r} is null" if self.text_field in obj
+                      else f"no {self.text_field!r} field")
+            return rejected("missing_text", detail, raw, doc_id)
+        if isinstance(text, bytes):  # a binary Parquet column: UTF-8, under the same rules
+            try:
+                text = text.decode("utf-8", errors=self.decode_errors)
+            except UnicodeDecodeError as exc:
+                return rejected("bad_utf8", exc, raw, doc_id)
         if not isinstance(text, str):
             return rejected("non_string_text", f"{self.text_field!r} is {type(text).__name__}",
                             raw, doc_id)
+        if len(text) > self.max_record_bytes // 4 and (
+                len(text.encode("utf-8", "surrogatepass")) > self.max_record_bytes):
+            return rejected("too_large", f"{self.text_field!r} holds over "
+                            f"{self.max_record_bytes} bytes", raw, doc_id)  # a Parquet cell
         if "\x00" in text:
             return rejected("nul_byte", "text contains NUL", raw, doc_id)
         source = obj.get(self.source_field)
@@ -304,36 +301,41 @@ class ReadDocuments(beam.PTransform):
 
     def __init__(self, config: ReadConfig):
         super().__init__()
-        self.patterns = list(config.patterns)
-        self.fmt, self.block_bytes = config.fmt, config.block_bytes
+        self.config, self.patterns = config, list(config.patterns)
+        self.base = common_base(self.patterns)
+        # Matches Beam drops without a word (local dangling symlinks, loops), found now on the
+        # driver from metadata, so that each becomes a counted dead letter.
+        self.unreadable = [self._relative(p) for p in unreadable_matches(self.patterns)]
         self.parse = ParseBlock(config.text_field, config.id_field, config.source_field,
                                 config.max_record_bytes, config.decode_errors)
 
+    def _relative(self, path: str) -> str:
+        return path[len(self.base):] if path.startswith(self.base) else posixpath.basename(path)
+
     def expand(self, pbegin):
+        c = self.config
         split = (
             pbegin
             | "Patterns" >> beam.Create(self.patterns)
             | "Match" >> fileio.MatchAll()
-            # Grouping by path drops files matched by two patterns and lets the runner hand
-            # different files to different workers (a fusion break after the single Create).
-            | "KeyByPath" >> beam.Map(lambda m: (m.path, m))
-            | "DistinctFiles" >> beam.GroupByKey()
-            | "OnePerPath" >> beam.MapTuple(lambda path, ms: next(iter(ms)))
+            # Distinct drops files matched by two patterns and lets the runner hand different
+            # files to different workers (a fusion break after the single Create).
+            | "Paths" >> beam.Map(lambda m: m.path)
+            | "DistinctFiles" >> beam.Distinct()
             | "ReadMatches" >> fileio.ReadMatches()
-            | "SplitFiles" >> beam.ParDo(SplitFile(common_base(self.patterns), self.fmt,
-                                                   self.block_bytes))
+            | "SplitFiles" >> beam.ParDo(SplitFile(
+                self.base, c.fmt, c.block_bytes, c.max_record_bytes, c.encoding))
             .with_outputs(REJECTED, FILES, main="blocks"))
         parsed = (split.blocks
                   # One file may be most of the input: spread its blocks over the workers.
                   | "SpreadBlocks" >> beam.Reshuffle()
                   | "Parse" >> beam.ParDo(self.parse).with_outputs(REJECTED, main="docs"))
-        rejected = ((split[REJECTED], parsed[REJECTED])
-                    | "AllRejected" >> beam.Flatten())
-        return {"docs": parsed.docs, "rejected": rejected, "files": split[FILES]}
-
-
-def check_inputs_exist(patterns: list[str]) -> None:
-    """Fail before any work when a pattern matches nothing."""
-    for pattern in patterns:
-        if not FileSystems.match([pattern])[0].metadata_list:
-            raise ValueError(f"--input {pattern!r} matches no file")
+        unreadable = pbegin | "Unreadable" >> beam.Create(self.unreadable)
+        broken = unreadable | "UnreadableRecords" >> beam.Map(lambda rel: rejected(
+            "unreadable_file", "a dangling symlink or a symlink loop", file=rel, line=1))
+        rejected_rows = ((split[REJECTED], parsed[REJECTED], broken)
+                         | "AllRejected" >> beam.Flatten())
+        files = ((split[FILES], unreadable | "UnreadableFiles" >> beam.Map(
+                    lambda rel: InputFile(rel, 1, "")))
+                 | "AllFiles" >> beam.Flatten())
+        return {"docs": parsed.docs, "rejected": rejected_rows, "files": files}

@@ -3,6 +3,8 @@ stops half-way never looks complete (the manifest is written last and deleted fi
 
 from __future__ import annotations
 
+import os
+
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.outputs.manifest import MANIFEST
@@ -13,6 +15,13 @@ from beam_jobs.outputs.stages import STAGE_DIR
 FINAL_OUTPUTS = (MANIFEST, "stats.json", "vocab.json", "train", "val", "ngrams", "report")
 # Written by the dedup stage, marker included.
 STAGE_OUTPUTS = (STAGE_DIR, "duplicates", "rejected")
+
+
+def check_output_path(output: str) -> None:
+    """Refuse an output path that is a file, before any work."""
+    if FileSystems.get_scheme(output) in (None, "file") and os.path.exists(output) and (
+            not os.path.isdir(output)):
+        raise ValueError(f"--output {output} is a file, not a directory")
 
 
 def prepare_output_dir(output: str, overwrite: bool, resume: bool) -> None:
@@ -30,6 +39,11 @@ def prepare_output_dir(output: str, overwrite: bool, resume: bool) -> None:
         raise ValueError(f"{output} holds an incomplete run ({', '.join(leftovers)}); pass "
                          "--resume to reuse its completed stages or --overwrite to start over")
     delete_outputs(output, FINAL_OUTPUTS if resume else FINAL_OUTPUTS + STAGE_OUTPUTS)
+    # Temporary files a killed run left beside the outputs (atomic writes remove their own
+    # on an error, but a killed process cannot).
+    leftovers = FileSystems.match([FileSystems.join(output, "*.tmp-*")])[0].metadata_list
+    if leftovers:
+        FileSystems.delete([m.path for m in leftovers])
 
 
 def delete_outputs(output: str, names) -> None:

@@ -12,6 +12,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.io.fs import write_json
 from beam_jobs.io.spill import remove_unreferenced
+from beam_jobs.outputs.lock import check_lock
 from beam_jobs.outputs.manifest import build_manifest, write_manifest
 from beam_jobs.outputs.report import draw_report
 from beam_jobs.outputs.stages import SPILL_DIR, decode_counter, encode_counter, write_marker
@@ -27,10 +28,11 @@ class StageDone(beam.DoFn):
     """Writes the dedup stage's marker once all its outputs are written, after removing any
     spill file that no finished bundle referenced."""
 
-    def __init__(self, output_dir: str, key: str):
-        self.output_dir, self.key = output_dir, key
+    def __init__(self, output_dir: str, key: str, run_id: str):
+        self.output_dir, self.key, self.run_id = output_dir, key, run_id
 
     def process(self, _, events, files, spill_files, duplicate_shards, rejected_shards):
+        check_lock(self.output_dir, self.run_id)
         remove_unreferenced(self.output_dir, SPILL_DIR, {f.path for f in spill_files})
         marker = {
             "stage": "dedup", "key": self.key, "events": encode_counter(events),
@@ -45,11 +47,13 @@ class Finish(beam.DoFn):
     """stats.json, the report, and last the manifest, from the counts of the final steps and
     the dedup stage's marker."""
 
-    def __init__(self, output_dir: str, options: dict, settings: dict, report: bool):
+    def __init__(self, output_dir: str, options: dict, settings: dict, report: bool,
+                 run_id: str):
         self.output_dir, self.options, self.settings = output_dir, options, settings
-        self.report = report
+        self.report, self.run_id = report, run_id
 
     def process(self, _, kept_events, stage, vocab, doc_shards, ngram_shards):
+        check_lock(self.output_dir, self.run_id)
         stats = finalize(kept_events + decode_counter(stage["events"]))
         write_json(FileSystems.join(self.output_dir, "stats.json"), stats)
         report = draw_report(self.output_dir, stats, vocab) if self.report else []
@@ -58,5 +62,7 @@ class Finish(beam.DoFn):
             doc_shards=_rows(doc_shards), ngram_shards=_rows(ngram_shards),
             duplicate_shards=stage["duplicate_shards"],
             rejected_shards=stage["rejected_shards"], report=report)
+        manifest["warnings"] = stats["warnings"]
+        check_lock(self.output_dir, self.run_id)  # the last moment another run could have won
         write_manifest(self.output_dir, manifest)
         yield manifest

@@ -15,6 +15,7 @@ import json
 
 from apache_beam.io.filesystems import FileSystems
 
+from beam_jobs.io.fingerprint import store_checksum
 from beam_jobs.io.fs import read_json, write_json
 
 STAGE_DIR = "_stages/dedup"
@@ -27,12 +28,14 @@ SECOND_JOB_OPTIONS = frozenset({
 
 
 def input_metadata(patterns: list[str]) -> list[dict]:
-    """Path, size and modification time of every input file (no content is read)."""
+    """Path, size, modification time and, on object stores, the store's content checksum of
+    every input file (metadata only: no content is read here)."""
     files = {}
     for result in FileSystems.match(list(patterns)):
         for meta in result.metadata_list:
             files[meta.path] = {"path": meta.path, "bytes": meta.size_in_bytes,
-                                "mtime": getattr(meta, "last_updated_in_seconds", None)}
+                                "mtime": getattr(meta, "last_updated_in_seconds", None),
+                                "checksum": store_checksum(meta.path)}
     return [files[p] for p in sorted(files)]
 
 

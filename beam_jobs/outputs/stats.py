@@ -6,7 +6,7 @@ read = kept + filtered + duplicates + rejected, in total and for every input fil
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 
 import apache_beam as beam
 
@@ -33,6 +33,7 @@ class CountEvents(beam.CombineFn):
             acc[("hist", split, event.chars.bit_length())] += 1
         elif kind != "read":  # rejected / filtered / duplicate, with a reason or kind
             acc[(kind, event.detail)] += 1
+            acc[("file_reason", file, kind, event.detail)] += 1
         return acc
 
     def merge_accumulators(self, accs):
@@ -53,6 +54,7 @@ def finalize(acc: Counter) -> dict:
     stats["files"] = {}
     stats["splits"] = {s: {"documents": 0, "chars": 0, "tokens": 0, "length_histogram": {}}
                        for s in ("train", "val")}
+    by_reason: dict[str, dict] = defaultdict(dict)
     for key, value in sorted(acc.items(), key=lambda kv: str(kv[0])):
         if not isinstance(key, tuple):
             continue
@@ -66,6 +68,8 @@ def finalize(acc: Counter) -> dict:
             counts = stats["files"].setdefault(key[1], dict.fromkeys(
                 ("read", "kept", "filtered", "duplicates", "rejected"), 0))
             counts["duplicates" if key[2] == "duplicate" else key[2]] = value
+        elif key[0] == "file_reason" and key[2] != "duplicate":
+            by_reason[key[1]].setdefault(f"{key[2]}_by_reason", {})[key[3]] = value
         elif key[0] == "split":
             stats["splits"][key[1]][key[2]] = value
         elif key[0] == "hist":
@@ -74,8 +78,44 @@ def finalize(acc: Counter) -> dict:
     for split in stats["splits"].values():
         hist = split["length_histogram"]
         split["length_histogram"] = {k: hist[k] for k in sorted(hist, key=int)}
+    for file, counts in stats["files"].items():
+        counts.update(by_reason.get(file, {}))
     accounted = stats["kept"] + stats["filtered"] + stats["duplicates"] + stats["rejected"]
     stats["identity_holds"] = stats["read"] == accounted and all(
         f["read"] == f["kept"] + f["filtered"] + f["duplicates"] + f["rejected"]
         for f in stats["files"].values())
+    stats["warnings"] = warnings(stats)
     return stats
+
+
+# The flag to look at when a reason removes most of a file.
+REASON_FLAGS = {
+    "too_short": "--min-chars", "too_long": "--max-chars",
+    "too_few_letters": "--min-letter-ratio",
+    "wrong_script": "--scripts (the default is ja: Japanese scripts; e.g. latin, any)",
+    "repeated_lines": "--max-duplicate-line-fraction",
+    "repeated_ngrams": "--max-duplicate-ngram-fraction",
+    "bad_utf8": "--encoding (or --decode-errors replace)", "wrong_encoding": "--encoding",
+    "nul_byte": "--encoding (UTF-16 or UTF-32 text is full of NUL bytes)",
+    "bad_json": "--format (the file may not be JSON Lines)", "missing_text": "--text-field",
+    "non_string_text": "--text-field", "too_large": "--max-record-bytes",
+}
+MOST = 0.5
+
+
+def warnings(stats: dict) -> list[str]:
+    """What a person should know: nothing kept at all, or one reason removing more than half
+    of a file's records (a default that does not fit the data, such as the script filter on
+    English text), with the flag to change."""
+    out = []
+    if stats["read"] and not stats["kept"]:
+        out.append(f"no document was kept: of {stats['read']} records, "
+                   f"{stats['rejected']} were rejected and {stats['filtered']} filtered")
+    for file, counts in sorted(stats["files"].items()):
+        for kind in ("rejected", "filtered"):
+            for reason, n in sorted(counts.get(f"{kind}_by_reason", {}).items()):
+                if counts["read"] and n > MOST * counts["read"]:
+                    flag = REASON_FLAGS.get(reason, "its flag (see --help)")
+                    out.append(f"{file}: {n} of {counts['read']} records {kind} as {reason} "
+                               f"({n / counts['read']:.0%}); see {flag}")
+    return out

@@ -24,8 +24,8 @@ def parse_bool(text: str) -> bool | None:
 
 
 class BoolFlag(argparse.Action):
-    """`--x` / `--no-x` for a boolean dest; the old `--x VALUE` form is accepted with a
-    warning. Register it with the positive option string only."""
+    """`--x` / `--no-x` for a boolean dest. Register it with the positive option string only;
+    run argv through `legacy_bool_values` first so the old `--x VALUE` form still parses."""
 
     def __init__(self, option_strings, dest, default=False, help=None, **kwargs):
         strings = []
@@ -34,21 +34,36 @@ class BoolFlag(argparse.Action):
             if option.startswith("--"):
                 strings.append("--no-" + option[2:])
         state = "on" if default else "off"
-        super().__init__(strings, dest, nargs="?", default=default, metavar="",
+        super().__init__(strings, dest, nargs=0, default=default,
                          help=f"{help + ' ' if help else ''}(default {state})")
 
     def __call__(self, parser, namespace, values, option_string=None):
-        negative = option_string.startswith("--no-")
-        if values is None:
-            setattr(namespace, self.dest, not negative)
-            return
-        value = parse_bool(values)
-        if value is None:
-            parser.error(f"{option_string} takes no value (got {values!r})")
-        positive = option_string.replace("--no-", "--", 1)
-        print(f"warning: {option_string} {values} is deprecated; use {positive} or "
-              f"--no-{positive[2:]}", file=sys.stderr)
-        setattr(namespace, self.dest, value != negative)
+        setattr(namespace, self.dest, not option_string.startswith("--no-"))
+
+    def format_usage(self) -> str:
+        return " | ".join(self.option_strings)
+
+
+def legacy_bool_values(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """argv with the old value forms of boolean flags (`--x true`, `--x=off`) rewritten to
+    `--x` / `--no-x`, each with a deprecation warning on stderr."""
+    flags = {s for a in parser._actions if isinstance(a, BoolFlag) for s in a.option_strings}
+    out, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        name, eq, inline = arg.partition("=")
+        value = inline if eq else (argv[i + 1] if i + 1 < len(argv) else None)
+        if name in flags and value is not None and parse_bool(value) is not None:
+            on = parse_bool(value) != name.startswith("--no-")
+            positive = name.replace("--no-", "--", 1)
+            new = positive if on else "--no-" + positive[2:]
+            print(f"warning: {name} {value} is deprecated; use {new}", file=sys.stderr)
+            out.append(new)
+            i += 1 if eq else 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
 
 
 class _RenamedFlag(argparse.Action):

@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from beam_jobs.io.read import ReadConfig, ReadDocuments, common_base, glob_base
+from beam_jobs.io.files import common_base, glob_base
+from beam_jobs.io.read import ReadConfig, ReadDocuments
 
 
 def local_pipeline():
