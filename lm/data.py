@@ -23,13 +23,10 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from beam_jobs.text.codepoints import code_points
 from beam_jobs.tokens.tokenizers import BOS, EOS, SPECIAL_TOKENS, UNK, Tokenizer, get_tokenizer
+from lm.errors import DataDirError  # defined with lm's other errors, raised here
 
 SCHEMA_VERSION = 1
-IGNORE_INDEX = -100
-
-
-class DataDirError(ValueError):
-    """The data directory is not a complete pipeline output this package can read."""
+IGNORE_INDEX = -100  # a target that is not scored (padding, the step into a next <bos>)
 
 
 def load_manifest(data_dir: str) -> dict:

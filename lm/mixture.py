@@ -21,13 +21,10 @@ import re
 import numpy as np
 
 from beam_jobs.tokens.tokenizers import SPECIAL_TOKENS
+from lm.errors import MixtureError  # defined with lm's other errors, raised here
 
 BLOCK = 4096
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-
-class MixtureError(ValueError):
-    """A mixture specification that cannot be used."""
 
 
 def parse_domain_spec(spec: str) -> tuple[str, str, float | None]:

@@ -50,6 +50,7 @@ from lm.data import (
     load_vocab,
     split_chars,
 )
+from lm.errors import CheckpointError
 from lm.evaluate import evaluate
 from lm.mixture import (
     MixtureError,
@@ -228,10 +229,6 @@ def make_optimizer(model, args):
 def fail(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(2)
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that is missing, truncated, corrupted or not from lm.train."""
 
 
 CHECKPOINT_KEYS = ("model", "model_config", "vocab", "tokenizer")
