@@ -528,11 +528,7 @@ def train(args) -> dict:
         y = batch["y"].to(device, non_blocking=True)
         schedule.set(state["step"], state["loop_seconds"])
         with autocast():
-            features, _ = model(x)
-        keep = y.reshape(-1) != -100
-        logp = model.target_log_probs(features.reshape(-1, features.shape[-1])[keep],
-                                      y.reshape(-1)[keep])
-        loss = -logp.mean()
+            loss, targets = model.loss(x, y)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -544,7 +540,7 @@ def train(args) -> dict:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
             optimizer.step()
-        n = int(keep.sum())
+        n = int(targets)
         state["step"] += 1
         state["tokens"] += n
         state["loss_sum"] += loss.item() * n
