@@ -75,11 +75,10 @@ def shard_paths(data_dir: str, manifest: dict, split: str) -> list[str]:
 class Vocab:
     """Token <-> id with the manifest's vocabulary; out-of-vocabulary tokens map to `<unk>`."""
 
-    def __init__(self, tokens: list[str], tokenizer: Tokenizer, counts: list[int] | None = None):
+    def __init__(self, tokens: list[str], tokenizer: Tokenizer):
         if list(tokens[: len(SPECIAL_TOKENS)]) != list(SPECIAL_TOKENS):
             raise DataDirError(f"vocabulary must start with {list(SPECIAL_TOKENS)}")
         self.tokens = list(tokens)
-        self.counts = list(counts) if counts is not None else None
         self.tokenizer = tokenizer
         self.index = {t: i for i, t in enumerate(self.tokens)}
         self.unk, self.bos, self.eos = (self.index[t] for t in (UNK, BOS, EOS))
@@ -112,25 +111,35 @@ class Vocab:
         out[0], out[1:-1], out[-1] = self.bos, ids, self.eos
         return out
 
-    def decode(self, ids, unk_placeholder: str = "\ufffd", specials: bool = False) -> str:
+    def decode(self, ids, unk_placeholder: str = "\ufffd") -> str:
         """Text of `ids`; `<unk>` is shown as `unk_placeholder`, `<bos>`/`<eos>` dropped."""
         out = []
         for i in ids:
             i = int(i)
             if i == self.unk:
                 out.append(unk_placeholder)
-            elif i in (self.bos, self.eos):
-                if specials:
-                    out.append(self.tokens[i])
-            else:
+            elif i not in (self.bos, self.eos):
                 out.append(self.tokens[i])
         return self.tokenizer.join(out)
 
 
+def read_vocab_json(data_dir: str, manifest: dict) -> dict:
+    """The data directory's `vocab.json` as written by the pipeline (tokens, counts, totals)."""
+    path = os.path.join(data_dir, manifest["vocab"])
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataDirError(f"{path}: unreadable vocabulary ({e})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("tokens"), list):
+        raise DataDirError(f"{path}: not a vocabulary (no token list)")
+    return raw
+
+
 def load_vocab(data_dir: str, manifest: dict) -> Vocab:
-    with open(os.path.join(data_dir, manifest["vocab"]), encoding="utf-8") as f:
-        raw = json.load(f)
-    return Vocab(raw["tokens"], get_tokenizer(manifest["tokenizer"]), raw.get("counts"))
+    """The data directory's own vocabulary, with its manifest's tokenizer."""
+    raw = read_vocab_json(data_dir, manifest)
+    return Vocab(raw["tokens"], get_tokenizer(manifest["tokenizer"]))
 
 
 def iter_documents(data_dir: str, manifest: dict, vocab: Vocab, split: str,
@@ -207,7 +216,7 @@ class TrainStream(IterableDataset):
                 yield {"x": torch.from_numpy(x), "y": torch.from_numpy(y),
                        "worker": worker, "epoch": epoch, "index": index}
             if produced == 0:
-                raise ValueError("the train split is too small for one batch of "
+                raise DataDirError("the train split is too small for one batch of "
                                  f"{self.batch_size} x {self.block_size} tokens per worker")
             epoch, skip = epoch + 1, 0
 

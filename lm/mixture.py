@@ -101,24 +101,20 @@ class MixtureSampler:
     def domain_at(self, step: int) -> str:
         return self.names[self.index_at(step)]
 
-    def counts(self, start: int, stop: int) -> dict[str, int]:
-        """How many of the steps start .. stop-1 each domain gets."""
-        out = dict.fromkeys(self.names, 0)
-        for s in range(start, stop):
-            out[self.names[self.index_at(s)]] += 1
-        return out
-
 
 def union_vocab(raw_vocabs: list[dict]) -> tuple[list[str], list[int]]:
     """One vocabulary from several `vocab.json` dicts: the specials first, then every token of
     any of them by descending summed count (ties by token), as the pipeline orders a vocabulary
-    (so the adaptive softmax's frequency clusters stay meaningful)."""
+    (so the adaptive softmax's frequency clusters stay meaningful). The union of one vocabulary
+    is that vocabulary in its own order (one that came without counts is not re-sorted)."""
     counts: dict[str, int] = {}
     special = [0] * len(SPECIAL_TOKENS)
     for raw in raw_vocabs:
         tokens, cnts = raw["tokens"], raw.get("counts") or [0] * len(raw["tokens"])
         if list(tokens[:len(SPECIAL_TOKENS)]) != list(SPECIAL_TOKENS):
             raise MixtureError(f"a vocabulary does not start with {list(SPECIAL_TOKENS)}")
+        if len(raw_vocabs) == 1:
+            return list(tokens), [int(c) for c in cnts]
         for i, (t, c) in enumerate(zip(tokens, cnts)):
             if i < len(SPECIAL_TOKENS):
                 special[i] += int(c)

@@ -106,17 +106,6 @@ class CountTables:
             tables.add_order(n, np.concatenate(id_parts), np.concatenate(count_parts))
         return tables
 
-    @classmethod
-    def from_counter(cls, counter, vocab: Vocab, order: int) -> CountTables:
-        """Tables from a `Counter` of token tuples (as the pipeline counts them)."""
-        tables = cls(len(vocab), vocab.bos, vocab.eos, vocab.unk)
-        for n in range(1, order + 1):
-            items = [(g, c) for g, c in counter.items() if len(g) == n]
-            ids = np.array([[vocab.index.get(t, vocab.unk) for t in g] for g, _ in items],
-                           dtype=np.int64).reshape(-1, n)
-            tables.add_order(n, ids, np.array([c for _, c in items], dtype=np.int64))
-        return tables
-
     def parent(self, n: int) -> np.ndarray:
         return self.keys[n] // self.V
 

@@ -48,6 +48,7 @@ from lm.data import (
     iter_documents,
     load_manifest,
     load_vocab,
+    read_vocab_json,
     split_chars,
 )
 from lm.errors import CheckpointError
@@ -297,11 +298,6 @@ def resolve_domains(args) -> tuple[list[Domain], bool]:
     return [Domain(n, path, weights[n], manifests[n]) for n, path, _ in specs], True
 
 
-def read_raw_vocab(domain: Domain) -> dict:
-    with open(os.path.join(domain.dir, domain.manifest["vocab"]), encoding="utf-8") as f:
-        return json.load(f)
-
-
 def build_vocab(domains: list[Domain], mixture: bool, init: dict | None) -> Vocab:
     """The model vocabulary: the checkpoint's (--init-from), the data's (one directory), or the
     union of the domains' vocabularies (a fresh mixture)."""
@@ -317,8 +313,8 @@ def build_vocab(domains: list[Domain], mixture: bool, init: dict | None) -> Voca
         return load_vocab(domains[0].dir, domains[0].manifest)
     if len(tokenizers) > 1:
         fail(f"the domains use different tokenizers: {sorted(tokenizers)}")
-    tokens, counts = union_vocab([read_raw_vocab(d) for d in domains])
-    return Vocab(tokens, get_tokenizer(domains[0].manifest["tokenizer"]), counts)
+    tokens, _ = union_vocab([read_vocab_json(d.dir, d.manifest) for d in domains])
+    return Vocab(tokens, get_tokenizer(domains[0].manifest["tokenizer"]))
 
 
 def resolve_model_options(args, init: dict | None) -> None:
@@ -361,7 +357,8 @@ def train(args) -> dict:
     oov = {}
     if mixture or init is not None:
         for d in domains:
-            distinct, tokens, total = oov_train_tokens(read_raw_vocab(d), vocab.tokens)
+            distinct, tokens, total = oov_train_tokens(read_vocab_json(d.dir, d.manifest),
+                                                       vocab.tokens)
             oov[d.name] = {"distinct": distinct, "train_tokens": tokens,
                            "train_tokens_total": total, "rate": tokens / max(total, 1)}
             print(f"{d.name}: weight {d.weight:.4f}, {total:,} train tokens, {distinct} distinct "
