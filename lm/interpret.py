@@ -15,7 +15,6 @@ The GRU map is averaged over the occurrences of each character in DIR's validati
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -24,6 +23,7 @@ import pyarrow.parquet as pq
 import torch
 
 from lm.data import DataDirError, iter_documents, load_manifest, shard_paths
+from lm.files import write_json
 from lm.generate import load_model
 from lm.ngram import CountTables
 from lm.plots import label, plot_probe, plot_transition_maps
@@ -133,8 +133,7 @@ def main(argv=None) -> int:
             units = ", ".join(f"#{u['unit']} {u['r']:+.2f}" for u in f["top_units"][:3])
             print(f"  {name:<14} {f['max_abs_r']:.2f} vs {f['control_max_abs_r']:.2f}   "
                   f"top units {units}")
-    with open(os.path.join(args.out, "interpret.json"), "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2, ensure_ascii=False)
+    write_json(os.path.join(args.out, "interpret.json"), report)
     print(f"wrote {args.out}/transitions.png"
           + (f", {args.out}/probe.png" if args.probe_chars > 0 else "")
           + f", {args.out}/interpret.json")

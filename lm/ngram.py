@@ -20,7 +20,6 @@ Models (every one scores `<bos> t1 .. tk <eos>` by predicting t1 .. tk and `<eos
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -31,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from lm.data import DataDirError, Vocab, iter_document_blocks, load_manifest, load_vocab
+from lm.files import write_json
 
 FALLBACK_DISCOUNT = 0.5
 
@@ -382,8 +382,7 @@ def main(argv=None) -> int:
     for name, r in result.items():
         print(f"{name:<16} {r['perplexity']:>12.3f}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(args.json, result)
     if args.sample:
         best = models[-1]
         print(f"\n{best.name} sample:\n{args.prompt}"

@@ -53,6 +53,7 @@ from lm.data import (
 )
 from lm.errors import CheckpointError
 from lm.evaluate import evaluate
+from lm.files import save_torch, write_json
 from lm.mixture import (
     MixtureError,
     MixtureSampler,
@@ -201,23 +202,6 @@ def autocast_for(device: torch.device, amp: str):
     dtype = torch.bfloat16 if amp == "bf16" else torch.float16
     scaler = torch.amp.GradScaler("cuda") if amp == "fp16" and device.type == "cuda" else None
     return (lambda: torch.autocast(device.type, dtype=dtype)), scaler, amp
-
-
-def save_atomic(obj, path: str) -> None:
-    """torch.save to a temporary file in the same directory, fsync, then rename over `path`."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def write_json_atomic(obj, path: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, ensure_ascii=False)
-    os.replace(tmp, path)
 
 
 def make_optimizer(model, args):
@@ -426,7 +410,7 @@ def train(args) -> dict:
         print(f"--resume: no {ckpt_path} yet, starting a new run", file=sys.stderr)
 
     def checkpoint():
-        save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        save_torch(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "schedule": schedule.state_dict(), "scaler": scaler and scaler.state_dict(),
                      "rng": {"torch": torch.get_rng_state(),
                              "cuda": torch.cuda.get_rng_state_all()
@@ -436,7 +420,7 @@ def train(args) -> dict:
                      "data": [{"name": d.name, "dir": os.path.abspath(d.dir),
                                "weight": d.weight} for d in domains]
                      if mixture else os.path.abspath(domains[0].dir),
-                     "init_from": args.init_from, "data_fingerprint": fingerprint}, ckpt_path)
+                     "init_from": args.init_from, "data_fingerprint": fingerprint})
 
     # where each training stream stands: the run state itself for one directory
     positions = state["domains"] if mixture else {"data": state}
@@ -653,7 +637,7 @@ def train(args) -> dict:
     if args.init_from:
         metrics["init_from"] = {"checkpoint": os.path.abspath(args.init_from),
                                 "unk_mapped": oov}
-    write_json_atomic(metrics, os.path.join(args.out, "metrics.json"))
+    write_json(os.path.join(args.out, "metrics.json"), metrics)
     if args.plots == "on":
         make_plots(args, domains, vocab, metrics)
     return metrics
@@ -679,7 +663,7 @@ def cached_baselines(out: str, data_dir: str, manifest: dict, vocab: Vocab, add_
     print(f"baselines{'' if name is None else ' ' + name} ({time.time() - start:.1f}s): "
           + ", ".join(f"{k} {v['perplexity']:.3f}" for k, v in results.items()),
           file=sys.stderr)
-    write_json_atomic({"key": key, "results": results}, path)
+    write_json(path, {"key": key, "results": results})
     return results
 
 
