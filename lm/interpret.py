@@ -22,13 +22,13 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-from lm.data import DataDirError, iter_documents, load_manifest, shard_paths
+from lm.checkpoint import load_model
+from lm.data import iter_documents, load_manifest, shard_paths
+from lm.errors import DataDirError, LMError, OptionError, exit_with
 from lm.files import write_json
-from lm.generate import load_model
 from lm.ngram import CountTables
 from lm.plots import label, plot_probe, plot_transition_maps
 from lm.probe import probe, public
-from lm.train import CheckpointError
 from lm.transitions import (
     bigram_rows,
     chosen_ids,
@@ -81,22 +81,25 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(max(args.threads, 1))
     try:
-        model, vocab = load_model(args.checkpoint)
-        manifest = load_manifest(args.data)
-    except (CheckpointError, DataDirError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        interpret(args)
+    except LMError as e:
+        return exit_with(e)
+    return 0
+
+
+def interpret(args) -> None:
+    """Everything `main` does after parsing: maps, continuations, probe, interpret.json."""
+    model, vocab = load_model(args.checkpoint)
+    manifest = load_manifest(args.data)
     if manifest["ngrams"]["order"] < 2:
-        print(f"error: {args.data} has no bigram counts (ngrams.order 1)", file=sys.stderr)
-        return 2
+        raise DataDirError(f"{args.data} has no bigram counts (ngrams.order 1)")
     os.makedirs(args.out, exist_ok=True)
     tables = CountTables.from_parquet(args.data, manifest, vocab, max_order=2)
     try:
         ids = chosen_ids(vocab, list(args.chars)) if args.chars else most_frequent(
             tables, vocab, args.top)
     except ValueError as e:
-        print(f"error: --chars: {e}", file=sys.stderr)
-        return 2
+        raise OptionError(f"--chars: {e}") from None
     names = [vocab.tokens[i] for i in ids]
     ngram = bigram_rows(tables, ids)
     if args.context == "bos":
@@ -137,7 +140,6 @@ def main(argv=None) -> int:
     print(f"wrote {args.out}/transitions.png"
           + (f", {args.out}/probe.png" if args.probe_chars > 0 else "")
           + f", {args.out}/interpret.json")
-    return 0
 
 
 if __name__ == "__main__":

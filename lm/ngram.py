@@ -29,7 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from lm.data import DataDirError, Vocab, iter_document_blocks, load_manifest, load_vocab
+from lm.data import Vocab, iter_document_blocks, load_manifest, load_vocab
+from lm.errors import DataDirError, LMError, exit_with
 from lm.files import write_json
 
 FALLBACK_DISCOUNT = 0.5
@@ -365,12 +366,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         manifest = load_manifest(args.data)
-    except DataDirError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    vocab = load_vocab(args.data, manifest)
-    start = time.time()
-    tables = CountTables.from_parquet(args.data, manifest, vocab)
+        vocab = load_vocab(args.data, manifest)
+        start = time.time()
+        tables = CountTables.from_parquet(args.data, manifest, vocab)
+    except LMError as e:
+        return exit_with(e)
     models = build_baselines(tables, args.add_k)
     built = time.time()
     result = evaluate(models, iter_document_blocks(args.data, manifest, vocab, args.split),

@@ -3,6 +3,8 @@ bigram transition heatmap of the most frequent tokens (Japanese labels via the I
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from beam_jobs.outputs.fonts import use_japanese_font
@@ -232,6 +234,26 @@ def plot_probe(result: dict, path: str, window: int = 90) -> None:
     plt.close(fig)
 
 
+def plot_run(out: str, domains, vocab, metrics: dict) -> None:
+    """The plots of one training run in `out`: losses, perplexity against the baselines, the
+    per-domain curves (several domains) and each domain's bigram heatmap."""
+    from lm.ngram import CountTables
+
+    several = len(domains) > 1
+    plot_losses(metrics["history"], os.path.join(out, "loss.png"))
+    plot_perplexity(metrics["history"], metrics["val_perplexity"], metrics["baselines"],
+                    os.path.join(out, "perplexity.png"))
+    if several:
+        plot_domains(metrics["history"], {k: v["val_perplexity"]
+                                          for k, v in metrics["domains"].items()},
+                     os.path.join(out, "domains.png"))
+    for d in domains:
+        if d.manifest["ngrams"]["order"] >= 2:
+            tables = CountTables.from_parquet(d.dir, d.manifest, vocab, max_order=2)
+            name = f"bigram_heatmap_{d.name}.png" if several else "bigram_heatmap.png"
+            plot_bigram_heatmap(tables, vocab, os.path.join(out, name))
+
+
 def continued_pretraining_table(pretrain: dict, runs: dict[str, dict]) -> str:
     """Markdown table: whole-split perplexity per domain before (the pretrained model) and after
     each continued-pretraining run, with the change and the run's own weighted objective."""
@@ -259,8 +281,9 @@ def main(argv=None) -> int:
     """`python -m lm.plots --pretrain RUN --run LABEL=RUN ... --out PNG`: the continued
     pretraining plot and table from mixture runs' metrics.json."""
     import argparse
-    import json
-    import os
+
+    from lm.errors import LMError, exit_with
+    from lm.metrics import read_metrics
 
     ap = argparse.ArgumentParser(prog="python -m lm.plots",
                                  description="Plot and tabulate continued-pretraining runs.")
@@ -269,13 +292,11 @@ def main(argv=None) -> int:
                     help="a continued-pretraining run directory (repeat)")
     ap.add_argument("--out", required=True, help="PNG to write")
     args = ap.parse_args(argv)
-
-    def load(run):
-        with open(os.path.join(run, "metrics.json"), encoding="utf-8") as f:
-            return json.load(f)
-
-    pretrain = load(args.pretrain)
-    runs = {spec.split("=", 1)[0]: load(spec.split("=", 1)[1]) for spec in args.run}
+    try:
+        pretrain = read_metrics(args.pretrain)
+        runs = {spec.split("=", 1)[0]: read_metrics(spec.split("=", 1)[1]) for spec in args.run}
+    except LMError as e:
+        return exit_with(e)
     plot_continued_pretraining(pretrain, runs, args.out)
     print(continued_pretraining_table(pretrain, runs))
     return 0

@@ -79,14 +79,13 @@ def test_train_writes_metrics_and_plots(root, tmp_path):
     for name in ("loss.png", "perplexity.png", "bigram_heatmap.png"):
         assert (out / name).stat().st_size > 1000
     # refuses to overwrite a run without --resume
-    with pytest.raises(SystemExit):
-        train_main(["--data", root, "--out", str(out), "--max-steps", "8", *SMALL])
+    assert train_main(["--data", root, "--out", str(out), "--max-steps", "8", *SMALL]) == 2
 
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(root, tmp_path, workers):
     args = ["--data", root, "--max-steps", "14", "--dropout", "0.1", "--layers", "2",
-            "--baselines", "off", "--plots", "off", "--workers", str(workers), *SMALL]
+            "--no-baselines", "--no-plots", "--workers", str(workers), *SMALL]
     full = tmp_path / "full"
     train_main(["--out", str(full), *args])
     crashed = tmp_path / "crashed"
@@ -105,8 +104,8 @@ def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(root, tmp_pa
 
 def test_generation_strategies(root, tmp_path):
     out = tmp_path / "gen"
-    train_main(["--data", root, "--out", str(out), "--max-steps", "3", "--baselines", "off",
-                "--plots", "off", *SMALL])
+    train_main(["--data", root, "--out", str(out), "--max-steps", "3", "--no-baselines",
+                "--no-plots", *SMALL])
     model, vocab = gen.load_model(str(out / "checkpoint.pt"))
     greedy = gen.generate(model, vocab, "の", 20, "greedy")
     assert greedy == gen.generate(model, vocab, "の", 20, "greedy", seed=9)
@@ -139,8 +138,8 @@ def test_corrupted_or_truncated_checkpoint_is_a_one_line_error(root, tmp_path, c
     """--resume, --init-from and lm.generate refuse a damaged checkpoint in one line: no
     traceback, and no silent fresh start over it."""
     good = tmp_path / "good"
-    train_main(["--data", root, "--out", str(good), "--max-steps", "2", "--baselines", "off",
-                "--plots", "off", *SMALL])
+    train_main(["--data", root, "--out", str(good), "--max-steps", "2", "--no-baselines",
+                "--no-plots", *SMALL])
     data = (good / "checkpoint.pt").read_bytes()
     damaged = {"truncated": data[: len(data) // 2], "garbage": b"\x00not a checkpoint" * 50,
                "empty": b""}
@@ -149,18 +148,16 @@ def test_corrupted_or_truncated_checkpoint_is_a_one_line_error(root, tmp_path, c
         run.mkdir()
         (run / "checkpoint.pt").write_bytes(content)
         capsys.readouterr()
-        with pytest.raises(SystemExit) as e:
-            train_main(["--data", root, "--out", str(run), "--resume", "--max-steps", "4",
-                        *SMALL])
+        code = train_main(["--data", root, "--out", str(run), "--resume", "--max-steps", "4",
+                           *SMALL])
         err = capsys.readouterr().err.strip()
-        assert e.value.code == 2 and err.startswith("error: --resume: ") and "\n" not in err
+        assert code == 2 and err.startswith("error: --resume: ") and "\n" not in err
         assert "truncated or corrupted" in err
         assert (run / "checkpoint.pt").read_bytes() == content  # not overwritten
-        with pytest.raises(SystemExit) as e:
-            train_main(["--data", root, "--out", str(tmp_path / f"init-{kind}"), "--init-from",
-                        str(run / "checkpoint.pt"), "--max-steps", "2", *SMALL])
+        code = train_main(["--data", root, "--out", str(tmp_path / f"init-{kind}"),
+                           "--init-from", str(run / "checkpoint.pt"), "--max-steps", "2", *SMALL])
         err = capsys.readouterr().err.strip()
-        assert e.value.code == 2 and "truncated or corrupted" in err and "\n" not in err
+        assert code == 2 and "truncated or corrupted" in err and "\n" not in err
         assert gen.main(["--checkpoint", str(run / "checkpoint.pt"), "--prompt", "の"]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and "\n" not in err

@@ -104,8 +104,8 @@ def test_top_continuations_and_distance():
 def test_interpret_cli_writes_maps_probe_and_prints_top_k(setup, tmp_path, capsys):
     root = setup[0]
     run = tmp_path / "run"
-    train_main(["--data", root, "--out", str(run), "--max-steps", "3", "--baselines", "off",
-                "--plots", "off", "--hidden", "16", "--emb-dim", "8", "--batch-size", "4",
+    train_main(["--data", root, "--out", str(run), "--max-steps", "3", "--no-baselines",
+                "--no-plots", "--hidden", "16", "--emb-dim", "8", "--batch-size", "4",
                 "--block-size", "16", "--no-progress", "--threads", "1"])
     out = tmp_path / "interp"
     capsys.readouterr()
