@@ -41,17 +41,22 @@ def cached_baselines(out: str, domain, vocab: Vocab, add_k: float, label: str = 
     from lm.ngram import evaluate_baselines
 
     path = os.path.join(out, CACHE)
-    key = {"fingerprint": data_fingerprint(domain.manifest), "add_k": add_k,
-           "vocab": [len(vocab), hash_tokens(vocab.tokens)]}
+    key = {
+        "fingerprint": data_fingerprint(domain.manifest),
+        "add_k": add_k,
+        "vocab": [len(vocab), hash_tokens(vocab.tokens)],
+    }
     cache = _read_cache(path)
     entry = cache.get(domain.name)
     if entry is not None and entry.get("key") == key:
         return entry["results"]
     start = time.time()
     results = evaluate_baselines(domain.dir, domain.manifest, vocab, add_k)
-    print(f"baselines{' ' + label if label else ''} ({time.time() - start:.1f}s): "
-          + ", ".join(f"{k} {v['perplexity']:.3f}" for k, v in results.items()),
-          file=sys.stderr)
+    print(
+        f"baselines{' ' + label if label else ''} ({time.time() - start:.1f}s): "
+        + ", ".join(f"{k} {v['perplexity']:.3f}" for k, v in results.items()),
+        file=sys.stderr,
+    )
     cache[domain.name] = {"key": key, "results": results}
     write_json(path, {"format_version": CACHE_VERSION, "domains": cache})
     return results

@@ -51,8 +51,9 @@ def load_checkpoint(path: str, map_location="cpu") -> dict:
         ckpt = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as e:  # truncated zip, bad pickle, EOF, ...: torch raises many kinds
         detail = (str(e).strip().splitlines() or [""])[0][:160]
-        raise CheckpointError(f"{path}: unreadable checkpoint, truncated or corrupted "
-                              f"({type(e).__name__}: {detail})") from None
+        raise CheckpointError(
+            f"{path}: unreadable checkpoint, truncated or corrupted ({type(e).__name__}: {detail})"
+        ) from None
     missing = [k for k in REQUIRED_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
     if missing:
         raise CheckpointError(f"{path}: not an lm.train checkpoint (no {', '.join(missing)})")
@@ -60,8 +61,10 @@ def load_checkpoint(path: str, map_location="cpu") -> dict:
     if version == 1:
         return upgrade_v1(ckpt)
     if version != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format_version {version!r}; this version "
-                              f"of lm reads versions 1 and {FORMAT_VERSION}")
+        raise CheckpointError(
+            f"{path}: checkpoint format_version {version!r}; this version "
+            f"of lm reads versions 1 and {FORMAT_VERSION}"
+        )
     return ckpt
 
 
@@ -76,9 +79,15 @@ def upgrade_v1(ckpt: dict) -> dict:
     stream = {k: state.pop(k) for k in STREAM_KEYS if k in state}
     if isinstance(ckpt.get("data"), str):
         ckpt["data"] = [{"name": SINGLE, "dir": ckpt["data"], "weight": 1.0}]
-        state["domains"] = {SINGLE: {**stream, "steps": state["step"],
-                                     "tokens": state["tokens"], "loss_sum": state["loss_sum"],
-                                     "loss_tokens": state["loss_tokens"]}}
+        state["domains"] = {
+            SINGLE: {
+                **stream,
+                "steps": state["step"],
+                "tokens": state["tokens"],
+                "loss_sum": state["loss_sum"],
+                "loss_tokens": state["loss_tokens"],
+            }
+        }
         state["history"] = upgrade_history(state["history"], SINGLE)
         ckpt["data_fingerprint"] = fingerprint_of([(SINGLE, ckpt["data_fingerprint"], 1.0)])
     ckpt["state"] = state
@@ -93,7 +102,8 @@ def load_model(path: str, device: str = "cpu") -> tuple[GRULM, Vocab]:
         model = GRULM(GRUConfig(**ckpt["model_config"])).to(device)
         model.load_state_dict(ckpt["model"])
     except (TypeError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: the weights do not fit the model_config "
-                              f"({str(e).splitlines()[0][:160]})") from None
+        raise CheckpointError(
+            f"{path}: the weights do not fit the model_config ({str(e).splitlines()[0][:160]})"
+        ) from None
     model.eval()
     return model, Vocab(ckpt["vocab"], get_tokenizer(ckpt["tokenizer"]))

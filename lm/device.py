@@ -25,8 +25,11 @@ def resolve_device(name: str) -> torch.device:
 def autocast_for(device: torch.device, amp: str):
     """(autocast context factory, GradScaler or None, resolved amp name)."""
     if amp == "auto":
-        amp = "off" if device.type != "cuda" else (
-            "bf16" if torch.cuda.is_bf16_supported() else "fp16")
+        amp = (
+            "off"
+            if device.type != "cuda"
+            else ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
+        )
     if amp == "off":
         return nullcontext, None, amp
     dtype = torch.bfloat16 if amp == "bf16" else torch.float16

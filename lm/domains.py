@@ -49,14 +49,17 @@ def resolve_domains(specs: list[str], temperature: float | None = None) -> list[
     manifests = {name: load_manifest(path) for name, path, _ in parsed}
     if temperature is not None:
         if any(w is not None for _, _, w in parsed):
-            raise MixtureError("give the weights either in --data NAME=DIR:WEIGHT or by "
-                               "--mix-temperature")
+            raise MixtureError(
+                "give the weights either in --data NAME=DIR:WEIGHT or by --mix-temperature"
+            )
         weights = temperature_weights(
-            {n: manifests[n]["splits"]["train"].get("tokens", 0) for n in names}, temperature)
+            {n: manifests[n]["splits"]["train"].get("tokens", 0) for n in names}, temperature
+        )
     else:
         if any(w is None for _, _, w in parsed):
-            raise MixtureError("--data NAME=DIR needs a weight (NAME=DIR:WEIGHT) or "
-                               "--mix-temperature")
+            raise MixtureError(
+                "--data NAME=DIR needs a weight (NAME=DIR:WEIGHT) or --mix-temperature"
+            )
         weights = normalize_weights({n: w for n, _, w in parsed})
     return [Domain(n, path, weights[n], manifests[n]) for n, path, _ in parsed]
 
@@ -84,7 +87,8 @@ def build_vocab(domains: list[Domain], init: dict | None = None) -> Vocab:
             if _tokenizer_key(d.manifest["tokenizer"]) != want:
                 raise OptionError(
                     f"--init-from: the checkpoint's tokenizer {init['tokenizer']} differs from "
-                    f"{d.dir}'s {d.manifest['tokenizer']}; its ids would mean other tokens")
+                    f"{d.dir}'s {d.manifest['tokenizer']}; its ids would mean other tokens"
+                )
         return Vocab(init["vocab"], get_tokenizer(init["tokenizer"]))
     tokenizers = {_tokenizer_key(d.manifest["tokenizer"]) for d in domains}
     if len(tokenizers) > 1:
@@ -98,10 +102,13 @@ def unk_mapping(domains: list[Domain], vocab: Vocab) -> dict:
     become `<unk>`), counting the domain's own `<unk>` too."""
     out = {}
     for d in domains:
-        distinct, tokens, total = oov_train_tokens(read_vocab_json(d.dir, d.manifest),
-                                                   vocab.tokens)
-        out[d.name] = {"distinct": distinct, "train_tokens": tokens,
-                       "train_tokens_total": total, "rate": tokens / max(total, 1)}
+        distinct, tokens, total = oov_train_tokens(read_vocab_json(d.dir, d.manifest), vocab.tokens)
+        out[d.name] = {
+            "distinct": distinct,
+            "train_tokens": tokens,
+            "train_tokens_total": total,
+            "rate": tokens / max(total, 1),
+        }
     return out
 
 
@@ -110,8 +117,11 @@ def objective(results: dict[str, dict], domains: list[Domain]) -> dict:
     sum_i w_i * loss_i, perplexity exp(loss), bits/char sum_i w_i * bits/char_i where every
     domain has it, tokens and chars summed."""
     loss = sum(d.weight * results[d.name]["loss"] for d in domains)
-    out = {"loss": loss, "perplexity": math.exp(loss),
-           "tokens": sum(results[d.name]["tokens"] for d in domains)}
+    out = {
+        "loss": loss,
+        "perplexity": math.exp(loss),
+        "tokens": sum(results[d.name]["tokens"] for d in domains),
+    }
     if all("bits_per_char" in results[d.name] for d in domains):
         out["bits_per_char"] = sum(d.weight * results[d.name]["bits_per_char"] for d in domains)
         out["chars"] = sum(results[d.name]["chars"] for d in domains)

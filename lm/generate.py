@@ -37,9 +37,17 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
 
 
 @torch.no_grad()
-def generate(model: GRULM, vocab: Vocab, prompt: str = "", max_new_tokens: int = 200,
-             strategy: str = "sample", temperature: float = 1.0, top_k: int = 0,
-             top_p: float = 1.0, seed: int = 0) -> list[int]:
+def generate(
+    model: GRULM,
+    vocab: Vocab,
+    prompt: str = "",
+    max_new_tokens: int = 200,
+    strategy: str = "sample",
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    seed: int = 0,
+) -> list[int]:
     """Ids that continue `<bos> prompt`; `strategy` is "greedy" or "sample"."""
     device = next(model.parameters()).device
     generator = torch.Generator(device="cpu").manual_seed(seed)
@@ -62,9 +70,11 @@ def generate(model: GRULM, vocab: Vocab, prompt: str = "", max_new_tokens: int =
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m lm.generate",
-                                 description="Generate text from a prompt with a trained GRU.",
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m lm.generate",
+        description="Generate text from a prompt with a trained GRU.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     ap.add_argument("--checkpoint", required=True, help="RUN/checkpoint.pt of lm.train")
     ap.add_argument("--prompt", default="", help="text to continue")
     ap.add_argument("--max-new-tokens", type=int, default=200)
@@ -82,8 +92,17 @@ def main(argv=None) -> int:
     except LMError as e:
         return exit_with(e)
     for i in range(args.num_samples):
-        ids = generate(model, vocab, args.prompt, args.max_new_tokens, args.strategy,
-                       args.temperature, args.top_k, args.top_p, args.seed + i)
+        ids = generate(
+            model,
+            vocab,
+            args.prompt,
+            args.max_new_tokens,
+            args.strategy,
+            args.temperature,
+            args.top_k,
+            args.top_p,
+            args.seed + i,
+        )
         prompt = vocab.decode(vocab.encode(args.prompt), args.unk)
         print(prompt + vocab.decode(ids, args.unk))
         if i + 1 < args.num_samples:

@@ -34,18 +34,23 @@ from lm.domains import SINGLE, fingerprint_of, weighted_baselines
 from lm.errors import LMError
 
 FORMAT_VERSION = 2
-OBJECTIVE = ("weighted: sum_i w_i * val_loss_i over the domains (one domain: w = 1, its own "
-             "loss); val_perplexity = exp(that); val_bits_per_char = sum_i w_i * bits/char_i; "
-             "val_tokens/val_chars are sums; baselines: the same objective for each n-gram "
-             "baseline")
-SCORING = ("each validation document is <bos> t1..tk <eos>; t1..tk and <eos> are predicted "
-           "(k+1 tokens), out-of-vocabulary tokens are <unk>; perplexity = exp(total NLL / "
-           "predicted tokens); bits/char = total NLL / ln 2 / val characters (sum of n_chars)")
+OBJECTIVE = (
+    "weighted: sum_i w_i * val_loss_i over the domains (one domain: w = 1, its own "
+    "loss); val_perplexity = exp(that); val_bits_per_char = sum_i w_i * bits/char_i; "
+    "val_tokens/val_chars are sums; baselines: the same objective for each n-gram "
+    "baseline"
+)
+SCORING = (
+    "each validation document is <bos> t1..tk <eos>; t1..tk and <eos> are predicted "
+    "(k+1 tokens), out-of-vocabulary tokens are <unk>; perplexity = exp(total NLL / "
+    "predicted tokens); bits/char = total NLL / ln 2 / val characters (sum of n_chars)"
+)
 
 
 def sampler_note(seed: int) -> str:
-    return ("one domain per step, i.i.d. with these weights, "
-            f"seed {seed} (lm.mixture.MixtureSampler)")
+    return (
+        f"one domain per step, i.i.d. with these weights, seed {seed} (lm.mixture.MixtureSampler)"
+    )
 
 
 def baseline_losses(results: dict) -> dict:
@@ -53,49 +58,73 @@ def baseline_losses(results: dict) -> dict:
     return {name: r["nll"] / max(r["tokens"], 1) for name, r in results.items()}
 
 
-def build_metrics(run, finals: dict, final: dict, baselines: dict, compute: dict,
-                  final_seconds: float) -> dict:
+def build_metrics(
+    run, finals: dict, final: dict, baselines: dict, compute: dict, final_seconds: float
+) -> dict:
     """The layout-2 metrics of a finished `lm.train.Run`: `finals` and `final` are the
     per-domain and weighted whole-split results, `baselines` {domain: baseline results}."""
     args, state, domains = run.args, run.state, run.domains
     weights = {d.name: d.weight for d in domains}
-    per_domain = {d.name: {
-        "dir": os.path.abspath(d.dir), "weight": d.weight,
-        "fingerprint": data_fingerprint(d.manifest),
-        "val_perplexity": finals[d.name]["perplexity"],
-        "val_bits_per_char": finals[d.name]["bits_per_char"],
-        "val_loss": finals[d.name]["loss"], "val_tokens": finals[d.name]["tokens"],
-        "val_chars": finals[d.name]["chars"],
-        "train_steps": state["domains"][d.name]["steps"],
-        "train_tokens": state["domains"][d.name]["tokens"],
-        "unk_mapped": run.unk_mapped[d.name],
-        "baselines": {k: v["perplexity"] for k, v in baselines.get(d.name, {}).items()},
-        "baseline_details": baselines.get(d.name, {})} for d in domains}
+    per_domain = {
+        d.name: {
+            "dir": os.path.abspath(d.dir),
+            "weight": d.weight,
+            "fingerprint": data_fingerprint(d.manifest),
+            "val_perplexity": finals[d.name]["perplexity"],
+            "val_bits_per_char": finals[d.name]["bits_per_char"],
+            "val_loss": finals[d.name]["loss"],
+            "val_tokens": finals[d.name]["tokens"],
+            "val_chars": finals[d.name]["chars"],
+            "train_steps": state["domains"][d.name]["steps"],
+            "train_tokens": state["domains"][d.name]["tokens"],
+            "unk_mapped": run.unk_mapped[d.name],
+            "baselines": {k: v["perplexity"] for k, v in baselines.get(d.name, {}).items()},
+            "baseline_details": baselines.get(d.name, {}),
+        }
+        for d in domains
+    }
     metrics = {
         "format_version": FORMAT_VERSION,
-        "val_perplexity": final["perplexity"], "val_bits_per_char": final["bits_per_char"],
-        "val_loss": final["loss"], "val_tokens": final["tokens"], "val_chars": final["chars"],
+        "val_perplexity": final["perplexity"],
+        "val_bits_per_char": final["bits_per_char"],
+        "val_loss": final["loss"],
+        "val_tokens": final["tokens"],
+        "val_chars": final["chars"],
         "baselines": weighted_baselines(
-            {name: baseline_losses(r) for name, r in baselines.items()}, weights),
-        "objective": OBJECTIVE, "domains": per_domain,
-        "mixture": {"weights": weights, "temperature": args.mix_temperature,
-                    "sampler": sampler_note(args.seed),
-                    "periodic_eval_tokens_per_domain": args.eval_tokens or "all"},
+            {name: baseline_losses(r) for name, r in baselines.items()}, weights
+        ),
+        "objective": OBJECTIVE,
+        "domains": per_domain,
+        "mixture": {
+            "weights": weights,
+            "temperature": args.mix_temperature,
+            "sampler": sampler_note(args.seed),
+            "periodic_eval_tokens_per_domain": args.eval_tokens or "all",
+        },
         "history": state["history"],
-        "tokens_per_second": compute["tokens_per_second"], "flops": compute["flops"],
-        "compute": compute, "steps": state["step"],
+        "tokens_per_second": compute["tokens_per_second"],
+        "flops": compute["flops"],
+        "compute": compute,
+        "steps": state["step"],
         "epochs_started": {d.name: state["domains"][d.name]["epoch"] + 1 for d in domains},
         "scoring": SCORING,
         "config": {k: v for k, v in vars(args).items() if k != "simulate_crash_at"},
-        "model": asdict(run.model.config), "device": str(run.device), "amp": run.amp,
+        "model": asdict(run.model.config),
+        "device": str(run.device),
+        "amp": run.amp,
         "torch_threads": torch.get_num_threads(),
-        "data": {"dir": [os.path.abspath(d.dir) for d in domains],
-                 "fingerprint": run.fingerprint, "vocab_size": len(run.vocab),
-                 "tokenizer": domains[0].manifest["tokenizer"]},
+        "data": {
+            "dir": [os.path.abspath(d.dir) for d in domains],
+            "fingerprint": run.fingerprint,
+            "vocab_size": len(run.vocab),
+            "tokenizer": domains[0].manifest["tokenizer"],
+        },
     }
     if args.init_from:
-        metrics["init_from"] = {"checkpoint": os.path.abspath(args.init_from),
-                                "unk_mapped": run.unk_mapped}
+        metrics["init_from"] = {
+            "checkpoint": os.path.abspath(args.init_from),
+            "unk_mapped": run.unk_mapped,
+        }
     metrics["final_eval_seconds"] = final_seconds
     metrics["total_wall_seconds"] = time.time() - run.started
     return metrics
@@ -104,10 +133,25 @@ def build_metrics(run, finals: dict, final: dict, baselines: dict, compute: dict
 def upgrade_history(history: list[dict], name: str) -> list[dict]:
     """Layout-1 history entries of a plain --data DIR, with the per-domain values of its one
     domain (weight 1) that layout 2 keeps in every entry."""
-    return [{**h, "domains": {name: {
-        "weight": 1.0, "val_loss": h["val_loss"], "val_perplexity": h["val_perplexity"],
-        "val_tokens": h["val_tokens"], "train_loss": h["train_loss"], "steps": h["step"],
-        "tokens_seen": h["tokens_seen"]}}} if "domains" not in h else h for h in history]
+    return [
+        {
+            **h,
+            "domains": {
+                name: {
+                    "weight": 1.0,
+                    "val_loss": h["val_loss"],
+                    "val_perplexity": h["val_perplexity"],
+                    "val_tokens": h["val_tokens"],
+                    "train_loss": h["train_loss"],
+                    "steps": h["step"],
+                    "tokens_seen": h["tokens_seen"],
+                }
+            },
+        }
+        if "domains" not in h
+        else h
+        for h in history
+    ]
 
 
 def read_metrics(path: str) -> dict:
@@ -123,8 +167,10 @@ def read_metrics(path: str) -> dict:
     if version == 1:
         return upgrade_v1(metrics)
     if version != FORMAT_VERSION:
-        raise LMError(f"{path}: metrics format_version {version!r}; this version of lm reads "
-                      f"versions 1 and {FORMAT_VERSION}")
+        raise LMError(
+            f"{path}: metrics format_version {version!r}; this version of lm reads "
+            f"versions 1 and {FORMAT_VERSION}"
+        )
     return metrics
 
 
@@ -134,26 +180,52 @@ def upgrade_v1(m: dict) -> dict:
     details = m.pop("baseline_details", {})
     if "domains" not in m:  # a plain --data DIR: the one domain "data" of weight 1
         unk = (m.get("init_from") or {}).get("unk_mapped", {}).get(SINGLE)
-        m["domains"] = {SINGLE: {
-            "dir": m["data"]["dir"], "weight": 1.0, "fingerprint": m["data"]["fingerprint"],
-            **{k: m[k] for k in ("val_perplexity", "val_bits_per_char", "val_loss",
-                                 "val_tokens", "val_chars")},
-            "train_steps": m["steps"], "train_tokens": m["compute"]["tokens_seen"],
-            "unk_mapped": unk, "baselines": m["baselines"], "baseline_details": details}}
-        m["mixture"] = {"weights": {SINGLE: 1.0}, "temperature": None,
-                        "sampler": sampler_note(m["config"].get("seed", 0)),
-                        "periodic_eval_tokens_per_domain":
-                            m["config"].get("eval_tokens") or "all"}
+        m["domains"] = {
+            SINGLE: {
+                "dir": m["data"]["dir"],
+                "weight": 1.0,
+                "fingerprint": m["data"]["fingerprint"],
+                **{
+                    k: m[k]
+                    for k in (
+                        "val_perplexity",
+                        "val_bits_per_char",
+                        "val_loss",
+                        "val_tokens",
+                        "val_chars",
+                    )
+                },
+                "train_steps": m["steps"],
+                "train_tokens": m["compute"]["tokens_seen"],
+                "unk_mapped": unk,
+                "baselines": m["baselines"],
+                "baseline_details": details,
+            }
+        }
+        m["mixture"] = {
+            "weights": {SINGLE: 1.0},
+            "temperature": None,
+            "sampler": sampler_note(m["config"].get("seed", 0)),
+            "periodic_eval_tokens_per_domain": m["config"].get("eval_tokens") or "all",
+        }
         m["history"] = upgrade_history(m["history"], SINGLE)
         m["epochs_started"] = {SINGLE: m["epochs_started"]}
-        m["data"] = {**m["data"], "dir": [m["data"]["dir"]],
-                     "fingerprint": fingerprint_of([(SINGLE, m["data"]["fingerprint"], 1.0)])}
+        m["data"] = {
+            **m["data"],
+            "dir": [m["data"]["dir"]],
+            "fingerprint": fingerprint_of([(SINGLE, m["data"]["fingerprint"], 1.0)]),
+        }
     else:  # a mixture: per-domain baselines were "NAME:baseline" keys
         for name, d in m["domains"].items():
-            d["baseline_details"] = {k.split(":", 1)[1]: v for k, v in details.items()
-                                     if k.split(":", 1)[0] == name}
+            d["baseline_details"] = {
+                k.split(":", 1)[1]: v for k, v in details.items() if k.split(":", 1)[0] == name
+            }
         m["baselines"] = weighted_baselines(
-            {name: {b: math.log(p) for b, p in d["baselines"].items()}
-             for name, d in m["domains"].items()}, m["mixture"]["weights"])
+            {
+                name: {b: math.log(p) for b, p in d["baselines"].items()}
+                for name, d in m["domains"].items()
+            },
+            m["mixture"]["weights"],
+        )
     m["objective"] = OBJECTIVE
     return {"format_version": FORMAT_VERSION, **m}

@@ -44,11 +44,17 @@ class GRULM(nn.Module):
         self.config = cfg = config.resolved()
         self.embed = nn.Embedding(cfg.vocab_size, cfg.emb_dim)
         self.drop = nn.Dropout(cfg.dropout)
-        self.gru = nn.GRU(cfg.emb_dim, cfg.hidden, cfg.layers, batch_first=True,
-                          dropout=cfg.dropout if cfg.layers > 1 else 0.0)
+        self.gru = nn.GRU(
+            cfg.emb_dim,
+            cfg.hidden,
+            cfg.layers,
+            batch_first=True,
+            dropout=cfg.dropout if cfg.layers > 1 else 0.0,
+        )
         if cfg.head == "adaptive":
-            self.head = nn.AdaptiveLogSoftmaxWithLoss(cfg.hidden, cfg.vocab_size, cfg.cutoffs,
-                                                      div_value=cfg.div_value)
+            self.head = nn.AdaptiveLogSoftmaxWithLoss(
+                cfg.hidden, cfg.vocab_size, cfg.cutoffs, div_value=cfg.div_value
+            )
         elif cfg.head == "full":
             self.head = nn.Linear(cfg.hidden, cfg.vocab_size)
         else:
@@ -81,6 +87,7 @@ class GRULM(nn.Module):
         caller, so that no device sync stalls the step before the backward pass)."""
         features, _ = self(x)
         keep = y.reshape(-1) != IGNORE_INDEX
-        logp = self.target_log_probs(features.reshape(-1, features.shape[-1])[keep],
-                                     y.reshape(-1)[keep])
+        logp = self.target_log_probs(
+            features.reshape(-1, features.shape[-1])[keep], y.reshape(-1)[keep]
+        )
         return -logp.mean(), keep.sum()

@@ -56,12 +56,21 @@ def train(args) -> dict:
     if (args.init_from or run.several) and state["step"] == 0 and not state["history"]:
         # a pretrained model, or several domains: where each domain starts is worth a point
         result = evaluate_periodic(run)
-        print(f"step 0: {'weighted ' if run.several else ''}val {result['loss']:.4f} "
-              f"(ppl {result['perplexity']:.2f})" + per_domain(run), file=sys.stderr)
+        print(
+            f"step 0: {'weighted ' if run.several else ''}val {result['loss']:.4f} "
+            f"(ppl {result['perplexity']:.2f})" + per_domain(run),
+            file=sys.stderr,
+        )
     batches = Batches(run)
     run.model.train()
-    bar = tqdm(total=args.max_steps, initial=state["step"], disable=not args.progress,
-               dynamic_ncols=True, mininterval=2.0, desc="train")
+    bar = tqdm(
+        total=args.max_steps,
+        initial=state["step"],
+        disable=not args.progress,
+        dynamic_ncols=True,
+        mininterval=2.0,
+        desc="train",
+    )
     loop_start, loop_base = time.time(), state["loop_seconds"]
     last_checkpoint = time.time()
     while not done(run):
@@ -72,14 +81,20 @@ def train(args) -> dict:
         if args.simulate_crash_at is not None and state["step"] >= args.simulate_crash_at:
             raise RuntimeError(f"simulated crash after step {state['step']}")
         bar.update(1)
-        bar.set_postfix(loss=f"{loss:.3f}", lr=f"{run.schedule.last_lr:.2e}",
-                        tok_s=f"{state['tokens'] / max(state['train_seconds'], 1e-9):,.0f}",
-                        refresh=False)
+        bar.set_postfix(
+            loss=f"{loss:.3f}",
+            lr=f"{run.schedule.last_lr:.2e}",
+            tok_s=f"{state['tokens'] / max(state['train_seconds'], 1e-9):,.0f}",
+            refresh=False,
+        )
         if state["step"] % args.eval_every == 0 or done(run):
             bar.write(describe(run, evaluate_periodic(run)))
             state["loop_seconds"] = loop_base + time.time() - loop_start
-        if (state["step"] % args.checkpoint_every == 0 or done(run)
-                or time.time() - last_checkpoint >= args.checkpoint_seconds):
+        if (
+            state["step"] % args.checkpoint_every == 0
+            or done(run)
+            or time.time() - last_checkpoint >= args.checkpoint_seconds
+        ):
             save(run)
             last_checkpoint = time.time()
             state["loop_seconds"] = loop_base + time.time() - loop_start
@@ -100,17 +115,27 @@ class Batches:
             run, args = self.run, self.run.args
             d = next(x for x in run.domains if x.name == name)
             pos = run.state["domains"][name]
-            stream = TrainStream(d.dir, d.manifest, run.vocab, args.batch_size, args.block_size,
-                                 seed=args.seed, start=pos["data_position"])
-            loader = DataLoader(stream, batch_size=None, num_workers=args.workers,
-                                pin_memory=run.device.type == "cuda",
-                                prefetch_factor=4 if args.workers else None,
-                                # its own generator: creating the iterator must not draw from
-                                # the global RNG, whose state (dropout) is in the checkpoint
-                                generator=torch.Generator().manual_seed(args.seed))
+            stream = TrainStream(
+                d.dir,
+                d.manifest,
+                run.vocab,
+                args.batch_size,
+                args.block_size,
+                seed=args.seed,
+                start=pos["data_position"],
+            )
+            loader = DataLoader(
+                stream,
+                batch_size=None,
+                num_workers=args.workers,
+                pin_memory=run.device.type == "cuda",
+                prefetch_factor=4 if args.workers else None,
+                # its own generator: creating the iterator must not draw from
+                # the global RNG, whose state (dropout) is in the checkpoint
+                generator=torch.Generator().manual_seed(args.seed),
+            )
             self.workers[name] = stream.active_workers(args.workers)
-            self.iterators[name] = in_worker_order(loader, self.workers[name],
-                                                   pos["next_worker"])
+            self.iterators[name] = in_worker_order(loader, self.workers[name], pos["next_worker"])
         return next(self.iterators[name])
 
     def close(self) -> None:
@@ -155,10 +180,16 @@ def train_step(run: Run, batches: Batches) -> float:
 
 def score(run: Run, d: Domain, max_tokens: int | None = None, chars: int | None = None) -> dict:
     """`lm.evaluate` of the model on domain `d`'s validation split."""
-    return evaluate(run.model, iter_documents(d.dir, d.manifest, run.vocab, "val"), run.device,
-                    lanes=run.args.eval_lanes, block_size=run.args.block_size,
-                    max_tokens=max_tokens, chars=chars,
-                    autocast=run.autocast() if run.amp != "off" else None)
+    return evaluate(
+        run.model,
+        iter_documents(d.dir, d.manifest, run.vocab, "val"),
+        run.device,
+        lanes=run.args.eval_lanes,
+        block_size=run.args.block_size,
+        max_tokens=max_tokens,
+        chars=chars,
+        autocast=run.autocast() if run.amp != "off" else None,
+    )
 
 
 def evaluate_periodic(run: Run) -> dict:
@@ -170,17 +201,30 @@ def evaluate_periodic(run: Run) -> dict:
     for d in run.domains:
         r = results[d.name] = score(run, d, run.args.eval_tokens or None)
         p = state["domains"][d.name]
-        per[d.name] = {"weight": d.weight, "val_loss": r["loss"], "val_perplexity": r["perplexity"],
-                       "val_tokens": r["tokens"],
-                       "train_loss": p["loss_sum"] / p["loss_tokens"] if p["loss_tokens"] else None,
-                       "steps": p["steps"], "tokens_seen": p["tokens"]}
+        per[d.name] = {
+            "weight": d.weight,
+            "val_loss": r["loss"],
+            "val_perplexity": r["perplexity"],
+            "val_tokens": r["tokens"],
+            "train_loss": p["loss_sum"] / p["loss_tokens"] if p["loss_tokens"] else None,
+            "steps": p["steps"],
+            "tokens_seen": p["tokens"],
+        }
         p["loss_sum"], p["loss_tokens"] = 0.0, 0
     result = objective(results, run.domains)
-    state["history"].append({
-        "step": state["step"], "tokens_seen": state["tokens"], "train_loss": train_loss,
-        "val_loss": result["loss"], "val_perplexity": result["perplexity"],
-        "val_tokens": result["tokens"], "lr": run.schedule.last_lr,
-        "seconds": state["loop_seconds"], "domains": per})
+    state["history"].append(
+        {
+            "step": state["step"],
+            "tokens_seen": state["tokens"],
+            "train_loss": train_loss,
+            "val_loss": result["loss"],
+            "val_perplexity": result["perplexity"],
+            "val_tokens": result["tokens"],
+            "lr": run.schedule.last_lr,
+            "seconds": state["loop_seconds"],
+            "domains": per,
+        }
+    )
     state["loss_sum"], state["loss_tokens"] = 0.0, 0
     return result
 
@@ -188,16 +232,19 @@ def evaluate_periodic(run: Run) -> dict:
 def describe(run: Run, result: dict) -> str:
     """The line of a periodic evaluation, with each domain's perplexity when there are several."""
     entry = run.state["history"][-1]
-    line = (f"step {entry['step']}: train {entry['train_loss']:.4f} val {result['loss']:.4f} "
-            f"(ppl {result['perplexity']:.2f} on {result['tokens']} tokens)")
+    line = (
+        f"step {entry['step']}: train {entry['train_loss']:.4f} val {result['loss']:.4f} "
+        f"(ppl {result['perplexity']:.2f} on {result['tokens']} tokens)"
+    )
     return line + per_domain(run)
 
 
 def per_domain(run: Run) -> str:
     if not run.several:
         return ""
-    return " | " + ", ".join(f"{k} ppl {v['val_perplexity']:.2f}"
-                             for k, v in run.state["history"][-1]["domains"].items())
+    return " | " + ", ".join(
+        f"{k} ppl {v['val_perplexity']:.2f}" for k, v in run.state["history"][-1]["domains"].items()
+    )
 
 
 def out_of_time(run: Run) -> bool:
@@ -217,18 +264,33 @@ def finish(run: Run) -> dict:
     finals = {}
     for d in run.domains:
         r = finals[d.name] = score(run, d, None, split_chars(d.dir, d.manifest, "val"))
-        print(f"final{' ' + d.name if run.several else ''}: val perplexity "
-              f"{r['perplexity']:.3f}, {r['bits_per_char']:.4f} bits/char over {r['tokens']} "
-              f"tokens ({time.time() - final_start:.1f}s)", file=sys.stderr)
+        print(
+            f"final{' ' + d.name if run.several else ''}: val perplexity "
+            f"{r['perplexity']:.3f}, {r['bits_per_char']:.4f} bits/char over {r['tokens']} "
+            f"tokens ({time.time() - final_start:.1f}s)",
+            file=sys.stderr,
+        )
     final = objective(finals, run.domains)
     if run.several:
         print(f"final weighted objective: perplexity {final['perplexity']:.3f}", file=sys.stderr)
-    baselines = {d.name: cached_baselines(args.out, d, run.vocab, args.add_k,
-                                          d.name if run.several else "")
-                 for d in run.domains} if args.baselines else {}
-    compute = accounting(run.model, state["tokens"], state["train_seconds"],
-                         state["loop_seconds"], args.price_per_hour,
-                         args.price_per_million_tokens)
+    baselines = (
+        {
+            d.name: cached_baselines(
+                args.out, d, run.vocab, args.add_k, d.name if run.several else ""
+            )
+            for d in run.domains
+        }
+        if args.baselines
+        else {}
+    )
+    compute = accounting(
+        run.model,
+        state["tokens"],
+        state["train_seconds"],
+        state["loop_seconds"],
+        args.price_per_hour,
+        args.price_per_million_tokens,
+    )
     metrics = build_metrics(run, finals, final, baselines, compute, time.time() - final_start)
     write_json(os.path.join(args.out, "metrics.json"), metrics)
     if args.plots:
@@ -240,10 +302,14 @@ def print_summary(metrics: dict, out: str) -> None:
     if len(metrics["domains"]) > 1:
         print(f"{'domain':<16} {'weight':>7} {'val perplexity':>15} {'bits/char':>10}")
         for name, d in metrics["domains"].items():
-            print(f"{name:<16} {d['weight']:>7.3f} {d['val_perplexity']:>15.3f} "
-                  f"{d['val_bits_per_char']:>10.4f}")
-        print(f"{'weighted':<16} {1:>7.3f} {metrics['val_perplexity']:>15.3f} "
-              f"{metrics['val_bits_per_char']:>10.4f}")
+            print(
+                f"{name:<16} {d['weight']:>7.3f} {d['val_perplexity']:>15.3f} "
+                f"{d['val_bits_per_char']:>10.4f}"
+            )
+        print(
+            f"{'weighted':<16} {1:>7.3f} {metrics['val_perplexity']:>15.3f} "
+            f"{metrics['val_bits_per_char']:>10.4f}"
+        )
     print(f"{'model':<24} {'val perplexity':>15}")
     for name, ppl in {"gru": metrics["val_perplexity"], **metrics["baselines"]}.items():
         print(f"{name:<24} {ppl:>15.3f}")

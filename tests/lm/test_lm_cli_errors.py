@@ -17,8 +17,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def run_module(*argv):
-    return subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True,
-                          cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
+    return subprocess.run(
+        [sys.executable, "-m", *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
 
 
 def assert_one_line_error(result, message):
@@ -31,16 +36,29 @@ def assert_one_line_error(result, message):
 def test_commands_refuse_in_one_line_with_exit_status_2(tmp_path):
     data = small_data_dir(tmp_path / "data")
     # a bad flag combination: no way to stop
-    assert_one_line_error(run_module("lm.train", "--data", data, "--out", str(tmp_path / "a")),
-                          "give --max-steps and/or --time-budget")
+    assert_one_line_error(
+        run_module("lm.train", "--data", data, "--out", str(tmp_path / "a")),
+        "give --max-steps and/or --time-budget",
+    )
     # a missing data directory
-    assert_one_line_error(run_module("lm.train", "--data", str(tmp_path / "nope"), "--out",
-                                     str(tmp_path / "b"), "--max-steps", "2"),
-                          "no such directory")
+    assert_one_line_error(
+        run_module(
+            "lm.train",
+            "--data",
+            str(tmp_path / "nope"),
+            "--out",
+            str(tmp_path / "b"),
+            "--max-steps",
+            "2",
+        ),
+        "no such directory",
+    )
     # a bad checkpoint
     (tmp_path / "bad.pt").write_bytes(b"\x00not a checkpoint" * 20)
-    assert_one_line_error(run_module("lm.generate", "--checkpoint", str(tmp_path / "bad.pt")),
-                          "truncated or corrupted")
+    assert_one_line_error(
+        run_module("lm.generate", "--checkpoint", str(tmp_path / "bad.pt")),
+        "truncated or corrupted",
+    )
 
 
 def test_library_code_raises_lm_errors_not_system_exit(tmp_path):
@@ -49,15 +67,23 @@ def test_library_code_raises_lm_errors_not_system_exit(tmp_path):
     with pytest.raises(OptionError, match="--max-steps"):
         train(parser.parse_args(["--data", data, "--out", str(tmp_path / "a")]))
     with pytest.raises(DataDirError, match="no manifest.json"):
-        train(parser.parse_args(["--data", str(tmp_path), "--out", str(tmp_path / "b"),
-                                 "--max-steps", "1"]))
+        train(
+            parser.parse_args(
+                ["--data", str(tmp_path), "--out", str(tmp_path / "b"), "--max-steps", "1"]
+            )
+        )
     assert issubclass(LMError, ValueError)
 
 
 def test_readers_do_not_import_the_trainer():
     probe = "import sys, lm.generate, lm.interpret; print('lm.train' in sys.modules)"
-    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
-                       env={**os.environ, "PYTHONPATH": ROOT})
+    r = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
     assert r.returncode == 0 and r.stdout.strip() == "False", r.stdout + r.stderr
 
 

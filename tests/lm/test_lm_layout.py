@@ -22,12 +22,39 @@ from lm.train import main as train_main
 from tests.lm_fixtures import small_data_dir
 
 OLD = Path(__file__).parent / "layout_v1"
-SMALL = ["--batch-size", "4", "--block-size", "16", "--hidden", "16", "--emb-dim", "8",
-         "--warmup-steps", "3", "--eval-every", "4", "--checkpoint-every", "4",
-         "--no-progress", "--threads", "1"]
+SMALL = [
+    "--batch-size",
+    "4",
+    "--block-size",
+    "16",
+    "--hidden",
+    "16",
+    "--emb-dim",
+    "8",
+    "--warmup-steps",
+    "3",
+    "--eval-every",
+    "4",
+    "--checkpoint-every",
+    "4",
+    "--no-progress",
+    "--threads",
+    "1",
+]
 # the flags OLD/checkpoint_step8.pt was trained with (the crash run of its README)
-RESUMABLE = ["--max-steps", "14", "--dropout", "0.1", "--layers", "2", "--no-baselines",
-             "--no-plots", "--workers", "0", *SMALL]
+RESUMABLE = [
+    "--max-steps",
+    "14",
+    "--dropout",
+    "0.1",
+    "--layers",
+    "2",
+    "--no-baselines",
+    "--no-plots",
+    "--workers",
+    "0",
+    *SMALL,
+]
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +77,12 @@ def as_layout_1(ckpt: dict, manifest: dict) -> dict:
     stream = state.pop("domains")["data"]
     state.update({k: stream[k] for k in ("data_position", "next_worker", "epoch")})
     state["history"] = [{k: v for k, v in h.items() if k != "domains"} for h in state["history"]]
-    return {**ckpt, "state": state, "data": ckpt["data"][0]["dir"],
-            "data_fingerprint": data_fingerprint(manifest)}
+    return {
+        **ckpt,
+        "state": state,
+        "data": ckpt["data"][0]["dir"],
+        "data_fingerprint": data_fingerprint(manifest),
+    }
 
 
 def test_layout_1_checkpoint_resumes_where_it_stood(root, full, tmp_path):
@@ -71,7 +102,8 @@ def test_layout_1_checkpoint_resumes_where_it_stood(root, full, tmp_path):
     assert resumed["compute"]["tokens_seen"] == full["compute"]["tokens_seen"]
     for key in ("val_loss", "train_loss"):
         assert [h[key] for h in resumed["history"]] == pytest.approx(
-            [h[key] for h in full["history"]], rel=1e-4)
+            [h[key] for h in full["history"]], rel=1e-4
+        )
 
 
 def test_layout_1_rewrite_resumes_bit_for_bit(root, full, tmp_path):
@@ -79,8 +111,7 @@ def test_layout_1_rewrite_resumes_bit_for_bit(root, full, tmp_path):
     (the same keys as the real layout-1 file), ends exactly like the uninterrupted run."""
     run = tmp_path / "crashed"
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train_main(["--data", root, "--out", str(run), "--simulate-crash-at", "10",
-                    *RESUMABLE])
+        train_main(["--data", root, "--out", str(run), "--simulate-crash-at", "10", *RESUMABLE])
     path = run / "checkpoint.pt"
     old = as_layout_1(torch.load(path, weights_only=False), load_manifest(root))
     real = torch.load(OLD / "checkpoint_step8.pt", weights_only=False)
@@ -89,18 +120,44 @@ def test_layout_1_rewrite_resumes_bit_for_bit(root, full, tmp_path):
     assert train_main(["--data", root, "--out", str(run), "--resume", *RESUMABLE]) == 0
     resumed = json.loads((run / "metrics.json").read_text())
     assert resumed["val_perplexity"] == full["val_perplexity"]
-    assert resumed["history"] == [{**h, "seconds": r["seconds"]}
-                                  for h, r in zip(full["history"], resumed["history"])]
+    assert resumed["history"] == [
+        {**h, "seconds": r["seconds"]} for h, r in zip(full["history"], resumed["history"])
+    ]
 
 
 def test_layout_1_checkpoint_generates_and_interprets(root, tmp_path, capsys):
     model, vocab = load_model(str(OLD / "checkpoint_step8.pt"))
     assert model.config.layers == 2 and len(vocab) == model.config.vocab_size
-    assert gen.main(["--checkpoint", str(OLD / "checkpoint_step8.pt"), "--prompt", "の",
-                     "--max-new-tokens", "10"]) == 0
-    assert interpret_main(["--checkpoint", str(OLD / "checkpoint_step8.pt"), "--data", root,
-                           "--out", str(tmp_path / "interp"), "--top", "4",
-                           "--probe-chars", "0"]) == 0
+    assert (
+        gen.main(
+            [
+                "--checkpoint",
+                str(OLD / "checkpoint_step8.pt"),
+                "--prompt",
+                "の",
+                "--max-new-tokens",
+                "10",
+            ]
+        )
+        == 0
+    )
+    assert (
+        interpret_main(
+            [
+                "--checkpoint",
+                str(OLD / "checkpoint_step8.pt"),
+                "--data",
+                root,
+                "--out",
+                str(tmp_path / "interp"),
+                "--top",
+                "4",
+                "--probe-chars",
+                "0",
+            ]
+        )
+        == 0
+    )
     assert "ngram:" in capsys.readouterr().out
 
 
@@ -148,7 +205,8 @@ def test_layout_1_metrics_read_in_layout_2():
     assert d["baseline_details"] == old["baseline_details"]
     assert single["epochs_started"] == {"data": old["epochs_started"]}
     assert [h["domains"]["data"]["val_loss"] for h in single["history"]] == [
-        h["val_loss"] for h in old["history"]]
+        h["val_loss"] for h in old["history"]
+    ]
 
     mixture = read_metrics(str(OLD / "metrics_mixture.json"))
     old = json.loads((OLD / "metrics_mixture.json").read_text())
@@ -157,8 +215,10 @@ def test_layout_1_metrics_read_in_layout_2():
         expected = math.exp(sum(w[k] * math.log(old["baselines"][f"{k}:{name}"]) for k in w))
         assert mixture["baselines"][name] == pytest.approx(expected, rel=1e-12)
         for k in w:
-            assert mixture["domains"][k]["baseline_details"][name] == old["baseline_details"][
-                f"{k}:{name}"]
+            assert (
+                mixture["domains"][k]["baseline_details"][name]
+                == old["baseline_details"][f"{k}:{name}"]
+            )
     assert mixture["history"] == old["history"]
 
 
@@ -167,8 +227,19 @@ def test_plots_cli_reads_layout_1_and_2_metrics(tmp_path, capsys):
     new.mkdir()
     current = read_metrics(str(OLD / "metrics_mixture.json"))
     (new / "metrics.json").write_text(json.dumps(current))
-    assert plots_main(["--pretrain", str(OLD / "metrics_mixture.json"),
-                       "--run", f"again={new}", "--out", str(tmp_path / "cpt.png")]) == 0
+    assert (
+        plots_main(
+            [
+                "--pretrain",
+                str(OLD / "metrics_mixture.json"),
+                "--run",
+                f"again={new}",
+                "--out",
+                str(tmp_path / "cpt.png"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "cpt.png").stat().st_size > 1000
     assert "| again |" in capsys.readouterr().out
     (new / "metrics.json").write_text(json.dumps({**current, "format_version": 9}))
