@@ -25,22 +25,19 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-from lm.data import TrainStream, in_worker_order, load_manifest, load_vocab  # noqa: E402
+from lm.data import IGNORE_INDEX, TrainStream, in_worker_order, load_manifest, load_vocab  # noqa: E402
 from lm.model import GRULM, GRUConfig  # noqa: E402
 
 
 def make_step(model, optimizer, amp: bool):
     def step(x, y):
         with torch.autocast("cpu", dtype=torch.bfloat16) if amp else nullcontext():
-            features, _ = model(x)
-        keep = y.reshape(-1) != -100
-        loss = -model.target_log_probs(features.reshape(-1, features.shape[-1])[keep],
-                                       y.reshape(-1)[keep]).mean()
+            loss, targets = model.loss(x, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        return int(keep.sum())
+        return int(targets)
     return step
 
 
@@ -106,7 +103,7 @@ def main(argv=None) -> int:
 
     start = time.perf_counter()
     it = batches_from_data_path(args, manifest, vocab, seed=2)
-    tokens = sum(int((next(it)["y"] != -100).sum()) for _ in range(4 * per_round))
+    tokens = sum(int((next(it)["y"] != IGNORE_INDEX).sum()) for _ in range(4 * per_round))
     alone = tokens / (time.perf_counter() - start)
 
     bare, data = [], []

@@ -13,10 +13,14 @@ from torch import nn
 
 def parameter_counts(model: nn.Module) -> dict:
     total = sum(p.numel() for p in model.parameters())
-    embedding = sum(p.numel() for m in model.modules() if isinstance(m, nn.Embedding)
-                    for p in m.parameters())
-    return {"parameters": total, "embedding_parameters": embedding,
-            "non_embedding_parameters": total - embedding}
+    embedding = sum(
+        p.numel() for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters()
+    )
+    return {
+        "parameters": total,
+        "embedding_parameters": embedding,
+        "non_embedding_parameters": total - embedding,
+    }
 
 
 def training_flops(parameters: int, tokens: int) -> float:
@@ -24,8 +28,12 @@ def training_flops(parameters: int, tokens: int) -> float:
     return 6.0 * parameters * tokens
 
 
-def cost_estimate(seconds: float, tokens: int, price_per_hour: float | None = None,
-                  price_per_million_tokens: float | None = None) -> dict:
+def cost_estimate(
+    seconds: float,
+    tokens: int,
+    price_per_hour: float | None = None,
+    price_per_million_tokens: float | None = None,
+) -> dict:
     """Cost of a run at a price per machine-hour and/or per million training tokens."""
     out: dict = {"hours": seconds / 3600.0}
     if price_per_hour is not None:
@@ -37,15 +45,23 @@ def cost_estimate(seconds: float, tokens: int, price_per_hour: float | None = No
     return out
 
 
-def accounting(model: nn.Module, tokens: int, train_seconds: float, wall_seconds: float,
-               price_per_hour: float | None = None,
-               price_per_million_tokens: float | None = None) -> dict:
+def accounting(
+    model: nn.Module,
+    tokens: int,
+    train_seconds: float,
+    wall_seconds: float,
+    price_per_hour: float | None = None,
+    price_per_million_tokens: float | None = None,
+) -> dict:
     counts = parameter_counts(model)
-    return {**counts, "tokens_seen": tokens,
-            "flops": training_flops(counts["parameters"], tokens),
-            "flops_dense_estimate": training_flops(counts["non_embedding_parameters"], tokens),
-            "flops_rule": "6*N*D, N = all parameters, D = training target tokens",
-            "train_seconds": train_seconds, "wall_seconds": wall_seconds,
-            "tokens_per_second": tokens / train_seconds if train_seconds > 0 else 0.0,
-            "cost": cost_estimate(wall_seconds, tokens, price_per_hour,
-                                  price_per_million_tokens)}
+    return {
+        **counts,
+        "tokens_seen": tokens,
+        "flops": training_flops(counts["parameters"], tokens),
+        "flops_dense_estimate": training_flops(counts["non_embedding_parameters"], tokens),
+        "flops_rule": "6*N*D, N = all parameters, D = training target tokens",
+        "train_seconds": train_seconds,
+        "wall_seconds": wall_seconds,
+        "tokens_per_second": tokens / train_seconds if train_seconds > 0 else 0.0,
+        "cost": cost_estimate(wall_seconds, tokens, price_per_hour, price_per_million_tokens),
+    }

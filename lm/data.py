@@ -23,13 +23,10 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from beam_jobs.text.codepoints import code_points
 from beam_jobs.tokens.tokenizers import BOS, EOS, SPECIAL_TOKENS, UNK, Tokenizer, get_tokenizer
+from lm.errors import DataDirError  # defined with lm's other errors, raised here
 
 SCHEMA_VERSION = 1
-IGNORE_INDEX = -100
-
-
-class DataDirError(ValueError):
-    """The data directory is not a complete pipeline output this package can read."""
+IGNORE_INDEX = -100  # a target that is not scored (padding, the step into a next <bos>)
 
 
 def load_manifest(data_dir: str) -> dict:
@@ -40,7 +37,8 @@ def load_manifest(data_dir: str) -> dict:
     if not os.path.exists(path):
         raise DataDirError(
             f"{data_dir}: no manifest.json. The pipeline writes it last, so the run has not "
-            "finished (or failed), or this is not a `beam_jobs.prepare` output directory.")
+            "finished (or failed), or this is not a `beam_jobs.prepare` output directory."
+        )
     try:
         with open(path, encoding="utf-8") as f:
             manifest = json.load(f)
@@ -50,11 +48,15 @@ def load_manifest(data_dir: str) -> dict:
         raise DataDirError(f"{path}: manifest is not a JSON object")
     version = manifest.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise DataDirError(f"{path}: schema_version {version!r}; this version of lm reads "
-                           f"schema_version {SCHEMA_VERSION} only")
+        raise DataDirError(
+            f"{path}: schema_version {version!r}; this version of lm reads "
+            f"schema_version {SCHEMA_VERSION} only"
+        )
     if manifest.get("complete") is not True:
-        raise DataDirError(f"{path}: complete is {manifest.get('complete')!r}, not true: "
-                           "the pipeline run did not finish")
+        raise DataDirError(
+            f"{path}: complete is {manifest.get('complete')!r}, not true: "
+            "the pipeline run did not finish"
+        )
     for key in ("tokenizer", "vocab", "splits", "ngrams"):
         if key not in manifest:
             raise DataDirError(f"{path}: required key {key!r} is missing")
@@ -78,11 +80,10 @@ def shard_paths(data_dir: str, manifest: dict, split: str) -> list[str]:
 class Vocab:
     """Token <-> id with the manifest's vocabulary; out-of-vocabulary tokens map to `<unk>`."""
 
-    def __init__(self, tokens: list[str], tokenizer: Tokenizer, counts: list[int] | None = None):
+    def __init__(self, tokens: list[str], tokenizer: Tokenizer):
         if list(tokens[: len(SPECIAL_TOKENS)]) != list(SPECIAL_TOKENS):
             raise DataDirError(f"vocabulary must start with {list(SPECIAL_TOKENS)}")
         self.tokens = list(tokens)
-        self.counts = list(counts) if counts is not None else None
         self.tokenizer = tokenizer
         self.index = {t: i for i, t in enumerate(self.tokens)}
         self.unk, self.bos, self.eos = (self.index[t] for t in (UNK, BOS, EOS))
@@ -115,29 +116,40 @@ class Vocab:
         out[0], out[1:-1], out[-1] = self.bos, ids, self.eos
         return out
 
-    def decode(self, ids, unk_placeholder: str = "\ufffd", specials: bool = False) -> str:
+    def decode(self, ids, unk_placeholder: str = "\ufffd") -> str:
         """Text of `ids`; `<unk>` is shown as `unk_placeholder`, `<bos>`/`<eos>` dropped."""
         out = []
         for i in ids:
             i = int(i)
             if i == self.unk:
                 out.append(unk_placeholder)
-            elif i in (self.bos, self.eos):
-                if specials:
-                    out.append(self.tokens[i])
-            else:
+            elif i not in (self.bos, self.eos):
                 out.append(self.tokens[i])
         return self.tokenizer.join(out)
 
 
+def read_vocab_json(data_dir: str, manifest: dict) -> dict:
+    """The data directory's `vocab.json` as written by the pipeline (tokens, counts, totals)."""
+    path = os.path.join(data_dir, manifest["vocab"])
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataDirError(f"{path}: unreadable vocabulary ({e})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("tokens"), list):
+        raise DataDirError(f"{path}: not a vocabulary (no token list)")
+    return raw
+
+
 def load_vocab(data_dir: str, manifest: dict) -> Vocab:
-    with open(os.path.join(data_dir, manifest["vocab"]), encoding="utf-8") as f:
-        raw = json.load(f)
-    return Vocab(raw["tokens"], get_tokenizer(manifest["tokenizer"]), raw.get("counts"))
+    """The data directory's own vocabulary, with its manifest's tokenizer."""
+    raw = read_vocab_json(data_dir, manifest)
+    return Vocab(raw["tokens"], get_tokenizer(manifest["tokenizer"]))
 
 
-def iter_documents(data_dir: str, manifest: dict, vocab: Vocab, split: str,
-                   batch_rows: int = 256) -> Iterator[np.ndarray]:
+def iter_documents(
+    data_dir: str, manifest: dict, vocab: Vocab, split: str, batch_rows: int = 256
+) -> Iterator[np.ndarray]:
     """Every document of `split` in manifest order as `<bos> .. <eos>` ids (streamed)."""
     for path in shard_paths(data_dir, manifest, split):
         pf = pq.ParquetFile(path)
@@ -146,8 +158,9 @@ def iter_documents(data_dir: str, manifest: dict, vocab: Vocab, split: str,
                 yield vocab.encode_document(text)
 
 
-def iter_document_blocks(data_dir: str, manifest: dict, vocab: Vocab, split: str,
-                         block_tokens: int = 1 << 20) -> Iterator[np.ndarray]:
+def iter_document_blocks(
+    data_dir: str, manifest: dict, vocab: Vocab, split: str, block_tokens: int = 1 << 20
+) -> Iterator[np.ndarray]:
     """Whole documents concatenated into blocks of about `block_tokens` ids (for n-gram scoring)."""
     pending, size = [], 0
     for doc in iter_documents(data_dir, manifest, vocab, split):
@@ -162,8 +175,10 @@ def iter_document_blocks(data_dir: str, manifest: dict, vocab: Vocab, split: str
 
 def split_chars(data_dir: str, manifest: dict, split: str) -> int:
     """Characters of `split` (sum of `n_chars`, reading only that column)."""
-    return sum(int(pq.read_table(p, columns=["n_chars"]).column(0).to_numpy().sum())
-               for p in shard_paths(data_dir, manifest, split))
+    return sum(
+        int(pq.read_table(p, columns=["n_chars"]).column(0).to_numpy().sum())
+        for p in shard_paths(data_dir, manifest, split)
+    )
 
 
 class TrainStream(IterableDataset):
@@ -178,9 +193,18 @@ class TrainStream(IterableDataset):
     `index`; pass `start={worker: (epoch, index)}` to resume after the consumed batches.
     """
 
-    def __init__(self, data_dir: str, manifest: dict, vocab: Vocab, batch_size: int,
-                 block_size: int, seed: int = 0, split: str = "train", pool_size: int = 4096,
-                 start: dict | None = None):
+    def __init__(
+        self,
+        data_dir: str,
+        manifest: dict,
+        vocab: Vocab,
+        batch_size: int,
+        block_size: int,
+        seed: int = 0,
+        split: str = "train",
+        pool_size: int = 4096,
+        start: dict | None = None,
+    ):
         self.paths = shard_paths(data_dir, manifest, split)
         self.vocab, self.batch_size, self.block_size = vocab, batch_size, block_size
         self.seed, self.pool_size = seed, max(pool_size, 2 * batch_size)
@@ -191,8 +215,11 @@ class TrainStream(IterableDataset):
         return min(max(workers, 1), len(self.units()))
 
     def units(self) -> list[tuple[int, int]]:
-        return [(s, g) for s, p in enumerate(self.paths)
-                for g in range(pq.ParquetFile(p).metadata.num_row_groups)]
+        return [
+            (s, g)
+            for s, p in enumerate(self.paths)
+            for g in range(pq.ParquetFile(p).metadata.num_row_groups)
+        ]
 
     def __iter__(self):
         info = get_worker_info()
@@ -207,11 +234,18 @@ class TrainStream(IterableDataset):
                 produced += 1
                 if index < skip:
                     continue
-                yield {"x": torch.from_numpy(x), "y": torch.from_numpy(y),
-                       "worker": worker, "epoch": epoch, "index": index}
+                yield {
+                    "x": torch.from_numpy(x),
+                    "y": torch.from_numpy(y),
+                    "worker": worker,
+                    "epoch": epoch,
+                    "index": index,
+                }
             if produced == 0:
-                raise ValueError("the train split is too small for one batch of "
-                                 f"{self.batch_size} x {self.block_size} tokens per worker")
+                raise DataDirError(
+                    "the train split is too small for one batch of "
+                    f"{self.batch_size} x {self.block_size} tokens per worker"
+                )
             epoch, skip = epoch + 1, 0
 
     def epoch_batches(self, units, epoch: int, worker: int, workers: int):
@@ -233,16 +267,16 @@ class TrainStream(IterableDataset):
             if n:
                 starts = np.arange(n) * T
                 pool = np.concatenate([pool, stream[starts[:, None] + np.arange(T + 1)]])
-            carry = stream[n * T:]
+            carry = stream[n * T :]
             if len(pool) >= self.pool_size:
                 pool = pool[rng.permutation(len(pool))]
                 ready = (len(pool) - self.pool_size // 2) // B * B
                 for b in range(0, ready, B):
-                    yield self._batch(pool[b:b + B])
+                    yield self._batch(pool[b : b + B])
                 pool = pool[ready:]
         pool = pool[rng.permutation(len(pool))]
         for b in range(0, len(pool) // B * B, B):
-            yield self._batch(pool[b:b + B])
+            yield self._batch(pool[b : b + B])
 
     def _batch(self, chunks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = chunks[:, :-1].astype(np.int64)
@@ -268,5 +302,8 @@ def in_worker_order(batches, workers: int, first: int = 0):
 
 
 def data_fingerprint(manifest: dict) -> str:
-    return str(manifest.get("input", {}).get("fingerprint", "")) + ":" + json.dumps(
-        {s: manifest["splits"][s].get("tokens") for s in ("train", "val")})
+    return (
+        str(manifest.get("input", {}).get("fingerprint", ""))
+        + ":"
+        + json.dumps({s: manifest["splits"][s].get("tokens") for s in ("train", "val")})
+    )

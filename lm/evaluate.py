@@ -20,9 +20,9 @@ import torch
 from lm.data import IGNORE_INDEX
 
 
-def lane_batches(documents: Iterable[np.ndarray], lanes: int, block_size: int,
-                 max_tokens: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray,
-                                                                np.ndarray, np.ndarray]]:
+def lane_batches(
+    documents: Iterable[np.ndarray], lanes: int, block_size: int, max_tokens: int | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Yield (rows, x, y, fresh) for the lanes that hold a document: `rows` are their lane
     numbers, x and y have shape (len(rows), block_size) with padded targets IGNORE_INDEX, and
     fresh marks lanes that start a new document (reset their hidden state). Idle lanes are
@@ -57,8 +57,8 @@ def lane_batches(documents: Iterable[np.ndarray], lanes: int, block_size: int,
             doc, p = current[i], pos[i]
             fresh[r] = p == 0
             n = min(block_size, len(doc) - 1 - p)
-            x[r, :n] = doc[p:p + n]
-            y[r, :n] = doc[p + 1:p + n + 1]
+            x[r, :n] = doc[p : p + n]
+            y[r, :n] = doc[p + 1 : p + n + 1]
             pos[i] = p + n
             if pos[i] >= len(doc) - 1:
                 current[i], pos[i] = next_doc(), 0
@@ -66,9 +66,16 @@ def lane_batches(documents: Iterable[np.ndarray], lanes: int, block_size: int,
 
 
 @torch.no_grad()
-def evaluate(model, documents: Iterable[np.ndarray], device: str = "cpu", lanes: int = 64,
-             block_size: int = 256, max_tokens: int | None = None, autocast=None,
-             chars: int | None = None) -> dict:
+def evaluate(
+    model,
+    documents: Iterable[np.ndarray],
+    device: str = "cpu",
+    lanes: int = 64,
+    block_size: int = 256,
+    max_tokens: int | None = None,
+    autocast=None,
+    chars: int | None = None,
+) -> dict:
     """NLL, perplexity (and bits per character when `chars` is given) over `documents`."""
     was_training = model.training
     model.eval()
@@ -89,8 +96,12 @@ def evaluate(model, documents: Iterable[np.ndarray], device: str = "cpu", lanes:
         total -= float(logp.double().sum())
         count += int(keep.sum())
     model.train(was_training)
-    result = {"nll": total, "tokens": count,
-              "loss": total / max(count, 1), "perplexity": math.exp(total / max(count, 1))}
+    result = {
+        "nll": total,
+        "tokens": count,
+        "loss": total / max(count, 1),
+        "perplexity": math.exp(total / max(count, 1)),
+    }
     if chars:
         result["chars"] = chars
         result["bits_per_char"] = total / math.log(2) / chars

@@ -14,24 +14,12 @@ import sys
 
 import torch
 
-from beam_jobs.tokens.tokenizers import get_tokenizer
+from lm.checkpoint import load_model
 from lm.data import Vocab
-from lm.model import GRULM, GRUConfig
-from lm.train import CheckpointError, load_checkpoint
+from lm.errors import LMError, exit_with
+from lm.model import GRULM
 
-
-def load_model(path: str, device: str = "cpu") -> tuple[GRULM, Vocab]:
-    """Model and vocabulary of an lm.train checkpoint; `CheckpointError` (one line) when the
-    file is missing, truncated, corrupted or not an lm.train checkpoint."""
-    ckpt = load_checkpoint(path, device)
-    try:
-        model = GRULM(GRUConfig(**ckpt["model_config"])).to(device)
-        model.load_state_dict(ckpt["model"])
-    except (TypeError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: the weights do not fit the model_config "
-                              f"({str(e).splitlines()[0][:160]})") from None
-    model.eval()
-    return model, Vocab(ckpt["vocab"], get_tokenizer(ckpt["tokenizer"]))
+__all__ = ["filter_logits", "generate", "load_model", "main"]  # load_model: lm.checkpoint's
 
 
 def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
@@ -49,9 +37,17 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
 
 
 @torch.no_grad()
-def generate(model: GRULM, vocab: Vocab, prompt: str = "", max_new_tokens: int = 200,
-             strategy: str = "sample", temperature: float = 1.0, top_k: int = 0,
-             top_p: float = 1.0, seed: int = 0) -> list[int]:
+def generate(
+    model: GRULM,
+    vocab: Vocab,
+    prompt: str = "",
+    max_new_tokens: int = 200,
+    strategy: str = "sample",
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    seed: int = 0,
+) -> list[int]:
     """Ids that continue `<bos> prompt`; `strategy` is "greedy" or "sample"."""
     device = next(model.parameters()).device
     generator = torch.Generator(device="cpu").manual_seed(seed)
@@ -74,9 +70,11 @@ def generate(model: GRULM, vocab: Vocab, prompt: str = "", max_new_tokens: int =
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m lm.generate",
-                                 description="Generate text from a prompt with a trained GRU.",
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m lm.generate",
+        description="Generate text from a prompt with a trained GRU.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     ap.add_argument("--checkpoint", required=True, help="RUN/checkpoint.pt of lm.train")
     ap.add_argument("--prompt", default="", help="text to continue")
     ap.add_argument("--max-new-tokens", type=int, default=200)
@@ -91,12 +89,20 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         model, vocab = load_model(args.checkpoint, args.device)
-    except CheckpointError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except LMError as e:
+        return exit_with(e)
     for i in range(args.num_samples):
-        ids = generate(model, vocab, args.prompt, args.max_new_tokens, args.strategy,
-                       args.temperature, args.top_k, args.top_p, args.seed + i)
+        ids = generate(
+            model,
+            vocab,
+            args.prompt,
+            args.max_new_tokens,
+            args.strategy,
+            args.temperature,
+            args.top_k,
+            args.top_p,
+            args.seed + i,
+        )
         prompt = vocab.decode(vocab.encode(args.prompt), args.unk)
         print(prompt + vocab.decode(ids, args.unk))
         if i + 1 < args.num_samples:

@@ -21,13 +21,10 @@ import re
 import numpy as np
 
 from beam_jobs.tokens.tokenizers import SPECIAL_TOKENS
+from lm.errors import MixtureError  # defined with lm's other errors, raised here
 
 BLOCK = 4096
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-
-class MixtureError(ValueError):
-    """A mixture specification that cannot be used."""
 
 
 def parse_domain_spec(spec: str) -> tuple[str, str, float | None]:
@@ -36,12 +33,15 @@ def parse_domain_spec(spec: str) -> tuple[str, str, float | None]:
     The weight is the text after the last `:` when it parses as a number, so directories
     containing `:` still work as long as a weight is given."""
     if "=" not in spec:
-        raise MixtureError(f"--data {spec!r}: with several directories each must be "
-                           "NAME=DIR:WEIGHT (or NAME=DIR with --mix-temperature)")
+        raise MixtureError(
+            f"--data {spec!r}: with several directories each must be "
+            "NAME=DIR:WEIGHT (or NAME=DIR with --mix-temperature)"
+        )
     name, rest = spec.split("=", 1)
     if not _NAME.match(name):
-        raise MixtureError(f"--data {spec!r}: domain name {name!r} must be letters, digits, "
-                           "'_', '.' or '-'")
+        raise MixtureError(
+            f"--data {spec!r}: domain name {name!r} must be letters, digits, '_', '.' or '-'"
+        )
     weight = None
     head, sep, tail = rest.rpartition(":")
     if sep:
@@ -104,24 +104,20 @@ class MixtureSampler:
     def domain_at(self, step: int) -> str:
         return self.names[self.index_at(step)]
 
-    def counts(self, start: int, stop: int) -> dict[str, int]:
-        """How many of the steps start .. stop-1 each domain gets."""
-        out = dict.fromkeys(self.names, 0)
-        for s in range(start, stop):
-            out[self.names[self.index_at(s)]] += 1
-        return out
-
 
 def union_vocab(raw_vocabs: list[dict]) -> tuple[list[str], list[int]]:
     """One vocabulary from several `vocab.json` dicts: the specials first, then every token of
     any of them by descending summed count (ties by token), as the pipeline orders a vocabulary
-    (so the adaptive softmax's frequency clusters stay meaningful)."""
+    (so the adaptive softmax's frequency clusters stay meaningful). The union of one vocabulary
+    is that vocabulary in its own order (one that came without counts is not re-sorted)."""
     counts: dict[str, int] = {}
     special = [0] * len(SPECIAL_TOKENS)
     for raw in raw_vocabs:
         tokens, cnts = raw["tokens"], raw.get("counts") or [0] * len(raw["tokens"])
-        if list(tokens[:len(SPECIAL_TOKENS)]) != list(SPECIAL_TOKENS):
+        if list(tokens[: len(SPECIAL_TOKENS)]) != list(SPECIAL_TOKENS):
             raise MixtureError(f"a vocabulary does not start with {list(SPECIAL_TOKENS)}")
+        if len(raw_vocabs) == 1:
+            return list(tokens), [int(c) for c in cnts]
         for i, (t, c) in enumerate(zip(tokens, cnts)):
             if i < len(SPECIAL_TOKENS):
                 special[i] += int(c)
@@ -135,8 +131,13 @@ def oov_train_tokens(raw_vocab: dict, model_tokens: list[str]) -> tuple[int, int
     """(distinct tokens, train tokens) of a domain that the model vocabulary lacks (these map
     to `<unk>`; the domain's own `unk_tokens` are counted too), and the domain's train tokens."""
     known = set(model_tokens)
-    missing = [(t, c) for t, c in zip(raw_vocab["tokens"][len(SPECIAL_TOKENS):],
-                                      (raw_vocab.get("counts") or [])[len(SPECIAL_TOKENS):])
-               if t not in known]
+    missing = [
+        (t, c)
+        for t, c in zip(
+            raw_vocab["tokens"][len(SPECIAL_TOKENS) :],
+            (raw_vocab.get("counts") or [])[len(SPECIAL_TOKENS) :],
+        )
+        if t not in known
+    ]
     tokens = sum(int(c) for _, c in missing) + int(raw_vocab.get("unk_tokens", 0))
     return len(missing), tokens, int(raw_vocab.get("total_tokens", 0))

@@ -3,7 +3,9 @@
 The head is a plain linear softmax or, for large vocabularies, an adaptive softmax
 (`nn.AdaptiveLogSoftmaxWithLoss`, Grave et al. 2017): ids are sorted by train frequency in
 `vocab.json`, so the frequent head cluster is small and rare tokens live in cheaper tail
-clusters. Both give exact, normalized log-probabilities over the whole vocabulary.
+clusters. Both give exact, normalized log-probabilities over the whole vocabulary, computed in
+float32 even inside `torch.autocast` (a softmax over thousands of tokens in bf16 loses the
+small probabilities), while the embedding and the GRU run in the autocast precision.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
+
+from lm.data import IGNORE_INDEX
 
 
 @dataclass
@@ -40,11 +44,17 @@ class GRULM(nn.Module):
         self.config = cfg = config.resolved()
         self.embed = nn.Embedding(cfg.vocab_size, cfg.emb_dim)
         self.drop = nn.Dropout(cfg.dropout)
-        self.gru = nn.GRU(cfg.emb_dim, cfg.hidden, cfg.layers, batch_first=True,
-                          dropout=cfg.dropout if cfg.layers > 1 else 0.0)
+        self.gru = nn.GRU(
+            cfg.emb_dim,
+            cfg.hidden,
+            cfg.layers,
+            batch_first=True,
+            dropout=cfg.dropout if cfg.layers > 1 else 0.0,
+        )
         if cfg.head == "adaptive":
-            self.head = nn.AdaptiveLogSoftmaxWithLoss(cfg.hidden, cfg.vocab_size, cfg.cutoffs,
-                                                      div_value=cfg.div_value)
+            self.head = nn.AdaptiveLogSoftmaxWithLoss(
+                cfg.hidden, cfg.vocab_size, cfg.cutoffs, div_value=cfg.div_value
+            )
         elif cfg.head == "full":
             self.head = nn.Linear(cfg.hidden, cfg.vocab_size)
         else:
@@ -56,27 +66,28 @@ class GRULM(nn.Module):
         return self.drop(out), h
 
     def target_log_probs(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """log p(target) for features (N, hidden) and targets (N,)."""
-        features = features.float()
-        if self.config.head == "adaptive":
-            return self.head(features, targets).output
-        return torch.log_softmax(self.head(features), -1).gather(1, targets[:, None])[:, 0]
+        """log p(target) for features (N, hidden) and targets (N,), in float32."""
+        with torch.autocast(features.device.type, enabled=False):
+            features = features.float()
+            if self.config.head == "adaptive":
+                return self.head(features, targets).output
+            return torch.log_softmax(self.head(features), -1).gather(1, targets[:, None])[:, 0]
 
     def log_probs(self, features: torch.Tensor) -> torch.Tensor:
-        """log p(w) for every w: (N, vocab_size)."""
-        features = features.float()
-        if self.config.head == "adaptive":
-            return self.head.log_prob(features)
-        return torch.log_softmax(self.head(features), -1)
+        """log p(w) for every w: (N, vocab_size), in float32."""
+        with torch.autocast(features.device.type, enabled=False):
+            features = features.float()
+            if self.config.head == "adaptive":
+                return self.head.log_prob(features)
+            return torch.log_softmax(self.head(features), -1)
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor, ignore_index: int = -100):
-        """Mean NLL over targets != ignore_index, and their number."""
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training objective for ids x and targets y (B, T): mean NLL over the targets
+        that are not IGNORE_INDEX, and their number (a 0-dim tensor: reading it is left to the
+        caller, so that no device sync stalls the step before the backward pass)."""
         features, _ = self(x)
-        keep = y.reshape(-1) != ignore_index
-        logp = self.target_log_probs(features.reshape(-1, features.shape[-1])[keep],
-                                     y.reshape(-1)[keep])
-        return -logp.mean(), int(keep.sum())
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+        keep = y.reshape(-1) != IGNORE_INDEX
+        logp = self.target_log_probs(
+            features.reshape(-1, features.shape[-1])[keep], y.reshape(-1)[keep]
+        )
+        return -logp.mean(), keep.sum()

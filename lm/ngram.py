@@ -20,7 +20,6 @@ Models (every one scores `<bos> t1 .. tk <eos>` by predicting t1 .. tk and `<eos
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -30,7 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from lm.data import DataDirError, Vocab, iter_document_blocks, load_manifest, load_vocab
+from lm.data import Vocab, iter_document_blocks, load_manifest, load_vocab
+from lm.errors import DataDirError, LMError, exit_with
+from lm.files import write_json
 
 FALLBACK_DISCOUNT = 0.5
 
@@ -64,14 +65,17 @@ class CountTables:
         counts = np.asarray(counts, dtype=np.int64)
         if n == 1:
             self.counts[1] = np.bincount(ids[:, 0], weights=counts, minlength=self.V).astype(
-                np.int64)
+                np.int64
+            )
             return
         idx = ids[:, 0].astype(np.int64)
         for k in range(1, n - 1):
             idx = self.lookup(k + 1, idx * self.V + ids[:, k])
             if (idx < 0).any():
-                raise DataDirError(f"n-gram counts are inconsistent: an order-{n} n-gram's "
-                                   f"prefix is missing from order {k + 1}")
+                raise DataDirError(
+                    f"n-gram counts are inconsistent: an order-{n} n-gram's "
+                    f"prefix is missing from order {k + 1}"
+                )
         keys = idx * self.V + ids[:, n - 1]
         uniq, inverse = np.unique(keys, return_inverse=True)
         merged = np.bincount(inverse, weights=counts, minlength=len(uniq))
@@ -79,11 +83,15 @@ class CountTables:
         self.counts.append(np.rint(merged).astype(np.int64))
 
     @classmethod
-    def from_parquet(cls, data_dir: str, manifest: dict, vocab: Vocab,
-                     max_order: int | None = None) -> CountTables:
+    def from_parquet(
+        cls, data_dir: str, manifest: dict, vocab: Vocab, max_order: int | None = None
+    ) -> CountTables:
         """Read `ngrams/` with pyarrow, batch by batch, mapping tokens to vocabulary ids."""
-        order = manifest["ngrams"]["order"] if max_order is None else min(
-            max_order, manifest["ngrams"]["order"])
+        order = (
+            manifest["ngrams"]["order"]
+            if max_order is None
+            else min(max_order, manifest["ngrams"]["order"])
+        )
         tables = cls(len(vocab), vocab.bos, vocab.eos, vocab.unk)
         paths = [f"{data_dir}/{p}" for p in manifest["ngrams"]["shards"]]
         dataset = ds.dataset(paths, format="parquet")
@@ -104,17 +112,6 @@ class CountTables:
             if not id_parts:
                 raise DataDirError(f"n-gram counts: no rows of order {n}")
             tables.add_order(n, np.concatenate(id_parts), np.concatenate(count_parts))
-        return tables
-
-    @classmethod
-    def from_counter(cls, counter, vocab: Vocab, order: int) -> CountTables:
-        """Tables from a `Counter` of token tuples (as the pipeline counts them)."""
-        tables = cls(len(vocab), vocab.bos, vocab.eos, vocab.unk)
-        for n in range(1, order + 1):
-            items = [(g, c) for g, c in counter.items() if len(g) == n]
-            ids = np.array([[vocab.index.get(t, vocab.unk) for t in g] for g, _ in items],
-                           dtype=np.int64).reshape(-1, n)
-            tables.add_order(n, ids, np.array([c for _, c in items], dtype=np.int64))
         return tables
 
     def parent(self, n: int) -> np.ndarray:
@@ -157,8 +154,11 @@ class CountTables:
                 continue
             row = context[-(n - 1)]
             for k in range(2, n):
-                row = int(self.lookup(k, np.array([row * self.V + context[-(n - 1) + k - 1]]))[0]) \
-                    if row >= 0 else -1
+                row = (
+                    int(self.lookup(k, np.array([row * self.V + context[-(n - 1) + k - 1]]))[0])
+                    if row >= 0
+                    else -1
+                )
             ctx.append(row)
         return ctx
 
@@ -197,8 +197,7 @@ class AddKBigram(NgramModel):
 
     def __init__(self, tables: CountTables, k: float = 1.0):
         self.t, self.k, self.name = tables, k, "add_k_bigram"
-        self.row_total = np.bincount(tables.parent(2), weights=tables.counts[2],
-                                     minlength=tables.V)
+        self.row_total = np.bincount(tables.parent(2), weights=tables.counts[2], minlength=tables.V)
 
     def score(self, ids):
         t, pred = self.t, np.flatnonzero(ids != self.t.bos)
@@ -310,12 +309,15 @@ def evaluate(models: list[NgramModel], blocks, bos: int) -> dict:
         tokens += int((ids != bos).sum())
         for m in models:
             nll[m.name] -= float(m.score(ids).sum())
-    return {name: {"nll": v, "tokens": tokens, "perplexity": math.exp(v / max(tokens, 1))}
-            for name, v in nll.items()}
+    return {
+        name: {"nll": v, "tokens": tokens, "perplexity": math.exp(v / max(tokens, 1))}
+        for name, v in nll.items()
+    }
 
 
-def build_baselines(tables: CountTables, add_k: float = 1.0,
-                    kn_orders: list[int] | None = None) -> list[NgramModel]:
+def build_baselines(
+    tables: CountTables, add_k: float = 1.0, kn_orders: list[int] | None = None
+) -> list[NgramModel]:
     models: list[NgramModel] = [AddKUnigram(tables, add_k)]
     if tables.order >= 2:
         models.append(AddKBigram(tables, add_k))
@@ -324,24 +326,33 @@ def build_baselines(tables: CountTables, add_k: float = 1.0,
     return models
 
 
-def evaluate_baselines(data_dir: str, manifest: dict, vocab: Vocab, add_k: float = 1.0,
-                       split: str = "val") -> dict:
+def evaluate_baselines(
+    data_dir: str, manifest: dict, vocab: Vocab, add_k: float = 1.0, split: str = "val"
+) -> dict:
     """Every baseline's perplexity on the whole `split` (same tokens as the GRU's)."""
     tables = CountTables.from_parquet(data_dir, manifest, vocab)
     models = build_baselines(tables, add_k)
     result = evaluate(models, iter_document_blocks(data_dir, manifest, vocab, split), vocab.bos)
     for m in models:
         result[m.name]["add_k" if "add_k" in m.name else "order"] = (
-            m.k if "add_k" in m.name else m.order)
+            m.k if "add_k" in m.name else m.order
+        )
         if isinstance(m, KneserNey):
             result[m.name]["discounts"] = [d.tolist() for d in m.discounts[1:]]
             result[m.name]["fallback_discount_orders"] = [
-                n for n in range(1, m.order + 1) if m.fallback[n]]
+                n for n in range(1, m.order + 1) if m.fallback[n]
+            ]
     return result
 
 
-def sample(model: NgramModel, vocab: Vocab, prompt: str = "", max_tokens: int = 200,
-           seed: int = 0, temperature: float = 1.0) -> str:
+def sample(
+    model: NgramModel,
+    vocab: Vocab,
+    prompt: str = "",
+    max_tokens: int = 200,
+    seed: int = 0,
+    temperature: float = 1.0,
+) -> str:
     """Sample a continuation of `prompt` (stops at `<eos>`)."""
     rng = np.random.default_rng(seed)
     context = [vocab.bos, *vocab.encode(prompt).tolist()]
@@ -363,42 +374,51 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m lm.ngram",
         description="N-gram baselines (add-k unigram/bigram, interpolated modified Kneser-Ney "
-                    "up to the counted order) from the pipeline's count tables: perplexity on "
-                    "the whole validation split, and samples.")
+        "up to the counted order) from the pipeline's count tables: perplexity on "
+        "the whole validation split, and samples.",
+    )
     ap.add_argument("--data", required=True, help="pipeline output directory")
     ap.add_argument("--split", default="val", choices=("val", "train"))
     ap.add_argument("--add-k", type=float, default=1.0, help="k of the add-k models")
     ap.add_argument("--json", help="also write the results to this JSON file")
-    ap.add_argument("--sample", type=int, default=0, metavar="N",
-                    help="print a sample of up to N tokens from the best Kneser-Ney model")
+    ap.add_argument(
+        "--sample",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print a sample of up to N tokens from the best Kneser-Ney model",
+    )
     ap.add_argument("--prompt", default="", help="prompt for --sample")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     try:
         manifest = load_manifest(args.data)
-    except DataDirError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    vocab = load_vocab(args.data, manifest)
-    start = time.time()
-    tables = CountTables.from_parquet(args.data, manifest, vocab)
+        vocab = load_vocab(args.data, manifest)
+        start = time.time()
+        tables = CountTables.from_parquet(args.data, manifest, vocab)
+    except LMError as e:
+        return exit_with(e)
     models = build_baselines(tables, args.add_k)
     built = time.time()
-    result = evaluate(models, iter_document_blocks(args.data, manifest, vocab, args.split),
-                      vocab.bos)
-    print(f"vocabulary {len(vocab)}, counted order {tables.order}, {args.split} tokens "
-          f"{next(iter(result.values()))['tokens']} (tables {built - start:.1f}s, "
-          f"scoring {time.time() - built:.1f}s)")
+    result = evaluate(
+        models, iter_document_blocks(args.data, manifest, vocab, args.split), vocab.bos
+    )
+    print(
+        f"vocabulary {len(vocab)}, counted order {tables.order}, {args.split} tokens "
+        f"{next(iter(result.values()))['tokens']} (tables {built - start:.1f}s, "
+        f"scoring {time.time() - built:.1f}s)"
+    )
     print(f"{'model':<16} {'perplexity':>12}")
     for name, r in result.items():
         print(f"{name:<16} {r['perplexity']:>12.3f}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(args.json, result)
     if args.sample:
         best = models[-1]
-        print(f"\n{best.name} sample:\n{args.prompt}"
-              f"{sample(best, vocab, args.prompt, args.sample, args.seed)}")
+        print(
+            f"\n{best.name} sample:\n{args.prompt}"
+            f"{sample(best, vocab, args.prompt, args.sample, args.seed)}"
+        )
     return 0
 
 

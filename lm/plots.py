@@ -3,6 +3,8 @@ bigram transition heatmap of the most frequent tokens (Japanese labels via the I
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from beam_jobs.outputs.fonts import use_japanese_font
@@ -13,6 +15,7 @@ VISIBLE = {" ": "␣", "\n": "⏎", "\t": "⇥", "\u3000": "□"}
 def _pyplot():
     use_japanese_font()  # selects the Agg backend and a CJK font
     from matplotlib import pyplot as plt
+
     return plt
 
 
@@ -24,8 +27,9 @@ def plot_losses(history: list[dict], path: str) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     tokens = [h["tokens_seen"] / 1e6 for h in history]
-    trained = [(t, h["train_loss"]) for t, h in zip(tokens, history)
-               if h["train_loss"] is not None]  # None: the evaluation before training
+    trained = [
+        (t, h["train_loss"]) for t, h in zip(tokens, history) if h["train_loss"] is not None
+    ]  # None: the evaluation before training
     ax.plot([t for t, _ in trained], [v for _, v in trained], "o-", label="訓練損失 (train)")
     ax.plot(tokens, [h["val_loss"] for h in history], "s-", label="検証損失 (val)")
     ax.set_xlabel("学習トークン数 (百万) / training tokens (M)")
@@ -42,11 +46,23 @@ def plot_perplexity(history: list[dict], final: float, baselines: dict, path: st
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     tokens = [h["tokens_seen"] / 1e6 for h in history]
-    ax.plot(tokens, [h["val_perplexity"] for h in history], "o-", color="black",
-            label="GRU 検証パープレキシティ")
+    ax.plot(
+        tokens,
+        [h["val_perplexity"] for h in history],
+        "o-",
+        color="black",
+        label="GRU 検証パープレキシティ",
+    )
     if tokens:
-        ax.scatter([tokens[-1]], [final], marker="*", s=160, color="red", zorder=5,
-                   label=f"GRU 最終 (全検証データ) {final:.2f}")
+        ax.scatter(
+            [tokens[-1]],
+            [final],
+            marker="*",
+            s=160,
+            color="red",
+            zorder=5,
+            label=f"GRU 最終 (全検証データ) {final:.2f}",
+        )
     colors = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"])
     for name, ppl in sorted(baselines.items(), key=lambda kv: -kv[1]):
         ax.axhline(ppl, linestyle="--", color=next(colors), label=f"{name} {ppl:.2f}")
@@ -93,18 +109,22 @@ def plot_bigram_heatmap(tables, vocab, path: str, top: int = 30) -> None:
     plt.close(fig)
 
 
-
 def plot_domains(history: list[dict], finals: dict, path: str) -> None:
     """Validation perplexity of every domain and of the weighted objective over one run."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     steps = [h["step"] for h in history]
     colors = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"])
-    for name in (history[0]["domains"] if history else {}):
+    for name in history[0]["domains"] if history else {}:
         color = next(colors)
         weight = history[0]["domains"][name]["weight"]
-        ax.plot(steps, [h["domains"][name]["val_perplexity"] for h in history], "o-",
-                color=color, label=f"{name} (w={weight:.2f})")
+        ax.plot(
+            steps,
+            [h["domains"][name]["val_perplexity"] for h in history],
+            "o-",
+            color=color,
+            label=f"{name} (w={weight:.2f})",
+        )
         if name in finals and steps:
             ax.scatter([steps[-1]], [finals[name]], marker="*", s=140, color=color, zorder=5)
     ax.plot(steps, [h["val_perplexity"] for h in history], "k--", label="重み付き / weighted")
@@ -163,8 +183,9 @@ def plot_continued_pretraining(pretrain: dict | None, runs: dict[str, dict], pat
     plt.close(fig)
 
 
-def plot_transition_maps(left: np.ndarray, right: np.ndarray, names: list[str], path: str,
-                         titles: tuple[str, str]) -> None:
+def plot_transition_maps(
+    left: np.ndarray, right: np.ndarray, names: list[str], path: str, titles: tuple[str, str]
+) -> None:
     """Two transition maps side by side (rows: previous character, columns: next character,
     the last column "他" = every other token), on one colour scale."""
     plt = _pyplot()
@@ -201,13 +222,20 @@ def plot_probe(result: dict, path: str, window: int = 90) -> None:
     ax.bar(x + 0.2, control, 0.4, label="ランダム初期化 / random init (control)")
     for i, f in enumerate(feats):
         unit = result["features"][f]["top_units"][0]
-        ax.annotate(f"#{unit['unit']} r={unit['r']:+.2f}", (i - 0.2, trained[i]),
-                    ha="center", va="bottom", fontsize=8)
+        ax.annotate(
+            f"#{unit['unit']} r={unit['r']:+.2f}",
+            (i - 0.2, trained[i]),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     ax.set_xticks(x, feats)
     ax.set_ylabel("max |r| over units")
     ax.set_ylim(0, 1.1)
-    ax.set_title(f"隠れユニットと特徴の相関(検証テキスト {result['chars']:,} 文字, "
-                 f"{result['units']} ユニット)")
+    ax.set_title(
+        f"隠れユニットと特徴の相関(検証テキスト {result['chars']:,} 文字, "
+        f"{result['units']} ユニット)"
+    )
     ax.legend(fontsize=8)
     text, acts, features = result["_text"], result["_acts"], result["_features"]
     for k, name in enumerate(("in_quote", "run_position")):
@@ -220,8 +248,9 @@ def plot_probe(result: dict, path: str, window: int = 90) -> None:
         xs = np.arange(start, stop)
         ax.plot(xs, acts[start:stop, unit], color="black", lw=1.2, label=f"unit #{unit}")
         ax2 = ax.twinx()
-        ax2.fill_between(xs, 0, f[start:stop], step="mid", alpha=0.25, color="tab:orange",
-                         label=name)
+        ax2.fill_between(
+            xs, 0, f[start:stop], step="mid", alpha=0.25, color="tab:orange", label=name
+        )
         ax2.set_yticks([])
         ax.set_xticks(xs, [label(c) for c in text[start:stop]], fontsize=6)
         ax.set_xlim(start - 0.5, stop - 0.5)
@@ -232,21 +261,55 @@ def plot_probe(result: dict, path: str, window: int = 90) -> None:
     plt.close(fig)
 
 
+def plot_run(out: str, domains, vocab, metrics: dict) -> None:
+    """The plots of one training run in `out`: losses, perplexity against the baselines, the
+    per-domain curves (several domains) and each domain's bigram heatmap."""
+    from lm.ngram import CountTables
+
+    several = len(domains) > 1
+    plot_losses(metrics["history"], os.path.join(out, "loss.png"))
+    plot_perplexity(
+        metrics["history"],
+        metrics["val_perplexity"],
+        metrics["baselines"],
+        os.path.join(out, "perplexity.png"),
+    )
+    if several:
+        plot_domains(
+            metrics["history"],
+            {k: v["val_perplexity"] for k, v in metrics["domains"].items()},
+            os.path.join(out, "domains.png"),
+        )
+    for d in domains:
+        if d.manifest["ngrams"]["order"] >= 2:
+            tables = CountTables.from_parquet(d.dir, d.manifest, vocab, max_order=2)
+            name = f"bigram_heatmap_{d.name}.png" if several else "bigram_heatmap.png"
+            plot_bigram_heatmap(tables, vocab, os.path.join(out, name))
+
+
 def continued_pretraining_table(pretrain: dict, runs: dict[str, dict]) -> str:
     """Markdown table: whole-split perplexity per domain before (the pretrained model) and after
     each continued-pretraining run, with the change and the run's own weighted objective."""
     names = list(pretrain["domains"])
-    head = ["run", *(f"{n} weight" for n in names), *(f"{n} ppl" for n in names),
-            *(f"Δ {n}" for n in names), "weighted ppl"]
+    head = [
+        "run",
+        *(f"{n} weight" for n in names),
+        *(f"{n} ppl" for n in names),
+        *(f"Δ {n}" for n in names),
+        "weighted ppl",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     before = {n: pretrain["domains"][n]["val_perplexity"] for n in names}
 
     def row(label_, m, weights):
         ppl = {n: m["domains"][n]["val_perplexity"] for n in names}
-        cells = [label_, *(f"{weights[n]:.2f}" for n in names),
-                 *(f"{ppl[n]:.3f}" for n in names),
-                 *(f"{ppl[n] - before[n]:+.3f} ({(ppl[n] / before[n] - 1) * 100:+.1f}%)"
-                   for n in names), f"{m['val_perplexity']:.3f}"]
+        cells = [
+            label_,
+            *(f"{weights[n]:.2f}" for n in names),
+            *(f"{ppl[n]:.3f}" for n in names),
+            *(f"{ppl[n] - before[n]:+.3f} ({(ppl[n] / before[n] - 1) * 100:+.1f}%)" for n in names),
+            f"{m['val_perplexity']:.3f}",
+        ]
         return "| " + " | ".join(cells) + " |"
 
     lines.append(row("pretrained (before)", pretrain, pretrain["mixture"]["weights"]))
@@ -259,23 +322,28 @@ def main(argv=None) -> int:
     """`python -m lm.plots --pretrain RUN --run LABEL=RUN ... --out PNG`: the continued
     pretraining plot and table from mixture runs' metrics.json."""
     import argparse
-    import json
-    import os
 
-    ap = argparse.ArgumentParser(prog="python -m lm.plots",
-                                 description="Plot and tabulate continued-pretraining runs.")
+    from lm.errors import LMError, exit_with
+    from lm.metrics import read_metrics
+
+    ap = argparse.ArgumentParser(
+        prog="python -m lm.plots", description="Plot and tabulate continued-pretraining runs."
+    )
     ap.add_argument("--pretrain", required=True, help="run directory of the pretraining")
-    ap.add_argument("--run", action="append", default=[], metavar="LABEL=RUN",
-                    help="a continued-pretraining run directory (repeat)")
+    ap.add_argument(
+        "--run",
+        action="append",
+        default=[],
+        metavar="LABEL=RUN",
+        help="a continued-pretraining run directory (repeat)",
+    )
     ap.add_argument("--out", required=True, help="PNG to write")
     args = ap.parse_args(argv)
-
-    def load(run):
-        with open(os.path.join(run, "metrics.json"), encoding="utf-8") as f:
-            return json.load(f)
-
-    pretrain = load(args.pretrain)
-    runs = {spec.split("=", 1)[0]: load(spec.split("=", 1)[1]) for spec in args.run}
+    try:
+        pretrain = read_metrics(args.pretrain)
+        runs = {spec.split("=", 1)[0]: read_metrics(spec.split("=", 1)[1]) for spec in args.run}
+    except LMError as e:
+        return exit_with(e)
     plot_continued_pretraining(pretrain, runs, args.out)
     print(continued_pretraining_table(pretrain, runs))
     return 0

@@ -77,7 +77,7 @@ def hidden_states(model, ids: np.ndarray, chunk: int = 512) -> np.ndarray:
     device = next(model.parameters()).device
     h, parts = None, []
     for start in range(0, len(ids), chunk):
-        x = torch.from_numpy(np.asarray(ids[start:start + chunk], dtype=np.int64))[None]
+        x = torch.from_numpy(np.asarray(ids[start : start + chunk], dtype=np.int64))[None]
         out, h = model.gru(model.embed(x.to(device)), h)
         parts.append(out[0].float().cpu().numpy())
     model.train(was)
@@ -112,12 +112,12 @@ def document_activations(model, vocab, texts: list[str], max_chars: int):
         kept.append(text)
     if not acts:
         raise ValueError("no validation text to probe")
-    return (np.concatenate(acts), {k: np.concatenate(v) for k, v in feats.items()},
-            "".join(kept))
+    return (np.concatenate(acts), {k: np.concatenate(v) for k, v in feats.items()}, "".join(kept))
 
 
-def probe(model, vocab, texts: list[str], max_chars: int = 20_000, top: int = 5,
-          control_seed: int = 0) -> dict:
+def probe(
+    model, vocab, texts: list[str], max_chars: int = 20_000, top: int = 5, control_seed: int = 0
+) -> dict:
     """Top units per feature for `model` and, as a control, for a random GRU of its shape."""
     from lm.model import GRULM, GRUConfig
 

@@ -67,8 +67,13 @@ def gru_rows_after_bos(model, vocab, ids: list[int]) -> np.ndarray:
 
 
 @torch.no_grad()
-def gru_rows_averaged(model, documents: Iterable[np.ndarray], ids: list[int],
-                      max_tokens: int = 100_000, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def gru_rows_averaged(
+    model,
+    documents: Iterable[np.ndarray],
+    ids: list[int],
+    max_tokens: int = 100_000,
+    chunk: int = 512,
+) -> tuple[np.ndarray, np.ndarray]:
     """(rows (len(ids), V), occurrences (len(ids),)): the mean of p(next | history) over every
     position of `documents` (`<bos> .. <eos>` id arrays, read whole with the hidden state
     carried) whose current token is in `ids`, over at most `max_tokens` positions. Rows of
@@ -89,7 +94,7 @@ def gru_rows_averaged(model, documents: Iterable[np.ndarray], ids: list[int],
         used += len(doc)
         h = None
         for start in range(0, len(doc), chunk):
-            x = doc[start:start + chunk]
+            x = doc[start : start + chunk]
             features, h = model(torch.from_numpy(x.astype(np.int64))[None].to(device), h)
             rows = row_of[x]
             keep = rows >= 0

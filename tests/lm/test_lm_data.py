@@ -28,9 +28,11 @@ def root(tmp_path_factory):
 def test_refuses_missing_incomplete_and_unknown_schema(tmp_path, root):
     with pytest.raises(DataDirError, match="no manifest.json"):
         load_manifest(str(tmp_path))
-    for override, message in (({"complete": False}, "complete"),
-                              ({"schema_version": 2}, "schema_version 2"),
-                              ({"vocab": "nope.json"}, "nope.json")):
+    for override, message in (
+        ({"complete": False}, "complete"),
+        ({"schema_version": 2}, "schema_version 2"),
+        ({"vocab": "nope.json"}, "nope.json"),
+    ):
         d = small_data_dir(tmp_path / message.replace(" ", "_"), manifest_overrides=override)
         with pytest.raises(DataDirError, match=message):
             load_manifest(d)
@@ -124,5 +126,6 @@ def test_train_stream_is_seeded_split_across_workers_and_resumable(root):
     for p in a[:5]:
         position[int(p["worker"])] = (int(p["epoch"]), int(p["index"]) + 1)
     resumed = collect(make(start=position), 2, 7, first=int(a[4]["worker"]) + 1)
-    assert all((p["x"] == q["x"]).all() and (p["y"] == q["y"]).all()
-               for p, q in zip(a[5:], resumed))
+    assert all(
+        (p["x"] == q["x"]).all() and (p["y"] == q["y"]).all() for p, q in zip(a[5:], resumed)
+    )

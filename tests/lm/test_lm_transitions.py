@@ -59,8 +59,9 @@ def test_gru_rows_sum_to_one(setup):
     after_bos = gru_rows_after_bos(model, vocab, ids)
     assert after_bos.shape == (6, len(vocab))
     assert np.allclose(after_bos.sum(axis=1), 1.0, atol=1e-9)
-    averaged, seen = gru_rows_averaged(model, iter_documents(root, manifest, vocab, "val"), ids,
-                                       max_tokens=10_000, chunk=7)
+    averaged, seen = gru_rows_averaged(
+        model, iter_documents(root, manifest, vocab, "val"), ids, max_tokens=10_000, chunk=7
+    )
     occurring = seen > 0
     assert occurring.any()
     assert np.allclose(averaged[occurring].sum(axis=1), 1.0, atol=1e-9)
@@ -93,6 +94,7 @@ def test_averaged_rows_equal_a_position_by_position_loop(setup):
 def test_top_continuations_and_distance():
     class V:
         tokens = ["a", "b", "c"]
+
     row = np.array([0.2, 0.5, 0.3])
     assert top_continuations(row, V, 2) == [("b", 0.5), ("c", 0.3)]
     assert top_continuations(np.full(3, np.nan), V) == []
@@ -104,19 +106,83 @@ def test_top_continuations_and_distance():
 def test_interpret_cli_writes_maps_probe_and_prints_top_k(setup, tmp_path, capsys):
     root = setup[0]
     run = tmp_path / "run"
-    train_main(["--data", root, "--out", str(run), "--max-steps", "3", "--baselines", "off",
-                "--plots", "off", "--hidden", "16", "--emb-dim", "8", "--batch-size", "4",
-                "--block-size", "16", "--no-progress", "--threads", "1"])
+    train_main(
+        [
+            "--data",
+            root,
+            "--out",
+            str(run),
+            "--max-steps",
+            "3",
+            "--no-baselines",
+            "--no-plots",
+            "--hidden",
+            "16",
+            "--emb-dim",
+            "8",
+            "--batch-size",
+            "4",
+            "--block-size",
+            "16",
+            "--no-progress",
+            "--threads",
+            "1",
+        ]
+    )
     out = tmp_path / "interp"
     capsys.readouterr()
-    assert interpret_main(["--checkpoint", str(run / "checkpoint.pt"), "--data", root,
-                           "--out", str(out), "--chars", "のに関。", "--probe-chars", "400"]) == 0
+    assert (
+        interpret_main(
+            [
+                "--checkpoint",
+                str(run / "checkpoint.pt"),
+                "--data",
+                root,
+                "--out",
+                str(out),
+                "--chars",
+                "のに関。",
+                "--probe-chars",
+                "400",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "ngram:" in printed and "gru:" in printed and "probe over" in printed
     for name in ("transitions.png", "probe.png", "interpret.json"):
         assert (out / name).stat().st_size > 500
-    assert interpret_main(["--checkpoint", str(run / "checkpoint.pt"), "--data", root,
-                           "--out", str(out), "--top", "5", "--context", "bos",
-                           "--probe-chars", "0"]) == 0
-    assert interpret_main(["--checkpoint", str(run / "checkpoint.pt"), "--data", root,
-                           "--out", str(out), "--chars", "猫"]) == 2
+    assert (
+        interpret_main(
+            [
+                "--checkpoint",
+                str(run / "checkpoint.pt"),
+                "--data",
+                root,
+                "--out",
+                str(out),
+                "--top",
+                "5",
+                "--context",
+                "bos",
+                "--probe-chars",
+                "0",
+            ]
+        )
+        == 0
+    )
+    assert (
+        interpret_main(
+            [
+                "--checkpoint",
+                str(run / "checkpoint.pt"),
+                "--data",
+                root,
+                "--out",
+                str(out),
+                "--chars",
+                "猫",
+            ]
+        )
+        == 2
+    )
