@@ -43,7 +43,7 @@ from lm.files import write_json
 from lm.metrics import build_metrics
 from lm.plots import plot_run
 from lm.run_state import Run, resume, save, setup
-from lm.train_options import build_parser
+from lm.train_options import build_parser, parse_args
 
 __all__ = ["build_parser", "main", "train"]
 
@@ -317,7 +317,7 @@ def print_summary(metrics: dict, out: str) -> None:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         metrics = train(args)
     except LMError as e:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from beam_jobs.runtime.flags import BoolFlag
+from beam_jobs.runtime.flags import BoolFlag, legacy_bool_values
 from lm.errors import OptionError
 
 # options that must not change when a run is resumed
@@ -201,3 +202,11 @@ def resolve_model_options(args, init: dict | None) -> None:
     args.head = cfg["head"]
     if args.dropout is None:
         args.dropout = cfg["dropout"]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The flags of `lm.train`; the old value forms of its booleans (`--baselines off`) still
+    parse, with a warning."""
+    parser = build_parser()
+    return parser.parse_args(legacy_bool_values(sys.argv[1:] if argv is None else list(argv),
+                                                parser))

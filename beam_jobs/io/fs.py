@@ -2,7 +2,9 @@
 
 A file appears under its name only once it is written whole: it is written under a temporary
 name that no other writer uses, then renamed over any older file. A failed write removes its
-temporary file, so a crash leaves either the old file or the new one, never half of one.
+temporary file, so a crash leaves the old file or the new one, never half of one. A local file
+is fsynced and moved with `os.replace` (atomic on POSIX); an object store's rename replaces
+the object. Local paths need no Beam import (`lm` writes its checkpoints through here).
 """
 
 from __future__ import annotations
@@ -12,19 +14,35 @@ import json
 import os
 import uuid
 
-from apache_beam.io.filesystems import FileSystems
+
+def is_local(path: str) -> bool:
+    return "://" not in path or path.startswith("file://")
 
 
 @contextlib.contextmanager
 def atomic_create(path: str):
     """A writable binary handle for `path`; see the module docstring."""
     tmp = f"{path}.tmp-{uuid.uuid4().hex[:12]}"
+    if is_local(path):
+        path, tmp = path.removeprefix("file://"), tmp.removeprefix("file://")
+        if os.path.dirname(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            with open(tmp, "wb") as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            raise
+        return
+    from apache_beam.io.filesystems import FileSystems
+
     try:
         with FileSystems.create(tmp) as handle:
             yield handle
-            if hasattr(handle, "fileno"):  # a local file: on disk before it gets its name
-                handle.flush()
-                os.fsync(handle.fileno())
     except BaseException:
         with contextlib.suppress(Exception):
             FileSystems.delete([tmp])
@@ -36,6 +54,14 @@ def atomic_create(path: str):
 
 def read_json(path: str):
     """The JSON document at `path`, or None where there is none."""
+    if is_local(path):
+        path = path.removeprefix("file://")
+        if not os.path.exists(path):
+            return None
+        with open(path, "rb") as handle:
+            return json.loads(handle.read().decode("utf-8"))
+    from apache_beam.io.filesystems import FileSystems
+
     if not FileSystems.exists(path):
         return None
     with FileSystems.open(path) as handle:

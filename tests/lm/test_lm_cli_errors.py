@@ -11,6 +11,7 @@ import torch
 from lm.errors import DataDirError, LMError, OptionError
 from lm.model import GRULM, GRUConfig
 from lm.train import build_parser, train
+from lm.train_options import parse_args
 from tests.lm_fixtures import small_data_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -95,10 +96,11 @@ def test_boolean_flags_take_one_style_and_old_forms_still_parse(capsys):
     args = parser.parse_args([*base, "--no-baselines", "--no-plots", "--no-progress"])
     assert (args.baselines, args.plots, args.progress) == (False, False, False)
     capsys.readouterr()
-    args = parser.parse_args([*base, "--baselines", "off", "--plots", "on"])
-    assert (args.baselines, args.plots) == (False, True)
+    args = parse_args([*base, "--baselines", "off", "--plots", "on", "--progress=no"])
+    assert (args.baselines, args.plots, args.progress) == (False, True, False)
     err = capsys.readouterr().err
-    assert "--baselines off is deprecated; use --baselines or --no-baselines" in err
+    assert "--baselines off is deprecated; use --no-baselines" in err
+    assert "--progress no is deprecated; use --no-progress" in err
 
 
 def test_training_objective_is_the_models_loss():
