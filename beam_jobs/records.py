@@ -122,6 +122,7 @@ class ShardFile(NamedTuple):
     split: str
     n_tokens: int
     n_chars: int
+    sha256: str
 
 
 class KeptDocument(NamedTuple):

@@ -4,6 +4,7 @@ and the largest single process."""
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import threading
 import time
@@ -45,7 +46,10 @@ def tree_rss(pid: int) -> tuple[int, int, int]:
 
 
 def run_measured(cmd: list[str], interval: float = 0.1, **kwargs) -> dict:
-    """Run a command; returns wall seconds and the peak tree / single-process RSS in MiB."""
+    """Run a command; returns wall seconds, CPU seconds of the whole process tree (user +
+    system, of every process that was waited for), and the peak tree / single-process RSS in
+    MiB."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, **kwargs)
     peak = {"tree": 0, "single": 0, "processes": 0}
@@ -66,5 +70,8 @@ def run_measured(cmd: list[str], interval: float = 0.1, **kwargs) -> dict:
     thread.join()
     if code != 0:
         raise RuntimeError(f"{cmd[:3]}... exited with {code}")
-    return {"seconds": time.perf_counter() - start, "peak_tree_mib": peak["tree"] / 2**20,
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"seconds": time.perf_counter() - start, "cpu_seconds": cpu,
+            "peak_tree_mib": peak["tree"] / 2**20,
             "peak_process_mib": peak["single"] / 2**20, "processes": peak["processes"]}

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -22,7 +23,15 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from beam_jobs.text.codepoints import code_points
-from beam_jobs.tokens.tokenizers import BOS, EOS, SPECIAL_TOKENS, UNK, Tokenizer, get_tokenizer
+from beam_jobs.tokens.tokenizers import (
+    BOS,
+    EOS,
+    SPECIAL_TOKENS,
+    TOKENIZERS,
+    UNK,
+    Tokenizer,
+    get_tokenizer,
+)
 from lm.errors import DataDirError  # defined with lm's other errors, raised here
 
 SCHEMA_VERSION = 1
@@ -65,12 +74,47 @@ def load_manifest(data_dir: str) -> dict:
             raise DataDirError(f"{path}: splits.{split}.shards is missing")
     if "order" not in manifest["ngrams"] or "shards" not in manifest["ngrams"]:
         raise DataDirError(f"{path}: ngrams.order / ngrams.shards is missing")
+    tokenizer = manifest["tokenizer"]
+    name = tokenizer.get("name") if isinstance(tokenizer, dict) else tokenizer
+    if name not in TOKENIZERS:
+        raise DataDirError(f"{path}: tokenizer {name!r} is not one this version of lm knows "
+                           f"({', '.join(sorted(TOKENIZERS))})")
     files = [manifest["vocab"], *manifest["ngrams"]["shards"]]
     files += [s["path"] for split in ("train", "val") for s in manifest["splits"][split]["shards"]]
     for rel in files:
         if not os.path.exists(os.path.join(data_dir, rel)):
             raise DataDirError(f"{data_dir}: the manifest lists {rel}, which does not exist")
     return manifest
+
+
+def verify_shards(data_dir: str, manifest: dict) -> None:
+    """Every train and val shard holds the rows the manifest says and, where the manifest
+    records one, the same bytes (sha256); `DataDirError` (one line) for a shard that was
+    replaced, truncated or is not Parquet. Training runs this before its first step."""
+    for split in ("train", "val"):
+        for shard in manifest["splits"][split]["shards"]:
+            path = os.path.join(data_dir, shard["path"])
+            try:
+                rows = pq.read_metadata(path).num_rows
+            except (OSError, ValueError) as e:  # ArrowInvalid is a ValueError
+                detail = (str(e).strip().splitlines() or [""])[0][:120]
+                raise DataDirError(f"{path}: unreadable shard, truncated or not Parquet "
+                                   f"({detail})") from None
+            if rows != shard["rows"]:
+                raise DataDirError(f"{path}: {rows} rows where the manifest says "
+                                   f"{shard['rows']}; the shard is not the one the pipeline "
+                                   "wrote")
+            if "sha256" in shard and file_sha256(path) != shard["sha256"]:
+                raise DataDirError(f"{path}: its bytes differ from the manifest's sha256; "
+                                   "the shard is not the one the pipeline wrote")
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def shard_paths(data_dir: str, manifest: dict, split: str) -> list[str]:

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 from beam_jobs.tokens.tokenizers import get_tokenizer
-from lm.data import Vocab, data_fingerprint, load_manifest, read_vocab_json
+from lm.data import Vocab, data_fingerprint, load_manifest, read_vocab_json, verify_shards
 from lm.errors import MixtureError, OptionError
 from lm.mixture import (
     normalize_weights,
@@ -35,18 +35,25 @@ class Domain:
     manifest: dict
 
 
+def checked_manifest(data_dir: str) -> dict:
+    """The manifest of a directory to train on, its shards checked against it."""
+    manifest = load_manifest(data_dir)
+    verify_shards(data_dir, manifest)
+    return manifest
+
+
 def resolve_domains(specs: list[str], temperature: float | None = None) -> list[Domain]:
     """The domains of the `--data` values, with normalized weights; `MixtureError` or
     `DataDirError` (one line) for anything that cannot be used."""
     if len(specs) == 1 and "=" not in specs[0]:
         if temperature is not None:
             raise MixtureError("--mix-temperature needs several --data NAME=DIR")
-        return [Domain(SINGLE, specs[0], 1.0, load_manifest(specs[0]))]
+        return [Domain(SINGLE, specs[0], 1.0, checked_manifest(specs[0]))]
     parsed = [parse_domain_spec(spec) for spec in specs]
     names = [name for name, _, _ in parsed]
     if len(set(names)) != len(names):
         raise MixtureError(f"--data: domain names must differ, got {names}")
-    manifests = {name: load_manifest(path) for name, path, _ in parsed}
+    manifests = {name: checked_manifest(path) for name, path, _ in parsed}
     if temperature is not None:
         if any(w is not None for _, _, w in parsed):
             raise MixtureError(

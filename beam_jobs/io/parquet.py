@@ -9,6 +9,7 @@ hundred MB at most.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from typing import NamedTuple
 
@@ -33,10 +34,37 @@ def shard_name(prefix: str, shard: int, num_shards: int) -> str:
     return f"{prefix}-{shard:05d}-of-{num_shards:05d}.parquet"
 
 
-def write_table(path: str, table: pa.Table, row_group_size: int) -> None:
+class _HashingWriter:
+    """A write-only file that hashes what passes through it (Parquet writes sequentially)."""
+
+    closed = False
+
+    def __init__(self, handle):
+        self.handle, self.digest, self.position = handle, hashlib.sha256(), 0
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        self.position += len(data)
+        return self.handle.write(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+    def close(self) -> None:  # the handle is closed by its owner
+        pass
+
+
+def write_table(path: str, table: pa.Table, row_group_size: int) -> str:
+    """Write `table` as zstd Parquet at `path`, whole or not at all; returns the file's
+    sha256, which the manifest records so a reader can tell the shard is the one written."""
     with atomic_create(path) as handle:
-        pq.write_table(table, handle, compression="zstd", row_group_size=row_group_size,
+        hashing = _HashingWriter(handle)
+        pq.write_table(table, hashing, compression="zstd", row_group_size=row_group_size,
                        write_statistics=True)
+    return hashing.digest.hexdigest()
 
 
 class EveryShard(beam.PTransform):

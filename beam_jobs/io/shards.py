@@ -75,11 +75,11 @@ class WriteSplitFn(beam.DoFn):
     def _write(self, split: str, shard: int, part: pa.Table) -> ShardFile:
         rel = posixpath.join(split, shard_name(split, shard, self.num_shards))
         table = pa.table({name: part[name] for name in DOC_SCHEMA.names}, schema=DOC_SCHEMA)
-        write_table(FileSystems.join(self.output_dir, rel), table, self.row_group_size)
+        sha256 = write_table(FileSystems.join(self.output_dir, rel), table, self.row_group_size)
         self.written.inc()
         return ShardFile(rel, shard, table.num_rows, split,
                          int(pc.sum(table["n_tokens"]).as_py() or 0),
-                         int(pc.sum(table["n_chars"]).as_py() or 0))
+                         int(pc.sum(table["n_chars"]).as_py() or 0), sha256)
 
 
 class WriteSplitShards(beam.PTransform):

@@ -23,7 +23,7 @@ def input_fingerprint(files: list[dict]) -> str:
 def split_entry(shards: list[dict]) -> dict:
     shards = sorted(shards, key=lambda s: s["path"])
     return {"shards": [{"path": s["path"], "rows": s["rows"], "tokens": s["n_tokens"],
-                        "chars": s["n_chars"]} for s in shards],
+                        "chars": s["n_chars"], "sha256": s["sha256"]} for s in shards],
             "rows": sum(s["rows"] for s in shards),
             "tokens": sum(s["n_tokens"] for s in shards)}
 

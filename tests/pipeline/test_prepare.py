@@ -68,6 +68,10 @@ def test_shards_and_manifest_follow_the_contract(prepared):
     assert [f["path"] for f in manifest["input"]["files"]] == [
         "gimp.jsonl.gz", "libreoffice.jsonl", "manpages.jsonl.gz", "python_docs.jsonl.gz"]
     assert all((out / p).exists() for p in manifest["report"])
+    for split in ("train", "val"):  # each shard's sha256, for readers to check it is the one
+        for shard in manifest["splits"][split]["shards"]:
+            data = (out / shard["path"]).read_bytes()
+            assert shard["sha256"] == hashlib.sha256(data).hexdigest()
 
 
 def test_ngram_counts_equal_counter_over_train_shards(prepared):
