@@ -126,12 +126,14 @@ def datasketch_oracle(docs, threshold=0.8, num_perm=128, shingle_size=5, params=
 
 def test_components_equal_datasketch_lsh_and_union_find():
     docs = synthetic_docs()
-    kept, dups = run_near_dedup(docs, verify="none", lsh_fn_weight=0.5)  # datasketch's weights
+    kept, dups = run_near_dedup(docs, verify="none", lsh_fn_weight=0.5,  # datasketch's weights
+                                keep_rule="components")
     ours = components_from(kept, dups)
     oracle = datasketch_oracle(docs)
     assert ours == oracle
     unverified, verified = {}, {}
-    default = components_from(*run_near_dedup(docs, verify="none", counters=unverified))
+    default = components_from(*run_near_dedup(docs, verify="none", counters=unverified,
+                                              keep_rule="components"))
     assert default == datasketch_oracle(docs, params=(16, 8))
     # each (member, center) pair counts once, however many bands it shares
     run_near_dedup(docs, verify="exact", counters=verified)
@@ -143,7 +145,7 @@ def test_components_equal_datasketch_lsh_and_union_find():
 
 def test_verification_keeps_true_pairs_and_counts():
     docs = synthetic_docs()
-    kept, dups = run_near_dedup(docs, verify="exact")
+    kept, dups = run_near_dedup(docs, verify="exact", keep_rule="components")
     by_id = {d["id"]: d for d in docs}
     for r in dups:
         sim = jaccard(
@@ -151,14 +153,20 @@ def test_verification_keeps_true_pairs_and_counts():
         )
         assert sim >= 0.6  # kept doc may be two hops away; direct edges are >= 0.8 (exact)
         assert 0.0 <= r["similarity"] <= 1.0
-    assert components_from(kept, dups) == components_from(*run_near_dedup(docs, verify="estimate"))
+    assert components_from(kept, dups) == components_from(
+        *run_near_dedup(docs, verify="estimate", keep_rule="components"))
 
 
 def test_triage_decides_clear_pairs_by_signature_with_the_same_result():
     docs = synthetic_docs()
     triaged, all_exact = {}, {}
-    assert run_near_dedup(docs, counters=triaged) == run_near_dedup(
-        docs, triage_sigmas=0, counters=all_exact)
+
+    def pairs(result):  # the similarity of a pair decided by signature is its estimate
+        kept, dups = result
+        return kept, [(r["id"], r["duplicate_of"]) for r in dups]
+
+    assert pairs(run_near_dedup(docs, counters=triaged)) == pairs(run_near_dedup(
+        docs, triage_sigmas=0, counters=all_exact))
     for c in (triaged, all_exact):
         assert c.get("edges_decided_by_signature", 0) + c["edges_verified_exactly"] == c[
             "candidate_edges"] > 0
@@ -178,13 +186,13 @@ def test_triage_margin_leaves_only_doubtful_estimates_undecided():
         other[k:] += 1000
         return other
 
-    assert triage.decide(sig, agreeing(122)) is True  # 0.953
-    assert triage.decide(sig, agreeing(84)) is False  # 0.656
-    assert triage.decide(sig, agreeing(103)) is None  # 0.805: the keys decide
-    assert triage.decide(sig, agreeing(90)) is None  # 0.703
+    assert triage.decide(sig, agreeing(122)) == (True, 122 / 128)  # 0.953
+    assert triage.decide(sig, agreeing(84)) == (False, 84 / 128)  # 0.656
+    assert triage.decide(sig, agreeing(103))[0] is None  # 0.805: the keys decide
+    assert triage.decide(sig, agreeing(90))[0] is None  # 0.703
 
 
-def test_chain_collapses_to_one_kept_document():
+def test_a_chain_keeps_what_has_no_kept_twin():
     rng = random.Random(7)
     a = "".join(rng.choice(KANA) for _ in range(400))
     # B shares a's first 360 chars, C shares B's last 360 chars: A~B, B~C, A and C far apart.
@@ -194,9 +202,38 @@ def test_chain_collapses_to_one_kept_document():
     ja = lambda x, y: jaccard(shingle_set(x, 5), shingle_set(y, 5))  # noqa: E731
     assert ja(a, b) >= 0.8 and ja(b, c) >= 0.8 and ja(a, c) < 0.8
     # many short bands: every pair is a candidate, exact verification drops A-C
-    kept, dups = run_near_dedup(docs, verify="exact", bands=32, rows=4, cc_rounds=1)
-    assert kept == ["d0000"]
+    settings = {"verify": "exact", "bands": 32, "rows": 4, "cc_rounds": 1}
+    kept, dups = run_near_dedup(docs, **settings)  # the twin rule: C has no kept twin
+    assert kept == ["d0000", "d0002"]
+    assert [(r["id"], r["duplicate_of"], round(r["similarity"], 6)) for r in dups] == [
+        ("d0001", "d0000", round(ja(a, b), 6))]
+    kept, dups = run_near_dedup(docs, keep_rule="components", **settings)
+    assert kept == ["d0000"]  # the component collapses, C to a document it does not resemble
     assert {(r["id"], r["duplicate_of"]) for r in dups} == {("d0001", "d0000"), ("d0002", "d0000")}
+
+
+def test_every_removal_has_a_verified_twin_and_components_remove_a_superset():
+    docs = synthetic_docs(seed=4)
+    by_id = {d["id"]: d for d in docs}
+    kept, dups = run_near_dedup(docs, triage_sigmas=0)  # every edge verified exactly
+    assert dups and set(kept) == {d["id"] for d in docs} - {r["id"] for r in dups}
+    for r in dups:
+        assert r["duplicate_of"] in kept
+        exact = jaccard(shingle_set(by_id[r["id"]]["key"], 5),
+                        shingle_set(by_id[r["duplicate_of"]]["key"], 5))
+        assert r["similarity"] == pytest.approx(exact) and exact >= 0.8
+    _, most = run_near_dedup(docs, triage_sigmas=0, keep_rule="components")
+    assert {r["id"] for r in dups} <= {r["id"] for r in most}
+
+
+def test_twin_rule_falls_back_to_one_per_component_above_the_edge_limit():
+    docs = synthetic_docs(n_clusters=8)
+    counters = {}
+    kept, dups = run_near_dedup(docs, max_component_edges=1, counters=counters)
+    assert counters["components_over_edge_limit"] > 0
+    assert (kept, [(r["id"], r["duplicate_of"]) for r in dups]) == (
+        lambda k, d: (k, [(r["id"], r["duplicate_of"]) for r in d]))(
+        *run_near_dedup(docs, keep_rule="components"))
 
 
 def test_independent_of_workers_input_order_and_finishing_path():
@@ -221,15 +258,14 @@ def test_long_chain_needs_the_residual_finish():
     rng.shuffle(docs)
     counters = {}
     kept, dups = run_near_dedup(
-        docs, counters=counters, threshold=0.85, verify="exact", cc_rounds=1
+        docs, counters=counters, threshold=0.85, verify="exact", cc_rounds=1,
+        keep_rule="components"
     )
     assert kept == ["d0000"] and len(dups) == 39
     assert counters["cc_residual_edges"] > 0 and counters["cc_unconverged_nodes"] > 0
     counters = {}
-    assert run_near_dedup(docs, counters=counters, threshold=0.85, verify="exact", cc_rounds=8) == (
-        kept,
-        dups,
-    )
+    assert run_near_dedup(docs, counters=counters, threshold=0.85, verify="exact", cc_rounds=8,
+                          keep_rule="components") == (kept, dups)
     assert counters.get("cc_residual_edges", 0) == 0
 
 
@@ -288,9 +324,9 @@ def test_args_defaults_validation_and_settings(capsys):
             NearDedupConfig.from_options(parser.parse_args(bad))
 
 
-def test_similarity_column_is_the_signature_estimate():
+def test_similarity_of_the_components_rule_is_the_signature_estimate():
     docs = synthetic_docs(n_clusters=8)
-    _, dups = run_near_dedup(docs)
+    _, dups = run_near_dedup(docs, keep_rule="components")
     hasher = MinHasher(128, 1, "affine32", 5)
     by_id = {d["id"]: d for d in docs}
     for r in dups:

@@ -3,7 +3,7 @@
     records ─ Candidates (candidates.py: signatures, LSH buckets, star edges)
             ─ Verify (verify.py: triage by signature, exact shingle Jaccard of the doubtful)
             ─ ConnectedComponents (components.py: large-star/small-star rounds, residual)
-            ─ KeepOnePerComponent (keep.py) ─▶ Duplicate rows
+            ─ KeepPerComponent (keep.py: the twin rule, or one per component) ─▶ Duplicate rows
 
 No step gathers the corpus, its signatures or its edges on one worker: buckets above
 `max_bucket_size` skip the grouping, groups per node are streamed, and the only single-key step
@@ -19,7 +19,7 @@ import apache_beam as beam
 from beam_jobs.dedup.near.candidates import AddSignature, Candidates
 from beam_jobs.dedup.near.components import ConnectedComponents
 from beam_jobs.dedup.near.config import NearDedupConfig, add_near_dedup_args
-from beam_jobs.dedup.near.keep import KeepOnePerComponent
+from beam_jobs.dedup.near.keep import KeepPerComponent
 from beam_jobs.dedup.near.verify import Verify
 from beam_jobs.io.spill import KeysFromSpill
 
@@ -38,8 +38,11 @@ class NearDedup(beam.PTransform):
     def expand(self, records):
         found = records | "Candidates" >> Candidates(self.config)
         keys = KeysFromSpill(self.output_dir, records)
-        edges = found["candidates"] | "Verify" >> Verify(
+        verified = found["candidates"] | "Verify" >> Verify(
             self.config, found["sigs"], found["giant"], keys)
+        edges = verified | "Pairs" >> beam.Map(lambda e: (e[0], e[1]))
         labels = edges | "ConnectedComponents" >> ConnectedComponents(self.config.cc_rounds)
-        duplicates = labels | "Keep" >> KeepOnePerComponent(found["sigs"])
+        duplicates = labels | "Keep" >> KeepPerComponent(
+            found["sigs"], verified, self.config.keep_rule, self.config.max_component_edges,
+            need_sigs=self.config.verify == "none")
         return {"duplicates": duplicates, "edges": edges}

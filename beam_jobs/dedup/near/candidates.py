@@ -3,12 +3,16 @@
     records ─ Signatures ─ BandKeys ─┬─ BucketStats (size, smallest id) ─ giant buckets (side)
                                      └─ Buckets (group, star to smallest id) ─ candidate edges
 
-A bucket links its members to its smallest id (a star, never all pairs). A bucket larger than
-`max_bucket_size` (boilerplate shared by thousands of pages) is never grouped: its size and
-smallest id come from a liftable combine, and each member links to that id where it is.
+A bucket links its members to its best-ranked member by the keep policy (the smallest id,
+or the longest text): a star, never all pairs, centred where the keep rule will look for a
+twin. A bucket larger than `max_bucket_size` (boilerplate shared by thousands of pages) is
+never grouped: its size and best member come from a liftable combine, and each member links
+to that one where it is.
 """
 
 from __future__ import annotations
+
+import typing
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -60,12 +64,12 @@ def _count_bucket(item):
     return item
 
 
-@beam.typehints.with_output_types(tuple[bytes, str])
+@beam.typehints.with_output_types(tuple[bytes, typing.Any])
 class _RouteBandKey(beam.DoFn):
-    """Band keys of giant buckets become edges to the bucket's smallest id right here."""
+    """Band keys of giant buckets become edges to the bucket's best member right here."""
 
     def process(self, item, giant):
-        bkey, doc_id = item
+        bkey, (rank, doc_id) = item
         center = giant.get(bkey)
         if center is None:
             yield item
@@ -73,9 +77,14 @@ class _RouteBandKey(beam.DoFn):
             yield beam.pvalue.TaggedOutput("giant_edges", (doc_id, center))
 
 
+def _ranked_star(members):
+    """A bucket's (rank, id) members → (member id, best member id) edges."""
+    return ((m[1], center[1]) for m, center in lsh.star_edges(members))
+
+
 class Candidates(beam.PTransform):
     """`DedupRecord`s → {'sigs': (id, (rank, sig, file)), 'candidates': (member, center)
-    edges, 'giant': (band key, center) of the giant buckets}."""
+    edges, 'giant': (band key, center id) of the giant buckets}."""
 
     def __init__(self, config: NearDedupConfig):
         super().__init__()
@@ -85,15 +94,15 @@ class Candidates(beam.PTransform):
         bands, rows, limit = self.config.bands, self.config.rows, self.config.max_bucket_size
         sigs = records | "Signatures" >> beam.ParDo(_Signatures(self.config.keep))
         band_keys = sigs | "BandKeys" >> beam.FlatMap(
-            lambda kv: ((bk, kv[0]) for bk in lsh.band_keys(kv[1][1], bands, rows)))
+            lambda kv: ((bk, (kv[1][0], kv[0])) for bk in lsh.band_keys(kv[1][1], bands, rows)))
         giant = (
             band_keys
-            | "One" >> beam.MapTuple(lambda bk, doc_id: (bk, (1, doc_id)))
-            # (size, smallest id): liftable, so no worker sees a bucket's members
+            | "One" >> beam.MapTuple(lambda bk, member: (bk, (1, member)))
+            # (size, best (rank, id)): liftable, so no worker sees a bucket's members
             | "BucketStats" >> beam.CombinePerKey(TupleCombineFn(sum, min))
             | "CountBuckets" >> beam.Map(_count_bucket)
             | "GiantBuckets" >> beam.Filter(lambda kv: kv[1][0] > limit)
-            | "GiantCenter" >> beam.MapTuple(lambda bk, stats: (bk, stats[1])))
+            | "GiantCenter" >> beam.MapTuple(lambda bk, stats: (bk, stats[1][1])))
         routed = band_keys | "RouteGiant" >> beam.ParDo(
             _RouteBandKey(), giant=beam.pvalue.AsDict(giant)
         ).with_outputs("giant_edges", main="normal")
@@ -101,6 +110,6 @@ class Candidates(beam.PTransform):
             counting("giant_bucket_edges"))
         star_edges = (routed.normal
                       | "Buckets" >> beam.GroupByKey()
-                      | "StarEdges" >> beam.FlatMapTuple(lambda _, ids: lsh.star_edges(ids)))
+                      | "StarEdges" >> beam.FlatMapTuple(lambda _, members: _ranked_star(members)))
         candidates = (star_edges, giant_edges) | "Candidates" >> beam.Flatten()
         return {"sigs": sigs, "candidates": candidates, "giant": giant}

@@ -26,6 +26,8 @@ from beam_jobs.runtime.flags import BoolFlag, add_renamed
 NS = "near_dedup"
 VERIFY_MODES = ("estimate", "exact", "none")
 KEEP_POLICIES = ("smallest", "longest")
+KEEP_RULES = ("twin", "components")
+DEFAULT_MAX_COMPONENT_EDGES = 2_000_000
 DEFAULT_THRESHOLD = 0.8
 DEFAULT_FN_WEIGHT = 0.95
 DEFAULT_CC_ROUNDS = 6
@@ -63,8 +65,10 @@ class NearDedupConfig:
     verify: str = "exact"
     triage_sigmas: float = DEFAULT_TRIAGE_SIGMAS
     keep: str = "smallest"
+    keep_rule: str = "twin"
     cc_rounds: int = DEFAULT_CC_ROUNDS
     max_bucket_size: int = DEFAULT_MAX_BUCKET
+    max_component_edges: int = DEFAULT_MAX_COMPONENT_EDGES
 
     def __post_init__(self):
         _validate(self)
@@ -100,7 +104,9 @@ class NearDedupConfig:
                 "rows": self.rows, "threshold": self.threshold,
                 "lsh_fn_weight": self.lsh_fn_weight, "verify": self.verify,
                 "triage_sigmas": self.triage_sigmas, "keep": self.keep,
-                "cc_rounds": self.cc_rounds, "max_bucket_size": self.max_bucket_size}
+                "keep_rule": self.keep_rule, "cc_rounds": self.cc_rounds,
+                "max_bucket_size": self.max_bucket_size,
+                "max_component_edges": self.max_component_edges}
 
 
 def _validate(c: NearDedupConfig) -> None:
@@ -133,6 +139,11 @@ def _validate(c: NearDedupConfig) -> None:
         raise ValueError(f"--near-triage-sigmas must be >= 0, got {c.triage_sigmas}")
     if c.keep not in KEEP_POLICIES:
         raise ValueError(f"--near-keep must be one of {KEEP_POLICIES}, got {c.keep!r}")
+    if c.keep_rule not in KEEP_RULES:
+        raise ValueError(f"--near-keep-rule must be one of {KEEP_RULES}, got {c.keep_rule!r}")
+    if c.max_component_edges < 1:
+        raise ValueError(f"--near-max-component-edges must be >= 1, got "
+                         f"{c.max_component_edges}")
     if c.cc_rounds < 1:
         raise ValueError(f"--near-cc-rounds must be >= 1, got {c.cc_rounds}")
     if c.max_bucket_size < 2:
@@ -174,6 +185,15 @@ def add_near_dedup_args(parser: argparse.ArgumentParser) -> None:
                      "without reading the documents; 0 verifies every pair exactly")
     add_renamed(g, "--near-keep", "--keep", choices=KEEP_POLICIES, default="smallest",
                 help="which document of a near-duplicate cluster survives")
+    g.add_argument("--near-keep-rule", dest="near_keep_rule", choices=KEEP_RULES,
+                   default="twin",
+                   help="twin: remove a document only where a kept one has a verified edge to "
+                        "it (its twin); components: keep one document per connected "
+                        "component, removing the most (docs/near_dedup.md)")
+    g.add_argument("--near-max-component-edges", dest="near_max_component_edges", type=int,
+                   default=DEFAULT_MAX_COMPONENT_EDGES,
+                   help="a component with more verified edges than this is kept by the "
+                        "components rule, so one worker never holds more")
     add_renamed(g, "--near-cc-rounds", "--cc-rounds", type=int, default=DEFAULT_CC_ROUNDS,
                 help="large-star/small-star rounds before the residual finish")
     add_renamed(g, "--near-max-bucket-size", "--max-bucket-size", type=int,

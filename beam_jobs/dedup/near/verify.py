@@ -68,22 +68,23 @@ class _Verifier(beam.DoFn):
             return value
         return self.hasher.shingle_hashes(shuffle_bytes.unpack(value).decode("utf-8"))
 
-    def decide(self, fa, fb) -> bool | None:
+    def decide(self, fa, fb) -> tuple[bool | None, float]:
+        """(passed, similarity); passed is None where triage leaves the pair undecided."""
         if self.first:  # every candidate is counted once, by the first pass that sees it
             self.candidates.inc()
         similarity = _similarity(self.mode, fa, fb)
         if self.margin is not None and abs(similarity - self.threshold) <= self.margin:
-            return None
+            return None, similarity
         (self.exactly if self.mode == "exact" else self.by_signature).inc()
         if similarity >= self.threshold:
-            return True
+            return True, similarity
         self.dropped.inc()
-        return False
+        return False, similarity
 
     def outcomes(self, member, center, fa, fb):
-        passed = self.decide(fa, fb)
+        passed, similarity = self.decide(fa, fb)
         if passed:
-            yield member, center
+            yield member, center, similarity
         elif passed is None:
             yield beam.pvalue.TaggedOutput(UNSURE, (member, center))
 
@@ -145,11 +146,12 @@ class _VerifyGiantEdge(_Verifier):
 
 
 class _VerifyEdges(beam.PTransform):
-    """Candidate (member, center) edges → {'edges': those that pass, 'unsure': those a
-    triage (`margin`) leaves undecided}. Each document's value (key or signature) is looked up
-    once and sent straight to the centers that verify its edges; features (shingle sets) are
-    built there, never shuffled. Edges to a giant bucket's center are verified where they are,
-    against that center's feature from a side input."""
+    """Candidate (member, center) edges → {'edges': (member, center, similarity) of those that
+    pass, 'unsure': the (member, center) pairs a triage (`margin`) leaves undecided}. Each
+    document's value (key or signature) is looked up once and sent straight to the centers
+    that verify its edges; features (shingle sets) are built there, never shuffled. Edges to a
+    giant bucket's center are verified where they are, against that center's feature from a
+    side input."""
 
     def __init__(self, lookup, giant_centers, mode: str, threshold: float, hasher: MinHasher,
                  margin: float | None = None, first: bool = True):
@@ -190,7 +192,8 @@ class _VerifyEdges(beam.PTransform):
 
 
 class Verify(beam.PTransform):
-    """Candidate (member, center) edges → the edges kept by `--near-verify`. `sigs` are the
+    """Candidate (member, center) edges → (member, center, similarity) of the edges kept by
+    `--near-verify` (similarity None when nothing was verified). `sigs` are the
     (id, (rank, sig, file)) of `Candidates`, `giant` its giant buckets, `lookup` gives each
     candidate's dedup key (`beam_jobs.io.spill.KeysFromSpill`)."""
 
@@ -205,7 +208,8 @@ class Verify(beam.PTransform):
             # pair once, so count (and link) the distinct pairs here too.
             return (candidates
                     | "DistinctCandidates" >> beam.Distinct()
-                    | "CountCandidates" >> beam.Map(counting("candidate_edges")))
+                    | "CountCandidates" >> beam.Map(counting("candidate_edges"))
+                    | "Unverified" >> beam.MapTuple(lambda a, b: (a, b, None)))
         giant_centers = beam.pvalue.AsDict(
             self.giant
             | "GiantCenterIds" >> beam.MapTuple(lambda _, center: center)
