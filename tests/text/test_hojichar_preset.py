@@ -145,3 +145,25 @@ def test_reasons():
         assert hojichar_reason(text) == (failures[0] if failures else None)
         assert set(failures) <= set(HOJICHAR_REASONS)
     assert get_preset("hojichar").reasons == HOJICHAR_REASONS
+
+
+def test_nothing_is_downloaded(monkeypatch):
+    import socket
+
+    from beam_jobs.text.presets import hojichar_preset
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the HojiChar preset opened a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    hojichar_preset._filters.cache_clear()  # build every filter again, offline
+    assert hojichar_reason("ほうじ茶" * 40 + "。") is not None
+    assert hojichar_preset._filters.cache_info().currsize == 1
+
+
+def test_preset_functions_pickle():
+    import pickle
+
+    fn = pickle.loads(pickle.dumps(get_preset("hojichar").reason))
+    assert fn("This is English text. " * 10) == "hojichar_not_japanese"

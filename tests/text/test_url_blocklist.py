@@ -95,3 +95,11 @@ def test_large_list_is_a_set_lookup():
     )
     assert blocklist.match("https://site99999.example88.com/") is None
     assert blocklist.match("https://big.org/a/b/c") == "big.org/a/b"
+
+
+def test_blocklist_pickles_for_workers(blocklist):
+    import pickle
+
+    again = pickle.loads(pickle.dumps(blocklist))
+    assert again.match("https://a.example.com/") == "example.com"
+    assert again.match("https://news.site/ads/x") == "news.site/ads/"
