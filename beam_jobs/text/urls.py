@@ -110,7 +110,7 @@ class UrlBlocklist:
         if not url:
             return None
         host, path = _split(url)
-        if not host:
+        if not host or len(host) > 253:  # no DNS name is longer; keeps the walk linear
             return None
         paths = self.prefixes.get(host)
         if paths and path.startswith(paths):

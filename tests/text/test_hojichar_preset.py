@@ -72,6 +72,17 @@ def test_fast_paths_decide_as_hojichar(original, ours):
     assert any(got) or type(ours).__name__ == "SingleCharacterRepetitionFilter"
 
 
+def test_bbs_digit_runs_are_tried_once():
+    ours = fast.DiscardBBSComments()
+    assert r"(?<!\d)\d+話" in ours.keyword_pat.pattern  # HojiChar's pattern still has the branch
+    text = "第12話 13話 2024年1月2日 123話" + "7" * 50
+    assert (
+        len(ours.keyword_pat.findall(text))
+        == len(hf.DiscardBBSComments().keyword_pat.findall(text))
+        == 4
+    )
+
+
 def test_long_words_and_boundaries():
     path = hf.DiscardDiscriminationContentJa.__init__.__defaults__[0]
     long_words = [w for w in fast._read_words(path) if len(w) > fast._MAX_HASHED]

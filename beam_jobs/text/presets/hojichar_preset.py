@@ -17,7 +17,7 @@ word lists are files inside the `hojichar` package.
 The Japanese NG-word filters run with HojiChar's `ignore_confused=True` (a katakana word counts
 only when no katakana touches it): without it, エンコード, インポート, スケジュール and クラス
 match the adult and discrimination lists, and 1,701 of 3,135 Python-docs pages are rejected
-as adult content (766 with it). Three filters use the drop-in fast paths of `hojichar_fast`.
+as adult content (766 with it). Four filters use the drop-in fast paths of `hojichar_fast`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ HOJICHAR_RULES = (
         lambda: fast.DiscardDiscriminationContentJa(ignore_confused=True),
     ),
     ("hojichar_violence_ja", lambda: hf.DiscardViolenceContentJa(ignore_confused=True)),
-    ("hojichar_bbs_comments", hf.DiscardBBSComments),
+    ("hojichar_bbs_comments", fast.DiscardBBSComments),
     ("hojichar_ads", hf.DiscardAds),
     ("hojichar_char_repetition", fast.CharRepetitionRatioFilter),
     ("hojichar_single_char_repetition", fast.SingleCharacterRepetitionFilter),
