@@ -34,6 +34,7 @@ NFKC forms of a text give the same matches.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -214,18 +215,20 @@ _PASSES = (
 def find_pii(text: str, config: PiiConfig = PiiConfig()) -> list[PiiSpan]:
     """Non-overlapping PII spans of `text`, in text order."""
     view = text.translate(_FOLD) if _FULLWIDTH.search(text) else text
-    spans: list[PiiSpan] = []
-    taken: list[tuple[int, int]] = []
+    spans: list[PiiSpan] = []  # kept sorted by start, never overlapping
+    starts: list[int] = []
     for kind, check, pattern, needs in _PASSES:
         if kind not in config.kinds or (needs and needs not in view):
             continue
         for m in pattern.finditer(view):
             start, end = m.span()
-            if any(start < e and s < end for s, e in taken) or not _valid(check, m, view, config):
-                continue
-            spans.append(PiiSpan(kind, start, end))
-            taken.append((start, end))
-    return sorted(spans, key=lambda s: s.start)
+            i = bisect.bisect_right(starts, start)
+            if (i and spans[i - 1].end > start) or (i < len(spans) and spans[i].start < end):
+                continue  # an earlier kind holds part of it
+            if _valid(check, m, view, config):
+                spans.insert(i, PiiSpan(kind, start, end))
+                starts.insert(i, start)
+    return spans
 
 
 def mask_pii(text: str, config: PiiConfig = PiiConfig()) -> tuple[str, dict[str, int]]:
