@@ -1,6 +1,7 @@
 """What each quality preset removes from real text: counts by first reason with example ids,
 per corpus file, and how the two presets' similar rules overlap (documents failing each rule,
-whatever came first, and both).
+whatever came first, and both); then what --pii finds there, by kind, with the most frequent
+matched strings (to read for false positives).
 
     python benchmarks/quality_removals.py [--examples 3]
 
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from beam_jobs.text.normalize import normalize_text  # noqa: E402
+from beam_jobs.text.pii import find_pii  # noqa: E402
 from beam_jobs.text.presets.hojichar_preset import hojichar_failures  # noqa: E402
 from beam_jobs.text.presets.swallow import swallow_failures  # noqa: E402
 
@@ -60,6 +62,8 @@ def main() -> None:
     ) or [SAMPLE]
     both_fail: Counter = Counter()
     fails: Counter = Counter()
+    pii_docs: Counter = Counter()
+    pii_strings: dict[str, Counter] = defaultdict(Counter)
     for path in files:
         sw, hc = [], []
         with gzip.open(path, "rt", encoding="utf-8") as handle:
@@ -71,6 +75,10 @@ def main() -> None:
                 hc.append((record["id"], h))
                 fails.update(set(s) | set(h))
                 both_fail.update((a, b) for a, b in SIMILAR if a in s and b in h)
+                spans = find_pii(text)
+                pii_docs.update({span.kind for span in spans})
+                for span in spans:
+                    pii_strings[span.kind][text[span.start : span.end]] += 1
         print(
             f"\n{path.name}: {len(sw)} docs; kept by both presets "
             f"{sum(1 for (_, s), (_, h) in zip(sw, hc) if not s and not h)}"
@@ -80,6 +88,10 @@ def main() -> None:
     print("\nsimilar rules, all files: docs failing the swallow rule / the hojichar rule / both")
     for a, b in SIMILAR:
         print(f"  {a:30s} {fails[a]:5d}  {b:32s} {fails[b]:5d}  both {both_fail[(a, b)]:5d}")
+    print("\nPII (all files): kind, documents, spans, most frequent matches")
+    for kind, strings in pii_strings.items():
+        top = ", ".join(f"{s} ({n})" for s, n in strings.most_common(8))
+        print(f"  {kind}: {pii_docs[kind]} docs, {sum(strings.values())} spans: {top}")
 
 
 if __name__ == "__main__":
