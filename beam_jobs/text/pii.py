@@ -65,17 +65,22 @@ _NOT_IP_CUE = re.compile(
     re.IGNORECASE,
 )
 _HEADING_END = re.compile(r"\.(?:\s|$)")
+# Digits of a decimal fraction or exponent are no number of their own (the 16 digits of
+# 5.5511151231257827e-017 pass the Luhn and issuer checks).
+_NOT_A_FRACTION = r"(?<![0-9][.,])"
+_NO_MORE_DIGITS = r"(?![.,][0-9]|[eE][+\-]?[0-9])"
 _CARD = re.compile(
-    r"(?=[0-9])(?<![0-9\-])(?:\d{13,19}"
+    rf"(?=[0-9]){_NOT_A_FRACTION}(?<![0-9\-])(?:\d{{13,19}}"
     r"|\d{4}(?P<s>[ \-])\d{4}(?P=s)\d{4}(?P=s)\d{1,4}(?:(?P=s)\d{3})?"
-    r"|\d{4}(?P<t>[ \-])\d{6}(?P=t)\d{4,5})(?![0-9]|-[0-9])"
+    r"|\d{4}(?P<t>[ \-])\d{6}(?P=t)\d{4,5})(?![0-9]|-[0-9])" + _NO_MORE_DIGITS
 )
 _MY_NUMBER = re.compile(
-    r"(?=[0-9])(?<![0-9\-])(?:\d{12}|\d{4}(?P<s>[ \-])\d{4}(?P=s)\d{4})(?![0-9]|-\d)"
+    r"(?=[0-9])" + _NOT_A_FRACTION + r"(?<![0-9\-])(?:\d{12}|\d{4}(?P<s>[ \-])\d{4}(?P=s)\d{4})"
+    r"(?![0-9]|-\d)" + _NO_MORE_DIGITS
 )
 _MY_NUMBER_CUE = re.compile(r"マイナンバー|個人番号|my ?number", re.IGNORECASE)
 _PHONE = re.compile(
-    r"(?=[0-9(+])(?<![0-9A-Za-z_+\-/])(?:"
+    r"(?=[0-9(+])" + _NOT_A_FRACTION + r"(?<![0-9A-Za-z_+\-/])(?:"
     rf"\(0\d{{1,4}}\) ?\d{{1,4}}{_SEP}\d{{3,4}}"  # (03) 1234-5678
     rf"|0\d{{1,4}}{_SEP}\d{{1,4}}{_SEP}\d{{3,4}}"  # 03-1234-5678
     r"|0\d{1,4}\(\d{1,4}\)\d{3,4}"  # 03(1234)5678
