@@ -18,6 +18,7 @@ setup(
     install_requires=[
         "apache-beam>=2.60",
         "datasketch>=2.0",
+        "hojichar>=0.18,<1",  # --quality-preset hojichar; ships its word lists, no download
         "numba>=0.60",
         "numpy>=1.26",
         "pyarrow>=14",

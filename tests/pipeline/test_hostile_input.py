@@ -126,7 +126,9 @@ def test_replace_decoding_keeps_bad_utf8_records(hostile_dir, tmp_path):
          "--runner", "FnApiRunner", "--decode-errors", "replace", "--min-chars", "1",
          "--min-script-ratio", "0", "--min-letter-ratio", "0"])
     stats = json.loads((tmp_path / "stats.json").read_text())
-    assert stats["rejected"] == 0 and stats["kept"] == 3
+    # Read, not rejected; the line that is one sixth U+FFFD ("\ufffd( bad") is then filtered.
+    assert stats["rejected"] == 0 and stats["kept"] == 2
+    assert stats["filtered_by_reason"] == {"replacement_chars": 1}
 
 
 def test_glob_that_matches_nothing(tmp_path, capsys):
