@@ -26,6 +26,8 @@ from beam_jobs.runtime.progress import report_progress
 
 REJECTED = "rejected"
 FILES = "files"
+FILTERED, SKIPPED = "filtered", "skipped"  # WARC records that are not documents
+WARC_FORMATS = ("warc", "wet")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
@@ -56,6 +58,8 @@ def detect_format(path: str, fmt: str) -> str:
         return "jsonl"
     if name.endswith(".parquet"):
         return "parquet"
+    if name.endswith((".warc", ".wet")):
+        return "wet" if name.endswith(".wet") else "warc"
     return "text"
 
 
@@ -110,8 +114,10 @@ class SplitFile(beam.DoFn):
     it spreads over the workers whatever the file sizes. A file that breaks midway keeps the
     lines read before the break and adds one `unreadable_file` record for the rest."""
 
-    def __init__(self, base: str, fmt: str, block_bytes: int = BLOCK_BYTES):
+    def __init__(self, base: str, fmt: str, block_bytes: int = BLOCK_BYTES,
+                 max_record_bytes: int = 16 << 20):
         self.base, self.fmt, self.block_bytes = base, fmt, block_bytes
+        self.max_record_bytes = max_record_bytes
 
     def setup(self):
         self.bytes_read = beam.metrics.Metrics.counter("read", "bytes")
@@ -126,6 +132,11 @@ class SplitFile(beam.DoFn):
         try:
             if fmt == "parquet":
                 blocks = self._parquet_blocks(path, rel, digest, count)
+            elif fmt in WARC_FORMATS:
+                from beam_jobs.io.warc import split_warc  # (it imports this module)
+
+                blocks = split_warc(readable, rel, self.block_bytes, self.max_record_bytes,
+                                    digest, count)
             else:
                 blocks = self._line_blocks(readable, rel, fmt, digest, count)
             for block in blocks:
@@ -196,15 +207,23 @@ class ParseBlock(beam.DoFn):
     decoded or parsed go to the `rejected` output with their location and reason."""
 
     def __init__(self, text_field: str, id_field: str, source_field: str,
-                 max_record_bytes: int, decode_errors: str = "strict"):
+                 max_record_bytes: int, decode_errors: str = "strict", web=None):
         self.text_field, self.id_field, self.source_field = text_field, id_field, source_field
         self.max_record_bytes, self.decode_errors = max_record_bytes, decode_errors
+        self.web, self.warc = web, None  # web: a beam_jobs.web.page.WebConfig
 
     def setup(self):
         self.records = beam.metrics.Metrics.counter("read", "records")
 
+    def teardown(self):
+        if self.warc is not None:
+            self.warc.teardown()
+
     def process(self, block):
         rel, fmt, first, payload = block
+        if fmt in WARC_FORMATS:
+            yield from self._warc_outputs(block)
+            return
         if fmt == "parquet":
             rows = self._parquet_rows(rel, first, *payload)
         else:
@@ -221,6 +240,16 @@ class ParseBlock(beam.DoFn):
             if not record.get("source"):
                 record["source"] = rel
             yield record
+
+    def _warc_outputs(self, block):
+        if self.warc is None:
+            from beam_jobs.io.warc import WarcParser
+            from beam_jobs.web.page import WebConfig
+
+            self.warc = WarcParser(self.web or WebConfig(max_record_bytes=self.max_record_bytes))
+        for out in self.warc.parse(block):
+            self.records.inc()
+            yield out
 
     def _parse_line(self, raw: bytes, fmt: str) -> dict:
         raw = raw.removesuffix(b"\r")
@@ -293,12 +322,12 @@ class ReadDocuments(beam.PTransform):
     def __init__(self, patterns: list[str], fmt: str = "auto", text_field: str = "text",
                  id_field: str = "id", source_field: str = "source",
                  max_record_bytes: int = 16 << 20, decode_errors: str = "strict",
-                 block_bytes: int = BLOCK_BYTES):
+                 block_bytes: int = BLOCK_BYTES, web=None):
         super().__init__()
         self.patterns = list(patterns)
-        self.fmt, self.block_bytes = fmt, block_bytes
+        self.fmt, self.block_bytes, self.max_record_bytes = fmt, block_bytes, max_record_bytes
         self.parse = ParseBlock(text_field, id_field, source_field, max_record_bytes,
-                                decode_errors)
+                                decode_errors, web)
 
     def expand(self, pbegin):
         split = (
@@ -312,15 +341,17 @@ class ReadDocuments(beam.PTransform):
             | "OnePerPath" >> beam.MapTuple(lambda path, ms: next(iter(ms)))
             | "ReadMatches" >> fileio.ReadMatches()
             | "SplitFiles" >> beam.ParDo(SplitFile(common_base(self.patterns), self.fmt,
-                                                   self.block_bytes))
+                                                   self.block_bytes, self.max_record_bytes))
             .with_outputs(REJECTED, FILES, main="blocks"))
         parsed = (split.blocks
                   # One file may be most of the input: spread its blocks over the workers.
                   | "SpreadBlocks" >> beam.Reshuffle()
-                  | "Parse" >> beam.ParDo(self.parse).with_outputs(REJECTED, main="docs"))
+                  | "Parse" >> beam.ParDo(self.parse).with_outputs(REJECTED, FILTERED, SKIPPED,
+                                                                   main="docs"))
         rejected = ((split[REJECTED], parsed[REJECTED])
                     | "AllRejected" >> beam.Flatten())
-        return {"docs": parsed.docs, "rejected": rejected, "files": split[FILES]}
+        return {"docs": parsed.docs, "rejected": rejected, "files": split[FILES],
+                "filtered": parsed[FILTERED], "skipped": parsed[SKIPPED]}
 
 
 def check_inputs_exist(patterns: list[str]) -> None:
