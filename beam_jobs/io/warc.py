@@ -36,16 +36,29 @@ class _Hashing:
         return data
 
 
-def warc_row(rel: str, line: int, offset: int, reason: str, detail: str = "",
-             raw: bytes = b"", doc_id: str | None = None) -> dict:
+def warc_row(
+    rel: str,
+    line: int,
+    offset: int,
+    reason: str,
+    detail: str = "",
+    raw: bytes = b"",
+    doc_id: str | None = None,
+) -> dict:
     """An audit row: `rejected_row` plus the byte offset of the record."""
     row = rejected_row(rel, line, reason, detail, raw, doc_id)
     row["offset"] = offset
     return row
 
 
-def split_warc(readable: fileio.ReadableFile, rel: str, block_bytes: int,
-               max_record_bytes: int, digest, count: list[int]):
+def split_warc(
+    readable: fileio.ReadableFile,
+    rel: str,
+    block_bytes: int,
+    max_record_bytes: int,
+    digest,
+    count: list[int],
+):
     """Blocks (rel, fmt, first record ordinal, [(offset, length, records, data, gz), ...])
     and, tagged REJECTED, the damaged spans of the file. `count[0]` ends as the number of
     records (damaged spans included) in the file."""
@@ -55,8 +68,9 @@ def split_warc(readable: fileio.ReadableFile, rel: str, block_bytes: int,
     for frame in warc.frames(raw, max_record_bytes):
         if frame.error:
             count[0] += 1
-            yield beam.pvalue.TaggedOutput(REJECTED, warc_row(
-                rel, count[0], frame.offset, frame.error, frame.detail))
+            yield beam.pvalue.TaggedOutput(
+                REJECTED, warc_row(rel, count[0], frame.offset, frame.error, frame.detail)
+            )
             continue
         records = len(warc.member_records(frame, max_record_bytes))
         frames.append((frame.offset, frame.length, records, frame.data, frame.gz))
@@ -104,8 +118,9 @@ class WarcParser:
             frame = warc.Frame(offset, length, data, gz)
             for sub in warc.member_records(frame, self.config.max_record_bytes):
                 line += 1
-                record = warc.parse_record(sub, self.config.max_record_bytes,
-                                           self.config.verify_digests)
+                record = warc.parse_record(
+                    sub, self.config.max_record_bytes, self.config.verify_digests
+                )
                 yield from self._outcome(rel, line, record)
 
     def _outcome(self, rel: str, line: int, record: warc.Record):
@@ -122,7 +137,8 @@ class WarcParser:
             doc.update(source=rel, file=rel, line=line, offset=record.offset)
             yield doc
             return
-        row = warc_row(rel, line, record.offset, out.reason, out.detail,
-                       record.payload[:200], record.record_id)
+        row = warc_row(
+            rel, line, record.offset, out.reason, out.detail, record.payload[:200], record.record_id
+        )
         row["url"] = record.uri
         yield beam.pvalue.TaggedOutput(_TAGS[out.kind], row)

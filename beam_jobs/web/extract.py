@@ -30,7 +30,13 @@ from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 
 OK, TOO_LARGE, TIMEOUT, CRASHED, FAILED, EMPTY = (
-    "ok", "html_too_large", "extract_timeout", "extract_crashed", "extract_failed", "empty_text")
+    "ok",
+    "html_too_large",
+    "extract_timeout",
+    "extract_crashed",
+    "extract_failed",
+    "empty_text",
+)
 
 
 @dataclass(frozen=True)
@@ -95,8 +101,9 @@ class _Sandbox:
             args.append("--all-text")
         # stderr to a file: a pipe nobody reads would block a chatty child.
         self.err = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.err, env=env)
+        self.proc = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, env=env
+        )
         try:
             ready = self._read(1, time.monotonic() + 120)
         except EOFError:

@@ -46,8 +46,7 @@ class LanguageIdentifier:
 
     def identify(self, text: str) -> tuple[str, float]:
         if self._detector is None:
-            self._detector = LangDetector(LangDetectConfig(model="lite",
-                                                           max_input_length=None))
+            self._detector = LangDetector(LangDetectConfig(model="lite", max_input_length=None))
         sample = text[: self.config.max_chars].replace("\n", " ").strip()
         if not sample:
             return "und", 0.0

@@ -19,10 +19,24 @@ DOCUMENT, SKIPPED, FILTERED, REJECTED = "document", "skipped", "filtered", "reje
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 TEXT_TYPES = frozenset({"text/plain"})  # WET conversion records
 # Extraction outcomes that are bounds or failures (dead letters), not judgements of content.
-_EXTRACT_REJECTS = frozenset({"html_too_large", "extract_timeout", "extract_crashed",
-                              "extract_failed"})
-_BINARY_MAGIC = (b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"%PDF", b"PK\x03\x04", b"\x1f\x8b",
-                 b"RIFF", b"\x00\x00\x01\x00", b"OggS", b"ID3", b"\x7fELF", b"wOFF", b"wOF2")
+_EXTRACT_REJECTS = frozenset(
+    {"html_too_large", "extract_timeout", "extract_crashed", "extract_failed"}
+)
+_BINARY_MAGIC = (
+    b"\x89PNG",
+    b"GIF8",
+    b"\xff\xd8\xff",
+    b"%PDF",
+    b"PK\x03\x04",
+    b"\x1f\x8b",
+    b"RIFF",
+    b"\x00\x00\x01\x00",
+    b"OggS",
+    b"ID3",
+    b"\x7fELF",
+    b"wOFF",
+    b"wOF2",
+)
 _TEXT_CONTROLS = frozenset(b"\t\n\r\f\x1b")  # ESC: ISO-2022 escape sequences
 SNIFF_BYTES = 4096
 
@@ -95,8 +109,13 @@ class PageProcessor:
             extracted = self.extractor.extract(decoded.text)
             if extracted.reason != OK:
                 kind = REJECTED if extracted.reason in _EXTRACT_REJECTS else FILTERED
-                return Outcome(kind, extracted.reason, record, detail=self.extractor.detail,
-                               charset_reason=decoded.reason)
+                return Outcome(
+                    kind,
+                    extracted.reason,
+                    record,
+                    detail=self.extractor.detail,
+                    charset_reason=decoded.reason,
+                )
             text, charset, charset_reason = extracted.text, decoded.charset, decoded.reason
         else:  # WET: the text is UTF-8 already, or should be
             text = strict_decode(record.payload, "utf-8")
@@ -108,10 +127,18 @@ class PageProcessor:
         lang, score, reason = self.langid.decide(text)
         if reason != KEPT:
             return Outcome(FILTERED, reason, record, charset_reason=charset_reason, lang=lang)
-        doc = {"id": record.record_id, "raw_text": text, "url": record.uri,
-               "warc_date": record.date, "http_status": record.http_status,
-               "content_type": record.content_type, "charset": charset, "lang": lang,
-               "lang_score": round(score, 4), "warc_truncated": record.truncated}
+        doc = {
+            "id": record.record_id,
+            "raw_text": text,
+            "url": record.uri,
+            "warc_date": record.date,
+            "http_status": record.http_status,
+            "content_type": record.content_type,
+            "charset": charset,
+            "lang": lang,
+            "lang_score": round(score, 4),
+            "warc_truncated": record.truncated,
+        }
         return Outcome(DOCUMENT, "kept", record, doc, charset_reason=charset_reason, lang=lang)
 
     def close(self) -> None:
