@@ -140,7 +140,8 @@ class SplitFile(beam.DoFn):
             else:
                 blocks = self._line_blocks(readable, rel, fmt, digest, count)
             for block in blocks:
-                self.blocks.inc()
+                if not isinstance(block, beam.pvalue.TaggedOutput):  # WARC dead letters
+                    self.blocks.inc()
                 yield block
         except Exception as exc:  # a file that breaks midway: keep what was read
             count[0] += 1

@@ -68,6 +68,7 @@ def split_warc(
     for frame in warc.frames(raw, max_record_bytes):
         if frame.error:
             count[0] += 1
+            beam.metrics.Metrics.counter(NAMESPACE, f"rejected.{frame.error}").inc()
             yield beam.pvalue.TaggedOutput(
                 REJECTED, warc_row(rel, count[0], frame.offset, frame.error, frame.detail)
             )
