@@ -103,6 +103,8 @@ def meta_charset(payload: bytes) -> str | None:
     """The charset named by `<meta charset>`, `<meta http-equiv content=...charset=>` or an
     XML declaration, in the head of the page."""
     head = payload[:META_SCAN_BYTES]
+    end = head.find(b"</head")  # a C scan: the regex then reads only the head
+    head = head if end < 0 else head[:end]
     match = _META.search(head) or _XML_DECL.search(head)
     return match.group(1).decode("ascii") if match else None
 

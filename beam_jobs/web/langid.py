@@ -15,6 +15,7 @@ language is the ISO 639-1 code without a script or region (`zh-Hant` is `zh`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pycld2
@@ -23,9 +24,7 @@ MAX_CHARS = 20_000
 # Reasons, one counter each (and the detected language is counted per language besides).
 KEPT, MISMATCH, LOW_SCORE, NO_TEXT = "lang_kept", "lang_mismatch", "lang_low_score", "no_text"
 # CLD2 rejects control characters as "invalid UTF-8"; they carry no language anyway.
-_CONTROLS = dict.fromkeys(
-    [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0)], " "
-)
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ class LanguageIdentifier:
         self.config = config
 
     def identify(self, text: str) -> tuple[str, float]:
-        sample = text[: self.config.max_chars].translate(_CONTROLS)
+        sample = _CONTROLS.sub(" ", text[: self.config.max_chars])
         try:
             _, _, details = pycld2.detect(sample, bestEffort=True)
         except pycld2.error:  # a code point CLD2 will not take (it says "invalid UTF-8")

@@ -37,7 +37,9 @@ _BINARY_MAGIC = (
     b"wOFF",
     b"wOF2",
 )
-_TEXT_CONTROLS = frozenset(b"\t\n\r\f\x1b")  # ESC: ISO-2022 escape sequences
+# The bytes that are not suspicious: all but C0 controls other than tab, line breaks, form
+# feed and ESC (ISO-2022 escape sequences).
+_NOT_CONTROLS = bytes(b for b in range(256) if b >= 0x20 or b in b"\t\n\r\f\x1b")
 SNIFF_BYTES = 4096
 
 
@@ -68,7 +70,7 @@ def looks_binary(payload: bytes) -> bool:
         return False
     if head.startswith(_BINARY_MAGIC):
         return True
-    controls = sum(1 for b in head if b < 0x20 and b not in _TEXT_CONTROLS)
+    controls = len(head.translate(None, _NOT_CONTROLS))  # C speed: a Python loop is 0.2 ms
     return controls > 0.01 * max(1, len(head))
 
 
