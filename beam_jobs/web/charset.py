@@ -194,3 +194,29 @@ def decode_html(payload: bytes, http_charset: str | None = None, sniffers=(sniff
     if seven_bit:  # escape bytes, but no ISO-2022 codec accepts them
         return Decoded(payload.decode("ascii"), "ascii", ASCII, named)
     return Decoded(payload.decode("cp1252", errors="replace"), "cp1252", FALLBACK, named)
+
+
+def text_codec(encoding: str, sample: bytes = b"") -> str | None:
+    """The codec for `--encoding` on text and JSON Lines input: a label (`cp932`,
+    `Shift_JIS`, `euc-jp`, ...) names it; `auto` decides from a sample of the file (its first
+    blocks): UTF-8 if the sample is valid UTF-8 (or has a UTF-8 BOM), else uchardet's guess if
+    the sample decodes with it, else None (the caller rejects the file's lines as undecodable).
+    A whole-file sample, not each line: a short line is too little for a sniffer."""
+    if encoding != "auto":
+        codec = codec_for(encoding)
+        if codec is None:
+            raise ValueError(f"unknown --encoding {encoding!r}")
+        return codec
+    if sample.startswith(codecs.BOM_UTF8) or strict_decode(sample, "utf-8") is not None:
+        return "utf-8"
+    guess = sniff(sample)
+    return guess if guess and strict_decode(sample, guess) is not None else None
+
+
+def decode_text(raw: bytes, codec: str) -> str | None:
+    """One line or record in `codec` (strict; a leading BOM dropped), None if it does not
+    decode (the caller's `bad_encoding` dead letter)."""
+    try:
+        return raw.decode(codec).removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        return None

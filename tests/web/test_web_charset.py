@@ -107,3 +107,16 @@ def test_a_cut_multibyte_character_still_counts_as_valid():
 def test_undecidable_bytes_fall_back_with_replacement():
     got = decode_html(bytes(range(128, 256)) * 3, None)
     assert got.text and got.reason in ("sniffed", "fallback_replace")
+
+
+def test_encoding_option_for_text_input():
+    from beam_jobs.web.charset import decode_text, text_codec
+
+    lines = ("吾輩は猫である。名前はまだ無い。\n" * 40).encode("cp932")
+    assert text_codec("auto", lines) == "cp932"
+    assert text_codec("auto", "日本語\n".encode()) == "utf-8"
+    assert text_codec("Shift_JIS") == "cp932" and text_codec("euc-jp") == "euc_jp"
+    with pytest.raises(ValueError):
+        text_codec("no-such")
+    assert decode_text("吾輩".encode("cp932"), "cp932") == "吾輩"
+    assert decode_text(b"\xff\xfe\xfa", "cp932") is None
