@@ -73,7 +73,8 @@ def _serve(main_content: bool) -> None:
     out.write(b"R")
     out.flush()
     while (head := _read_exactly(inp, _LENGTH.size)) is not None:
-        html = inp.read(_LENGTH.unpack(head)[0]).decode("utf-8")
+        # "ignore": valid UTF-8 but for a character cut at the end of a truncated payload
+        html = inp.read(_LENGTH.unpack(head)[0]).decode("utf-8", errors="ignore")
         try:
             status, answer = 0, html_to_text(html, main_content)
         except Exception as exc:  # an exception is an answer; only a hang or a crash is not
@@ -126,12 +127,12 @@ class _Sandbox:
             have += len(piece)
         return b"".join(parts)
 
-    def run(self, html: str, timeout_s: float) -> tuple[str, str]:
+    def run(self, html: str, timeout_s: float, utf8: bytes | None = None) -> tuple[str, str]:
         if self.proc is None:
             self._start()
         deadline = time.monotonic() + timeout_s
         try:
-            data = html.encode("utf-8", errors="replace")
+            data = utf8 if utf8 is not None else html.encode("utf-8", errors="replace")
             self.proc.stdin.write(_LENGTH.pack(len(data)) + data)
             self.proc.stdin.flush()
             head = self._read(1 + _LENGTH.size, deadline)
@@ -175,7 +176,9 @@ class Extractor:
         self.sandbox = _Sandbox(config.main_content) if config.timeout_s > 0 else None
         self.detail = ""  # what the last failure said
 
-    def extract(self, html: str) -> Extracted:
+    def extract(self, html: str, utf8: bytes | None = None) -> Extracted:
+        """`utf8`: the page's own bytes when they are its UTF-8 text already (most pages),
+        sent to the child as they are instead of encoding `html` again."""
         if len(html) > self.config.max_html_chars:
             return Extracted(None, TOO_LARGE)
         if self.sandbox is None:
@@ -184,7 +187,7 @@ class Extractor:
             except Exception as exc:  # a parser error is a reason, not a crash of the run
                 kind, value = "error", f"{type(exc).__name__}: {exc}"
         else:
-            kind, value = self.sandbox.run(html, self.config.timeout_s)
+            kind, value = self.sandbox.run(html, self.config.timeout_s, utf8)
         if kind != "ok":
             self.detail = value
             return Extracted(None, FAILED if kind == "error" else kind)

@@ -108,7 +108,8 @@ class PageProcessor:
             return Outcome(FILTERED, "binary_payload", record)
         if record.kind == "response":
             decoded = decode_html(record.payload, record.http_charset)
-            extracted = self.extractor.extract(decoded.text)
+            same = decoded.reason in ("utf8", "ascii")  # the payload is the text's UTF-8
+            extracted = self.extractor.extract(decoded.text, record.payload if same else None)
             if extracted.reason != OK:
                 kind = REJECTED if extracted.reason in _EXTRACT_REJECTS else FILTERED
                 return Outcome(
