@@ -1,9 +1,10 @@
 """WARC and WET records from a byte stream: framing that survives damage, parsing by FastWARC.
 
-FastWARC parses a record (WARC headers, HTTP status line and headers, digests) about 9x faster
+FastWARC parses a record (WARC headers, HTTP status line and headers, digests) 3-4x faster
 than warcio here (docs/web.md), but neither library survives damage: at the first gzip member
 cut in half, a lying `Content-Length` or garbage between records, both raise and lose the
-rest of the file, and both return a short payload without error for a file cut at its end.
+rest of the file; for a file cut inside its last record FastWARC returns a short payload
+without error (warcio too, or an AttributeError, depending on where the cut falls).
 So the framing is done here, and each framed record is handed to `WarcRecord.from_bytes`:
 
 - `.warc.gz`: one gzip member at a time (ISA-L's zlib-compatible inflate, 1.9x faster than
