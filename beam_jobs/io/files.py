@@ -16,6 +16,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+WARC_FORMATS = ("warc", "wet")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
@@ -46,6 +47,8 @@ def detect_format(path: str, fmt: str) -> str:
         return "jsonl"
     if name.endswith(".parquet"):
         return "parquet"
+    if name.endswith((".warc", ".wet")):
+        return "wet" if name.endswith(".wet") else "warc"
     return "text"
 
 

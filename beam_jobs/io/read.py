@@ -22,7 +22,13 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.io import shuffle_bytes
-from beam_jobs.io.files import common_base, detect_format, open_stream, unreadable_matches
+from beam_jobs.io.files import (
+    WARC_FORMATS,
+    common_base,
+    detect_format,
+    open_stream,
+    unreadable_matches,
+)
 from beam_jobs.io.fingerprint import hashing_reader
 from beam_jobs.io.lines import bom_encoding, iter_lines, transcoding
 from beam_jobs.records import InputFile, RawRecord, Rejected
@@ -30,6 +36,7 @@ from beam_jobs.runtime.progress import report_progress
 
 REJECTED = "rejected"
 FILES = "files"
+FILTERED, SKIPPED = "filtered", "skipped"  # WARC records that are not documents
 def rejected(reason: str, detail, raw: bytes | str = b"", doc_id: str | None = None,
              file: str | None = None, line: int | None = None) -> Rejected:
     """A dead letter; its location is filled in by the step that knows it."""
@@ -87,6 +94,11 @@ class SplitFile(beam.DoFn):
         try:
             if fmt == "parquet":
                 yield from self._parquet_blocks(path, rel, digest, count)
+            elif fmt in WARC_FORMATS:
+                from beam_jobs.io.warc import split_warc  # (it imports this module)
+
+                yield from split_warc(readable, rel, self.block_bytes, self.max_record_bytes,
+                                      digest, count, self.blocks)
             else:
                 yield from self._line_blocks(readable, rel, fmt, digest, count)
         except Exception as exc:  # a file that breaks midway: keep what was read
@@ -197,15 +209,23 @@ class ParseBlock(beam.DoFn):
     output as `Rejected` rows with their location and reason."""
 
     def __init__(self, text_field: str, id_field: str, source_field: str,
-                 max_record_bytes: int, decode_errors: str = "strict"):
+                 max_record_bytes: int, decode_errors: str = "strict", web=None):
         self.text_field, self.id_field, self.source_field = text_field, id_field, source_field
         self.max_record_bytes, self.decode_errors = max_record_bytes, decode_errors
+        self.web, self.warc = web, None  # web: a beam_jobs.web.page.WebConfig
 
     def setup(self):
         self.records = beam.metrics.Metrics.counter("read", "records")
 
+    def teardown(self):
+        if self.warc is not None:
+            self.warc.teardown()
+
     def process(self, block):
         rel, fmt, first, payload = block
+        if fmt in WARC_FORMATS:
+            yield from self._warc_outputs(block)
+            return
         if fmt == "parquet":
             rows = self._parquet_rows(rel, first, *payload)
         else:
@@ -218,6 +238,16 @@ class ParseBlock(beam.DoFn):
                 continue
             doc_id, text, source = parsed
             yield RawRecord(doc_id or f"{rel}:{line}", text, source or rel, rel, line)
+
+    def _warc_outputs(self, block):
+        if self.warc is None:
+            from beam_jobs.io.warc import WarcParser
+            from beam_jobs.web.page import WebConfig
+
+            self.warc = WarcParser(self.web or WebConfig(max_record_bytes=self.max_record_bytes))
+        for out in self.warc.parse(block):
+            self.records.inc()
+            yield out
 
     def _parse_line(self, raw: bytes, fmt: str) -> tuple | Rejected:
         """(id or None, text, source or None), or why the line is not a record."""
@@ -297,9 +327,11 @@ class ParseBlock(beam.DoFn):
 
 class ReadDocuments(beam.PTransform):
     """The input files of a `ReadConfig` → {'docs': `RawRecord`s, 'rejected': `Rejected` rows,
-    'files': one `InputFile` per file}."""
+    'files': one `InputFile` per file, 'filtered' and 'skipped': WARC records that are not
+    documents (`Filtered` rows; `Event`s of kind skipped)}. `web` (a
+    `beam_jobs.web.page.WebConfig`) sets how WARC/WET pages become text."""
 
-    def __init__(self, config: ReadConfig):
+    def __init__(self, config: ReadConfig, web=None):
         super().__init__()
         self.config, self.patterns = config, list(config.patterns)
         self.base = common_base(self.patterns)
@@ -307,7 +339,7 @@ class ReadDocuments(beam.PTransform):
         # driver from metadata, so that each becomes a counted dead letter.
         self.unreadable = [self._relative(p) for p in unreadable_matches(self.patterns)]
         self.parse = ParseBlock(config.text_field, config.id_field, config.source_field,
-                                config.max_record_bytes, config.decode_errors)
+                                config.max_record_bytes, config.decode_errors, web)
 
     def _relative(self, path: str) -> str:
         return path[len(self.base):] if path.startswith(self.base) else posixpath.basename(path)
@@ -329,7 +361,8 @@ class ReadDocuments(beam.PTransform):
         parsed = (split.blocks
                   # One file may be most of the input: spread its blocks over the workers.
                   | "SpreadBlocks" >> beam.Reshuffle()
-                  | "Parse" >> beam.ParDo(self.parse).with_outputs(REJECTED, main="docs"))
+                  | "Parse" >> beam.ParDo(self.parse).with_outputs(REJECTED, FILTERED, SKIPPED,
+                                                                   main="docs"))
         unreadable = pbegin | "Unreadable" >> beam.Create(self.unreadable)
         broken = unreadable | "UnreadableRecords" >> beam.Map(lambda rel: rejected(
             "unreadable_file", "a dangling symlink or a symlink loop", file=rel, line=1))
@@ -338,4 +371,5 @@ class ReadDocuments(beam.PTransform):
         files = ((split[FILES], unreadable | "UnreadableFiles" >> beam.Map(
                     lambda rel: InputFile(rel, 1, "")))
                  | "AllFiles" >> beam.Flatten())
-        return {"docs": parsed.docs, "rejected": rejected_rows, "files": files}
+        return {"docs": parsed.docs, "rejected": rejected_rows, "files": files,
+                "filtered": parsed[FILTERED], "skipped": parsed[SKIPPED]}

@@ -1,0 +1,1 @@
+"""From the web to text: WARC/WET records, charsets, HTML to text, language identification."""
