@@ -24,13 +24,18 @@ setup(
         "matplotlib>=3.7",
         "japanize-matplotlib>=1.1.3",  # ships the IPAexGothic font for Japanese labels
         "tqdm>=4.60",
+        "sentencepiece>=0.2",
+        "tokenizers>=0.21",  # encode_batch_fast, encode_special_tokens
     ],
     # The pipeline's workers need no torch: it is the `lm` extra, so cluster workers that
     # install the package with --setup_file don't download it.
     extras_require={
         "lm": ["torch>=2.1"],
         "test": ["torch>=2.1", "pytest>=7", "hypothesis>=6", "ruff>=0.5", "rensa>=0.2",
-                 "scipy>=1.10"],
+                 "scipy>=1.10",
+                 # readers of the token outputs, to test them against: Megatron's own
+                 # IndexedDataset, Hugging Face datasets, pandas, polars, DuckDB
+                 "megatron-core>=0.12", "datasets>=3", "pandas>=2", "polars>=1", "duckdb>=1"],
     },
     entry_points={
         "console_scripts": [
