@@ -43,11 +43,14 @@ class HFTokenizer(SubwordTokenizer):
 
     def _special_ids(self) -> dict[str, int | None]:
         vocab = self.model.get_vocab(with_added_tokens=True)
-        ids = {role: next((vocab[n] for n in names if n in vocab), None)
-               for role, names in ROLE_NAMES.items()}
+        ids = {
+            role: next((vocab[n] for n in names if n in vocab), None)
+            for role, names in ROLE_NAMES.items()
+        }
         if ids[EOS] is None:
-            raise ValueError("the tokenizer has no end-of-text token (looked for "
-                             f"{', '.join(ROLE_NAMES[EOS])})")
+            raise ValueError(
+                f"the tokenizer has no end-of-text token (looked for {', '.join(ROLE_NAMES[EOS])})"
+            )
         return ids
 
     def _vocab_size(self) -> int:
@@ -57,8 +60,7 @@ class HFTokenizer(SubwordTokenizer):
         return self.model.id_to_token(i)
 
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
-        return [e.ids for e in self.model.encode_batch_fast(list(texts),
-                                                             add_special_tokens=False)]
+        return [e.ids for e in self.model.encode_batch_fast(list(texts), add_special_tokens=False)]
 
     def _decode(self, ids: list[int]) -> str:
         return self.model.decode(ids, skip_special_tokens=True)
@@ -87,9 +89,12 @@ def train_bpe(texts: Iterable[str], vocab_size: int, min_frequency: int = 2) -> 
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=int(vocab_size), min_frequency=min_frequency,
-        special_tokens=list(SPECIAL_TOKENS), show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        vocab_size=int(vocab_size),
+        min_frequency=min_frequency,
+        special_tokens=list(SPECIAL_TOKENS),
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     seen = [False]
 
     def counted():
@@ -105,7 +110,11 @@ def train_bpe(texts: Iterable[str], vocab_size: int, min_frequency: int = 2) -> 
         raise VocabSizeError(
             f"--vocab-size {vocab_size} is larger than the tokenizer sample supports (at most "
             f"{got} pieces with --min-frequency {min_frequency}); lower --vocab-size or raise "
-            "--tokenizer-sample-mb")
-    info = {"model_type": "byte-level BPE", "library": f"tokenizers {tokenizers.__version__}",
-            "trainer": {"vocab_size": int(vocab_size), "min_frequency": min_frequency}}
+            "--tokenizer-sample-mb"
+        )
+    info = {
+        "model_type": "byte-level BPE",
+        "library": f"tokenizers {tokenizers.__version__}",
+        "trainer": {"vocab_size": int(vocab_size), "min_frequency": min_frequency},
+    }
     return HFTokenizer(tok.to_str().encode("utf-8"), info)

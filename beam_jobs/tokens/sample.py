@@ -63,9 +63,13 @@ class BoundedSample:
         return [text for _, text in self.documents()]
 
     def summary(self) -> dict:
-        return {"documents": len(self.heap), "bytes": self.total, "budget_bytes": self.budget,
-                "rule": "smallest blake2b-64(id, person='tokenizer'+seed) first, until the "
-                        "texts reach budget_bytes of UTF-8"}
+        return {
+            "documents": len(self.heap),
+            "bytes": self.total,
+            "budget_bytes": self.budget,
+            "rule": "smallest blake2b-64(id, person='tokenizer'+seed) first, until the "
+            "texts reach budget_bytes of UTF-8",
+        }
 
 
 # The heap is a max-heap on (key, id) through negation; an id negates as its code points do.

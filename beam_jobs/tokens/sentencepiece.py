@@ -91,29 +91,50 @@ def training_sentences(texts: Iterable[str]) -> Iterator[str]:
     for text in texts:
         for line in text.split("\n"):
             for start in range(0, len(line), MAX_SENTENCE_CHARS):
-                yield line[start:start + MAX_SENTENCE_CHARS]
+                yield line[start : start + MAX_SENTENCE_CHARS]
 
 
-def trainer_options(vocab_size: int, model_type: str = "unigram", num_threads: int = 4,
-                    character_coverage: float = 0.9995) -> dict:
+def trainer_options(
+    vocab_size: int,
+    model_type: str = "unigram",
+    num_threads: int = 4,
+    character_coverage: float = 0.9995,
+) -> dict:
     if model_type not in MODEL_TYPES:
         raise ValueError(f"--sentencepiece-type must be one of {MODEL_TYPES}, not {model_type!r}")
     return {
-        "model_type": model_type, "vocab_size": int(vocab_size), "byte_fallback": True,
-        "character_coverage": character_coverage, "normalization_rule_name": "identity",
-        "add_dummy_prefix": False, "remove_extra_whitespaces": False,
-        "allow_whitespace_only_pieces": True, "split_digits": False,
-        "user_defined_symbols": ["\n"], "unk_id": 0, "bos_id": 1, "eos_id": 2, "pad_id": -1,
-        "unk_piece": UNK, "bos_piece": BOS, "eos_piece": EOS,
-        "num_threads": int(num_threads), "input_sentence_size": 0,
-        "shuffle_input_sentence": False, "max_sentence_length": 4 * MAX_SENTENCE_CHARS,
+        "model_type": model_type,
+        "vocab_size": int(vocab_size),
+        "byte_fallback": True,
+        "character_coverage": character_coverage,
+        "normalization_rule_name": "identity",
+        "add_dummy_prefix": False,
+        "remove_extra_whitespaces": False,
+        "allow_whitespace_only_pieces": True,
+        "split_digits": False,
+        "user_defined_symbols": ["\n"],
+        "unk_id": 0,
+        "bos_id": 1,
+        "eos_id": 2,
+        "pad_id": -1,
+        "unk_piece": UNK,
+        "bos_piece": BOS,
+        "eos_piece": EOS,
+        "num_threads": int(num_threads),
+        "input_sentence_size": 0,
+        "shuffle_input_sentence": False,
+        "max_sentence_length": 4 * MAX_SENTENCE_CHARS,
         "hard_vocab_limit": True,
     }
 
 
-def train_sentencepiece(texts: Iterable[str], vocab_size: int, model_type: str = "unigram",
-                        num_threads: int = 4,
-                        character_coverage: float = 0.9995) -> SentencePieceTokenizer:
+def train_sentencepiece(
+    texts: Iterable[str],
+    vocab_size: int,
+    model_type: str = "unigram",
+    num_threads: int = 4,
+    character_coverage: float = 0.9995,
+) -> SentencePieceTokenizer:
     """Train on `texts` (in this order); same texts and options give the same model bytes."""
     options = trainer_options(vocab_size, model_type, num_threads, character_coverage)
     sentences = (s for s in training_sentences(texts) if s)
@@ -123,13 +144,19 @@ def train_sentencepiece(texts: Iterable[str], vocab_size: int, model_type: str =
     writer = io.BytesIO()
     try:
         spm.SentencePieceTrainer.train(
-            sentence_iterator=_chain(first, sentences), model_writer=writer, minloglevel=2,
-            **options)
+            sentence_iterator=_chain(first, sentences),
+            model_writer=writer,
+            minloglevel=2,
+            **options,
+        )
     except RuntimeError as e:
         raise _reword(e, vocab_size) from None
     shown = {k: v for k, v in options.items() if k != "user_defined_symbols"}
-    info = {"model_type": model_type, "library": f"sentencepiece {spm.__version__}",
-            "trainer": shown}
+    info = {
+        "model_type": model_type,
+        "library": f"sentencepiece {spm.__version__}",
+        "trainer": shown,
+    }
     return SentencePieceTokenizer(writer.getvalue(), info)
 
 
@@ -144,10 +171,12 @@ def _reword(error: RuntimeError, vocab_size: int) -> Exception:
     if most:
         return VocabSizeError(
             f"--vocab-size {vocab_size} is larger than the tokenizer sample supports (at most "
-            f"{most.group(1)} pieces); lower --vocab-size or raise --tokenizer-sample-mb")
+            f"{most.group(1)} pieces); lower --vocab-size or raise --tokenizer-sample-mb"
+        )
     least = re.search(r"smaller than required_chars\. \d+ vs (\d+)", message)
     if least:
         return VocabSizeError(
             f"--vocab-size {vocab_size} is below the {least.group(1)} pieces the sample needs "
-            "(specials, 256 bytes, newline and its characters); raise --vocab-size")
+            "(specials, 256 bytes, newline and its characters); raise --vocab-size"
+        )
     return ValueError(f"SentencePiece training failed: {first_line(error)}")

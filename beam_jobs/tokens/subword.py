@@ -138,9 +138,14 @@ class SubwordTokenizer(Tokenizer):
         return out
 
     def config(self) -> dict:
-        return {"name": self.name, "model": self.model_file, "vocab_size": self.vocab_size,
-                "special_ids": self.special_ids(),
-                "sha256": hashlib.sha256(self.model_bytes).hexdigest(), **self.info}
+        return {
+            "name": self.name,
+            "model": self.model_file,
+            "vocab_size": self.vocab_size,
+            "special_ids": self.special_ids(),
+            "sha256": hashlib.sha256(self.model_bytes).hexdigest(),
+            **self.info,
+        }
 
     def save(self, directory: str) -> dict:
         """`directory/<model_file>` and `directory/tokenizer_config.json`, each written whole;
@@ -154,27 +159,33 @@ class SubwordTokenizer(Tokenizer):
     @classmethod
     def from_config(cls, config: dict, base_dir: str | None = None) -> SubwordTokenizer:
         if "model" not in config:
-            raise ValueError(f"the {cls.name} tokenizer needs a model: train one or name an "
-                             "existing model file")
+            raise ValueError(
+                f"the {cls.name} tokenizer needs a model: train one or name an existing model file"
+            )
         path = config["model"] if base_dir is None else posixpath.join(base_dir, config["model"])
         data = read_model_bytes(path, cls.name)
         want = config.get("sha256")
         if want and hashlib.sha256(data).hexdigest() != want:
             raise ValueError(f"{path}: the model file does not match its config's sha256")
-        keep = {k: v for k, v in config.items()
-                if k not in ("name", "model", "vocab_size", "special_ids", "sha256")}
+        keep = {
+            k: v
+            for k, v in config.items()
+            if k not in ("name", "model", "vocab_size", "special_ids", "sha256")
+        }
         return cls.from_bytes(data, keep, source=path)
 
     @classmethod
-    def from_bytes(cls, data: bytes, info: dict | None = None,
-                   source: str = "model") -> SubwordTokenizer:
+    def from_bytes(
+        cls, data: bytes, info: dict | None = None, source: str = "model"
+    ) -> SubwordTokenizer:
         try:
             return cls(data, info)
         except ValueError:
             raise
         except Exception as e:
-            raise ValueError(f"{source}: not a readable {cls.name} model ({first_line(e)})") \
-                from None
+            raise ValueError(
+                f"{source}: not a readable {cls.name} model ({first_line(e)})"
+            ) from None
 
     def __getstate__(self):
         return {"model_bytes": self.model_bytes, "info": self.info, "specials": self._specials}
@@ -206,6 +217,7 @@ def load_model_file(path: str) -> SubwordTokenizer:
     elif path.endswith(".json"):
         from beam_jobs.tokens.bpe import HFTokenizer as cls
     else:
-        raise ValueError(f"{path}: a tokenizer model is a SentencePiece .model or a Hugging Face "
-                         "tokenizer.json")
+        raise ValueError(
+            f"{path}: a tokenizer model is a SentencePiece .model or a Hugging Face tokenizer.json"
+        )
     return cls.from_bytes(read_model_bytes(path, cls.name), {"source": path}, source=path)

@@ -28,13 +28,14 @@ class TrainConfig:
         if self.kind not in TRAINED_KINDS:
             raise ValueError(f"a trained tokenizer is one of {TRAINED_KINDS}, not {self.kind!r}")
         if self.vocab_size < 260:
-            raise ValueError(f"--vocab-size must be at least 260 (3 specials and 256 bytes), "
-                             f"not {self.vocab_size}")
+            raise ValueError(
+                f"--vocab-size must be at least 260 (3 specials and 256 bytes), "
+                f"not {self.vocab_size}"
+            )
         if self.sample_mb <= 0:
             raise ValueError(f"--tokenizer-sample-mb must be positive, not {self.sample_mb}")
         if self.num_threads < 1:
-            raise ValueError(f"the trainer's thread count must be positive, not "
-                             f"{self.num_threads}")
+            raise ValueError(f"the trainer's thread count must be positive, not {self.num_threads}")
 
     @property
     def sample_bytes(self) -> int:
@@ -49,8 +50,13 @@ def train_tokenizer(texts: Iterable[str], config: TrainConfig) -> SubwordTokeniz
     if config.kind == "sentencepiece":
         from beam_jobs.tokens.sentencepiece import train_sentencepiece
 
-        return train_sentencepiece(texts, config.vocab_size, config.sentencepiece_type,
-                                   config.num_threads, config.character_coverage)
+        return train_sentencepiece(
+            texts,
+            config.vocab_size,
+            config.sentencepiece_type,
+            config.num_threads,
+            config.character_coverage,
+        )
     from beam_jobs.tokens.bpe import train_bpe
 
     return train_bpe(texts, config.vocab_size, config.min_frequency)

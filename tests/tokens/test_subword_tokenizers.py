@@ -28,8 +28,12 @@ KINDS = ["sentencepiece-unigram", "sentencepiece-bpe", "bpe"]
 def config_of(kind: str, vocab_size: int = 1500, threads: int = 2) -> TrainConfig:
     if kind == "bpe":
         return TrainConfig(kind="bpe", vocab_size=vocab_size)
-    return TrainConfig(kind="sentencepiece", vocab_size=vocab_size,
-                       sentencepiece_type=kind.split("-")[1], num_threads=threads)
+    return TrainConfig(
+        kind="sentencepiece",
+        vocab_size=vocab_size,
+        sentencepiece_type=kind.split("-")[1],
+        num_threads=threads,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +78,10 @@ def test_round_trip_on_any_text(trained, kind, text):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("text", ["a\u2581b \u2581", "<eos><unk>x<bos>", "  \n\n\t x \n",
-                                  "\U0001f600\U00020bb7", "\r\x0b"])
+@pytest.mark.parametrize(
+    "text",
+    ["a\u2581b \u2581", "<eos><unk>x<bos>", "  \n\n\t x \n", "\U0001f600\U00020bb7", "\r\x0b"],
+)
 def test_round_trip_on_edge_cases(trained, kind, text):
     tok = trained[kind]
     ids = tok.encode(text)
@@ -111,41 +117,52 @@ def test_save_load_and_pickle_give_the_same_tokenizer(trained, sample_texts, tmp
     tok = trained[kind]
     config = tok.save(str(tmp_path))
     assert config["model"] in os.listdir(tmp_path) and "tokenizer_config.json" in os.listdir(
-        tmp_path)
-    for other in (load_tokenizer(str(tmp_path)), get_tokenizer(config, base_dir=str(tmp_path)),
-                  load_model_file(str(tmp_path / config["model"])),
-                  pickle.loads(pickle.dumps(tok))):
+        tmp_path
+    )
+    for other in (
+        load_tokenizer(str(tmp_path)),
+        get_tokenizer(config, base_dir=str(tmp_path)),
+        load_model_file(str(tmp_path / config["model"])),
+        pickle.loads(pickle.dumps(tok)),
+    ):
         assert other == tok
-        assert [a.tolist() for a in other.encode_batch(sample_texts[:30])] == \
-            [a.tolist() for a in tok.encode_batch(sample_texts[:30])]
+        assert [a.tolist() for a in other.encode_batch(sample_texts[:30])] == [
+            a.tolist() for a in tok.encode_batch(sample_texts[:30])
+        ]
     (tmp_path / config["model"]).write_bytes(tok.model_bytes + b"x")
     with pytest.raises(ValueError, match="sha256"):
         load_tokenizer(str(tmp_path))
 
 
 def _model_bytes_in_subprocess(config: TrainConfig, texts_path, env: dict | None = None) -> bytes:
-    code = ("import json, sys\n"
-            "from beam_jobs.tokens.train import TrainConfig, train_tokenizer\n"
-            "texts = json.load(open(sys.argv[2]))\n"
-            "tok = train_tokenizer(texts, TrainConfig(**json.loads(sys.argv[1])))\n"
-            "sys.stdout.buffer.write(tok.model_bytes)")
-    out = subprocess.run([sys.executable, "-c", code, json.dumps(asdict(config)), str(texts_path)],
-                         capture_output=True, check=True, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+    code = (
+        "import json, sys\n"
+        "from beam_jobs.tokens.train import TrainConfig, train_tokenizer\n"
+        "texts = json.load(open(sys.argv[2]))\n"
+        "tok = train_tokenizer(texts, TrainConfig(**json.loads(sys.argv[1])))\n"
+        "sys.stdout.buffer.write(tok.model_bytes)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(asdict(config)), str(texts_path)],
+        capture_output=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+    )
     return out.stdout
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_training_is_deterministic_across_runs_and_processes(trained, training_texts, tmp_path,
-                                                             kind):
+def test_training_is_deterministic_across_runs_and_processes(
+    trained, training_texts, tmp_path, kind
+):
     again = train_tokenizer(training_texts, config_of(kind))
     assert again.model_bytes == trained[kind].model_bytes
     texts_path = tmp_path / "texts.json"
     texts_path.write_text(json.dumps(training_texts))
     # Another process; for the Hugging Face trainer, also another rayon thread count.
     env = {"RAYON_NUM_THREADS": "1"} if kind == "bpe" else None
-    assert _model_bytes_in_subprocess(config_of(kind), texts_path, env) == \
-        trained[kind].model_bytes
+    assert _model_bytes_in_subprocess(config_of(kind), texts_path, env) == trained[kind].model_bytes
 
 
 def test_sentencepiece_thread_count_is_part_of_the_model(training_texts):
@@ -178,9 +195,17 @@ def test_vocab_size_below_what_sentencepiece_needs(training_texts):
         train_tokenizer(training_texts[:20], config_of("sentencepiece-unigram", vocab_size=300))
 
 
-@pytest.mark.parametrize("name,content", [
-    ("missing.model", None), ("broken.model", b"\x00not a model"), ("broken.json", b"{not json"),
-    ("other.json", b'{"version": "1.0"}'), ("empty.model", b""), ("model.txt", b"x")])
+@pytest.mark.parametrize(
+    "name,content",
+    [
+        ("missing.model", None),
+        ("broken.model", b"\x00not a model"),
+        ("broken.json", b"{not json"),
+        ("other.json", b'{"version": "1.0"}'),
+        ("empty.model", b""),
+        ("model.txt", b"x"),
+    ],
+)
 def test_unreadable_model_files_are_one_line_value_errors(tmp_path, name, content):
     path = tmp_path / name
     if content is not None:
@@ -197,17 +222,23 @@ def test_loading_a_foreign_model_maps_its_specials(trained, tmp_path):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(["hello world"] * 3, trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<|endoftext|>"], show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        ["hello world"] * 3,
+        trainers.BpeTrainer(
+            vocab_size=300,
+            special_tokens=["<|endoftext|>"],
+            show_progress=False,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
     path = tmp_path / "tokenizer.json"
     path.write_text(tok.to_str())
     loaded = load_model_file(str(path))
     assert isinstance(loaded, HFTokenizer)
     assert loaded.special_ids() == {"<unk>": None, "<bos>": None, "<eos>": 0}
     assert not loaded.specials_first and loaded.decode(loaded.encode("hello")) == "hello"
-    sp = load_model_file(str(trained["sentencepiece-unigram"].save(str(tmp_path / "sp"))
-                             and tmp_path / "sp" / "tokenizer.model"))
+    trained["sentencepiece-unigram"].save(str(tmp_path / "sp"))
+    sp = load_model_file(str(tmp_path / "sp" / "tokenizer.model"))
     assert isinstance(sp, SentencePieceTokenizer) and sp.specials_first
 
 

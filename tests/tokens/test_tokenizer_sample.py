@@ -30,13 +30,20 @@ def sample_of(docs, budget) -> BoundedSample:
     return sample
 
 
-docs_strategy = st.lists(st.tuples(st.text(min_size=1, max_size=8), st.text(max_size=30)),
-                         max_size=40, unique_by=lambda d: d[0])
+docs_strategy = st.lists(
+    st.tuples(st.text(min_size=1, max_size=8), st.text(max_size=30)),
+    max_size=40,
+    unique_by=lambda d: d[0],
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(docs=docs_strategy, budget=st.integers(1, 400), parts=st.integers(1, 5),
-       seed=st.integers(0, 10**6))
+@given(
+    docs=docs_strategy,
+    budget=st.integers(1, 400),
+    parts=st.integers(1, 5),
+    seed=st.integers(0, 10**6),
+)
 def test_sample_equals_the_sorted_prefix_for_any_order_and_partition(docs, budget, parts, seed):
     rng = random.Random(seed)
     shuffled = docs[:]
