@@ -10,15 +10,21 @@ continuing-subword prefixes, which this model does not use).
 Special tokens are never matched inside the text (`encode_special_tokens`): a document that
 contains the string `<eos>` gets the pieces of those five characters, not id 2. That setting is
 not stored in tokenizer.json, so a reader of the file with another library does match them.
+
+A saved directory also holds transformers' `tokenizer_config.json` (the fast tokenizer class and
+the three special tokens), so `AutoTokenizer.from_pretrained(DIR/tokenizer)` and the trainers
+built on it (Megatron's and NeMo's `HuggingFaceTokenizer`) load it as it is.
 """
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Sequence
 
 import tokenizers
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from beam_jobs.io.fs import write_json
 from beam_jobs.tokens.subword import SubwordTokenizer, VocabSizeError
 from beam_jobs.tokens.tokenizers import BOS, EOS, SPECIAL_TOKENS, UNK
 
@@ -33,6 +39,24 @@ ROLE_NAMES = {
 class HFTokenizer(SubwordTokenizer):
     name = "bpe"
     model_file = "tokenizer.json"
+
+    def save(self, directory: str) -> dict:
+        config = super().save(directory)
+        specials = {
+            role: self.id_to_piece(i) for role, i in self.special_ids().items() if i is not None
+        }
+        write_json(
+            posixpath.join(directory, "tokenizer_config.json"),
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "clean_up_tokenization_spaces": False,
+                "unk_token": specials.get(UNK),
+                "bos_token": specials.get(BOS),
+                "eos_token": specials[EOS],
+                "model_max_length": 1 << 30,
+            },
+        )
+        return config
 
     def _build(self):
         tok = Tokenizer.from_str(self.model_bytes.decode("utf-8"))

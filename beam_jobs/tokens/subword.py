@@ -1,6 +1,7 @@
 """What the subword tokenizers share: a model held as bytes, its config, save and load.
 
-A subword tokenizer is its model file's bytes plus a small config (`tokenizer_config.json`):
+A subword tokenizer is its model file's bytes plus a small config (`tokenizer_meta.json`, not
+`tokenizer_config.json`: that name is Hugging Face transformers' own, see `beam_jobs.tokens.bpe`):
 it pickles as those bytes (a Beam side input, a DoFn attribute) and is rebuilt lazily in each
 worker, and it loads from any Beam filesystem. Its ids are the model's own; the models this
 project trains put `<unk>`, `<bos>`, `<eos>` at ids 0, 1, 2 (`specials_first`), so the
@@ -19,7 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 from beam_jobs.io.fs import atomic_create, read_json, write_json
 from beam_jobs.tokens.tokenizers import SPECIAL_TOKENS, Tokenizer, get_tokenizer
 
-CONFIG_FILE = "tokenizer_config.json"
+CONFIG_FILE = "tokenizer_meta.json"
 
 
 class VocabSizeError(ValueError):
@@ -148,7 +149,7 @@ class SubwordTokenizer(Tokenizer):
         }
 
     def save(self, directory: str) -> dict:
-        """`directory/<model_file>` and `directory/tokenizer_config.json`, each written whole;
+        """`directory/<model_file>` and `directory/tokenizer_meta.json`, each written whole;
         returns the config (its `model` is relative to `directory`)."""
         with atomic_create(posixpath.join(directory, self.model_file)) as handle:
             handle.write(self.model_bytes)
@@ -202,7 +203,7 @@ class SubwordTokenizer(Tokenizer):
 
 
 def load_tokenizer(directory: str) -> Tokenizer:
-    """The tokenizer saved in `directory` (its `tokenizer_config.json` names the model)."""
+    """The tokenizer saved in `directory` (its `tokenizer_meta.json` names the model)."""
     config = read_json(posixpath.join(directory, CONFIG_FILE))
     if config is None:
         raise ValueError(f"{directory}: no {CONFIG_FILE}")

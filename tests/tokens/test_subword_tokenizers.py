@@ -116,7 +116,7 @@ def test_counts_agree_with_encode(trained, sample_texts, kind):
 def test_save_load_and_pickle_give_the_same_tokenizer(trained, sample_texts, tmp_path, kind):
     tok = trained[kind]
     config = tok.save(str(tmp_path))
-    assert config["model"] in os.listdir(tmp_path) and "tokenizer_config.json" in os.listdir(
+    assert config["model"] in os.listdir(tmp_path) and "tokenizer_meta.json" in os.listdir(
         tmp_path
     )
     for other in (
@@ -246,3 +246,12 @@ def test_a_subword_tokenizer_without_a_model_is_a_clear_error():
     with pytest.raises(ValueError, match="needs a model"):
         get_tokenizer("sentencepiece")
     assert get_tokenizer("char").tokenize("ab") == ["a", "b"]
+
+
+@pytest.mark.parametrize("kind,vocab_size", [("bpe", 291), ("sentencepiece-unigram", 277)])
+def test_special_strings_in_the_training_text_never_become_special_ids(kind, vocab_size):
+    texts = ["foo <eos> bar <unk> baz <bos>x"] * 200 + ["吾輩は猫である。"] * 50
+    tok = train_tokenizer(texts, config_of(kind, vocab_size=vocab_size))
+    for text in ["<eos>", " <eos>", "<unk>", "<bos>x", texts[0]]:
+        ids = tok.encode(text)
+        assert not set(ids.tolist()) & {0, 1, 2} and tok.decode(ids) == text
