@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
+from beam_jobs.io.token_arrays import flatten_documents
+
 
 def input_ids_type(vocab_size: int) -> pa.DataType:
     return pa.list_(pa.uint16() if vocab_size <= 2**16 else pa.uint32())
@@ -20,10 +22,7 @@ def input_ids_type(vocab_size: int) -> pa.DataType:
 def input_ids_array(docs: Sequence[np.ndarray], vocab_size: int) -> pa.ListArray:
     """One list of ids per document, in order."""
     value_type = input_ids_type(vocab_size).value_type
-    sizes = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
-    ids = np.concatenate(docs) if len(docs) else np.empty(0, dtype=np.int64)
-    if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
-        raise ValueError(f"a token id outside 0..{vocab_size - 1}")
+    ids, sizes = flatten_documents(docs, vocab_size)
     offsets = np.zeros(len(docs) + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
     if offsets[-1] >= 2**31:

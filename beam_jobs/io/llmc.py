@@ -16,6 +16,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.io.fs import atomic_create
+from beam_jobs.io.token_arrays import flatten_documents
 
 MAGIC, VERSION, HEADER_INTS = 20240520, 1, 256
 MAX_TOKENS = 2**31 - 1  # the count is an int32
@@ -37,12 +38,7 @@ def check_vocab(vocab_size: int) -> None:
 def shard_bytes(docs: Sequence[np.ndarray], vocab_size: int, eot_id: int) -> bytes:
     """The shard holding `docs` (id arrays, in order), each preceded by `eot_id`."""
     check_vocab(vocab_size)
-    sizes = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
-    ids = np.concatenate(docs) if len(docs) else np.empty(0, dtype=np.int64)
-    if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
-        raise ValueError(f"a token id outside 0..{vocab_size - 1}")
-    if not 0 <= eot_id < vocab_size:
-        raise ValueError(f"the end-of-text id {eot_id} is outside 0..{vocab_size - 1}")
+    ids, sizes = flatten_documents(docs, vocab_size, eot_id)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if len(docs) else sizes
     tokens = np.insert(ids.astype("<u2"), starts, eot_id)
     if len(tokens) > MAX_TOKENS:

@@ -26,6 +26,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.io.fs import atomic_create
+from beam_jobs.io.token_arrays import flatten_documents
 
 INDEX_HEADER = b"MMIDIDX\x00\x00"
 INDEX_VERSION = 1
@@ -52,12 +53,7 @@ def documents_with_eos(
 ) -> tuple[np.ndarray, np.ndarray]:
     """All documents, each followed by `eos_id`, as one `dtype` array; and each one's length
     (ids outside the vocabulary are refused, not wrapped around by the cast)."""
-    sizes = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
-    ids = np.concatenate(docs) if len(docs) else np.empty(0, dtype=np.int64)
-    if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
-        raise ValueError(f"a token id outside 0..{vocab_size - 1}")
-    if not 0 <= eos_id < vocab_size:
-        raise ValueError(f"the end-of-text id {eos_id} is outside 0..{vocab_size - 1}")
+    ids, sizes = flatten_documents(docs, vocab_size, eos_id)
     flat = np.insert(ids.astype(dtype, copy=False), np.cumsum(sizes), eos_id)
     return flat, sizes + 1
 

@@ -116,9 +116,7 @@ def test_counts_agree_with_encode(trained, sample_texts, kind):
 def test_save_load_and_pickle_give_the_same_tokenizer(trained, sample_texts, tmp_path, kind):
     tok = trained[kind]
     config = tok.save(str(tmp_path))
-    assert config["model"] in os.listdir(tmp_path) and "tokenizer_meta.json" in os.listdir(
-        tmp_path
-    )
+    assert config["model"] in os.listdir(tmp_path) and "tokenizer_meta.json" in os.listdir(tmp_path)
     for other in (
         load_tokenizer(str(tmp_path)),
         get_tokenizer(config, base_dir=str(tmp_path)),
