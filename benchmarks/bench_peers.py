@@ -91,8 +91,7 @@ def commands(corpus_dir: Path, files: list[str], work: Path, lang: str, workers:
         "beam_jobs.prepare",
         "--input",
         str(corpus_dir / "*.jsonl.gz"),
-        "--report",
-        "false",
+        "--no-report",
         "--scripts",
         scripts,
         "--overwrite",
@@ -209,13 +208,22 @@ def report_agreement(results: dict, sims: dict, threshold: float) -> None:
     )
     for name in names:
         removed = results[name][0]
-        others = set().union(*(results[o][0] for o in names if o != name))
+        family = name.split()[0]  # "only it": removed by no other tool (own variants aside)
+        others = set().union(*(results[o][0] for o in names if o.split()[0] != family))
         only = removed - others
         ok = sum(1 for d in removed if (sims[name].get(d) or 0) >= threshold)
         only_ok = sum(1 for d in only if (sims[name].get(d) or 0) >= threshold)
         share = ok / len(removed) if removed else 1.0
         only_share = f"{only_ok}/{len(only)}" if only else "-"
         print(f"{name:36} {len(removed):7d} {ok:8d} {share:6.1%} {len(only):7d} {only_share:>13}")
+    print("\nremoved by A, not by B: how many, and how many of them have a kept twin >= t in A")
+    for a in names:
+        for b in names:
+            if a.split()[0] == b.split()[0]:
+                continue
+            only = results[a][0] - results[b][0]
+            ok = sum(1 for d in only if (sims[a].get(d) or 0) >= threshold)
+            print(f"  {a} not {b}: {len(only)}, twin {ok} ({ok / max(1, len(only)):.0%})")
     print("\noverlap of removal sets (|A & B|; Jaccard of the sets)")
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
@@ -238,6 +246,12 @@ def main(argv=None) -> None:
         type=Path,
         help="keep every tool's output here (default: a temporary folder, removed)",
     )
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the timings in WORK/timings.json and make only the missing runs (the "
+        "tools' outputs in WORK are those of the last run made)",
+    )
     a = ap.parse_args(argv)
     corpus_dir = CORPORA / a.corpus if a.corpus in LANGUAGE else Path(a.corpus)
     files = sorted(glob.glob(str(corpus_dir / "*.jsonl.gz")))
@@ -252,8 +266,14 @@ def main(argv=None) -> None:
         if a.only:
             runs = {k: v for k, v in runs.items() if k.startswith(tuple(a.only))}
         timings: dict[str, list[dict]] = {name: [] for name in runs}
+        checkpoint = work / "timings.json"
+        if a.resume and checkpoint.exists():
+            saved = json.loads(checkpoint.read_text())
+            timings.update({k: v for k, v in saved.items() if k in runs})
         for rep in range(a.repeat):
             for name, cmd in runs.items():
+                if len(timings[name]) > rep:  # measured before (--resume)
+                    continue
                 for leftover in OWN_OUTPUTS.get(name.split()[0], ()):
                     shutil.rmtree(work / leftover, ignore_errors=True)  # peers refuse or skip
                 with open(work / "log.txt", "w") as log:
@@ -262,18 +282,19 @@ def main(argv=None) -> None:
                             cmd, env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT
                         )
                     )
+                checkpoint.write_text(json.dumps(timings, indent=1))
                 print(
                     f"  run {rep + 1} {name}: {timings[name][-1]['seconds']:.1f} s wall, "
                     f"{timings[name][-1]['cpu_seconds']:.1f} s CPU",
                     flush=True,
                 )
-            all_ids, keys = set(), {}
-            for f in files:
-                with gzip.open(f, "rt", encoding="utf-8") as fh:
-                    for r in map(json.loads, fh):
-                        all_ids.add(r["id"])
-                        keys[r["id"]] = dedup_key(normalize_text(r["text"], NormalizeConfig()))
-            results = {n: removals(n, work, all_ids) for n in runs if "no near" not in n}
+        all_ids, keys = set(), {}
+        for f in files:
+            with gzip.open(f, "rt", encoding="utf-8") as fh:
+                for r in map(json.loads, fh):
+                    all_ids.add(r["id"])
+                    keys[r["id"]] = dedup_key(normalize_text(r["text"], NormalizeConfig()))
+        results = {n: removals(n, work, all_ids) for n in runs if "no near" not in n}
     print(
         f"\n{a.corpus}: {len(files)} files, {megabytes:.1f} MB gzip, {len(all_ids)} docs, "
         f"{os.cpu_count()} cores, medians of {a.repeat}"
@@ -283,9 +304,11 @@ def main(argv=None) -> None:
     for name, ts in timings.items():
         wall = statistics.median(t["seconds"] for t in ts)
         cpu = statistics.median(t["cpu_seconds"] for t in ts)
-        med[name] = {"wall": wall, "cpu": cpu, "peak_mib": max(t["peak_tree_mib"] for t in ts)}
+        peaks = [t["peak_tree_mib"] for t in ts if t.get("peak_tree_mib") is not None]
+        med[name] = {"wall": wall, "cpu": cpu, "peak_mib": max(peaks) if peaks else None}
         rng = f"{min(t['seconds'] for t in ts):.1f}-{max(t['seconds'] for t in ts):.1f}"
-        print(f"{name:36} {wall:7.1f} {cpu:7.1f} {med[name]['peak_mib']:8.0f} {rng:>12}")
+        peak = "-" if med[name]["peak_mib"] is None else f"{med[name]['peak_mib']:.0f}"
+        print(f"{name:36} {wall:7.1f} {cpu:7.1f} {peak:>8} {rng:>12}")
     if "pipeline in-process" in med and "pipeline in-process, no near dedup" in med:
         inc = {
             k: med["pipeline in-process"][k] - med["pipeline in-process, no near dedup"][k]

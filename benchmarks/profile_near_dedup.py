@@ -100,7 +100,7 @@ def main(argv=None) -> None:
     a, rest = ap.parse_known_args(argv)
     if not any(r.startswith("--runner") for r in rest):
         rest = [*rest, "--runner", "FnApiRunner"]
-    seconds, proto, infos = run_profiled([*rest, "--report", "false"])
+    seconds, proto, infos = run_profiled([*rest, "--no-report"])
     s = summarize(proto, infos, a.depth)
     total = sum(s["msecs_by_step"].values())
     print(f"wall {seconds:.1f} s; sampled execution time {total / 1e3:.1f} s over all steps")
