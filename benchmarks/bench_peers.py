@@ -188,16 +188,21 @@ def removals(name: str, work: Path, all_ids: set[str]) -> tuple[set[str], set[st
 
 
 def agreement(results: dict, keys: dict[str, str], threshold: float, floor: float) -> dict:
-    """Per tool: removals whose closest kept (own kept set) has exact J >= threshold."""
+    """Per tool: {removed id: (exact J, id) of its closest kept document (own kept set), or
+    (None, None) below the floor}."""
     ids = sorted(keys)
     index = {d: i for i, d in enumerate(ids)}
     sets = ShingleSets([keys[d] for d in ids], 5)
     out = {}
     for name, (removed, kept) in results.items():
         near = NearestIndex(sets, [index[d] for d in kept if d in index], floor)
-        sims = {d: near.nearest(index[d])[0] for d in removed if d in index}
-        out[name] = sims
+        found = {d: near.nearest(index[d]) for d in removed if d in index}
+        out[name] = {d: (j, None if k is None else ids[k]) for d, (j, k) in found.items()}
     return out
+
+
+def _twin(sims: dict, doc: str, threshold: float) -> bool:
+    return (sims.get(doc, (None, None))[0] or 0) >= threshold
 
 
 def report_agreement(results: dict, sims: dict, threshold: float) -> None:
@@ -211,19 +216,28 @@ def report_agreement(results: dict, sims: dict, threshold: float) -> None:
         family = name.split()[0]  # "only it": removed by no other tool (own variants aside)
         others = set().union(*(results[o][0] for o in names if o.split()[0] != family))
         only = removed - others
-        ok = sum(1 for d in removed if (sims[name].get(d) or 0) >= threshold)
-        only_ok = sum(1 for d in only if (sims[name].get(d) or 0) >= threshold)
+        ok = sum(1 for d in removed if _twin(sims[name], d, threshold))
+        only_ok = sum(1 for d in only if _twin(sims[name], d, threshold))
         share = ok / len(removed) if removed else 1.0
         only_share = f"{only_ok}/{len(only)}" if only else "-"
         print(f"{name:36} {len(removed):7d} {ok:8d} {share:6.1%} {len(only):7d} {only_share:>13}")
-    print("\nremoved by A, not by B: how many, and how many of them have a kept twin >= t in A")
+    print(
+        "\nremoved by A, not by B: how many; how many have a kept twin >= t in A; of those, how "
+        "many twins B removed (the same cluster, another survivor) and how many B kept too "
+        "(a pair B missed)"
+    )
     for a in names:
         for b in names:
             if a.split()[0] == b.split()[0]:
                 continue
             only = results[a][0] - results[b][0]
-            ok = sum(1 for d in only if (sims[a].get(d) or 0) >= threshold)
-            print(f"  {a} not {b}: {len(only)}, twin {ok} ({ok / max(1, len(only)):.0%})")
+            twins = [d for d in only if _twin(sims[a], d, threshold)]
+            swapped = sum(1 for d in twins if sims[a][d][1] in results[b][0])
+            print(
+                f"  {a} not {b}: {len(only)}, twin {len(twins)} "
+                f"({len(twins) / max(1, len(only)):.0%}); survivor swapped {swapped}, "
+                f"extra with a twin {len(twins) - swapped}"
+            )
     print("\noverlap of removal sets (|A & B|; Jaccard of the sets)")
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
