@@ -255,6 +255,7 @@ def main(argv=None) -> None:
     ap.add_argument("--floor", type=float, default=0.5, help="prefix-filter floor (closest kept)")
     ap.add_argument("--only", nargs="*", help="run only the tools whose name starts with these")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--timing-only", action="store_true", help="skip the agreement part")
     ap.add_argument(
         "--work",
         type=Path,
@@ -329,6 +330,8 @@ def main(argv=None) -> None:
             for k in ("wall", "cpu")
         }
         print(f"{'near-dedup increment (in-process)':36} {inc['wall']:7.1f} {inc['cpu']:7.1f}")
+    if a.timing_only:
+        return
     sims = agreement(results, keys, a.threshold, a.floor)
     report_agreement(results, sims, a.threshold)
     if a.json:
