@@ -43,6 +43,7 @@ from beam_jobs.outputs.stages import (
     write_marker,
 )
 from beam_jobs.outputs.stats import StatsFn, finalize
+from beam_jobs.runtime.prism import configure_prism
 from beam_jobs.runtime.worker_env import local_worker_env, tune_this_process
 from beam_jobs.text.clean import CleanDocuments
 from beam_jobs.tokens.tokenizers import SPECIAL_TOKENS, get_tokenizer
@@ -279,6 +280,7 @@ def parse_options(argv=None) -> PrepareOptions:
         create_runner(standard.runner)
     except (ValueError, ImportError) as exc:
         raise ValueError(f"--runner {standard.runner}: {str(exc).splitlines()[0]}") from None
+    configure_prism(opts)  # Prism's binary, found before any work (runtime/prism.py)
     if opts.view_as(DirectOptions).direct_running_mode == "multi_threading":
         raise ValueError("--direct_running_mode=multi_threading loses records on this Beam "
                          "version; use in_memory or multi_processing")
