@@ -89,7 +89,7 @@ def runs_prism(runner) -> str | None:
     return None
 
 
-def configure_prism(opts: PipelineOptions, probe=downloadable) -> str | None:
+def configure_prism(opts: PipelineOptions, probe=None) -> str | None:
     """Set `--prism_location` for a run on Prism (see the module docstring); returns the
     binary or URL Prism will start from, None when the runner does not start Prism."""
     which = runs_prism(opts.view_as(StandardOptions).runner)
@@ -114,7 +114,7 @@ def configure_prism(opts: PipelineOptions, probe=downloadable) -> str | None:
     if cached is not None:
         return str(cached)
     url = release_url(version)
-    if probe(url):
+    if (probe or downloadable)(url):
         return url
     raise ValueError(
         f"--runner {which}: no Prism binary for Beam {version} here and its "
