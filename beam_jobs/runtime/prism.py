@@ -13,6 +13,12 @@ So, for those two runners and no `--prism_location`, in this order:
 3. the release download, if it answers within a few seconds (Beam then downloads it);
 4. else a one-line error naming `scripts/prism.sh`, raised as ValueError (exit 2).
 An explicit `--prism_location` wins; a local path that does not exist is an error too.
+
+Beam 2.77's portable client also reads the job's state stream with a deadline of
+`--job_server_timeout` (300 s; apache/beam#35867): with Prism, whose preparation id is the
+job id, a job longer than that fails with DEADLINE_EXCEEDED while Prism still runs it (seen
+here at 4x the corpus on a loaded machine). For a run on Prism that flag defaults to a week;
+a value given on the command line is kept.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pathlib import Path
 
 from apache_beam.options.pipeline_options import (
     PipelineOptions,
+    PortableOptions,
     PrismRunnerOptions,
     StandardOptions,
 )
@@ -39,6 +46,7 @@ FALLBACK_HINT = {
     "DirectRunner": " or run --runner FnApiRunner (the DirectRunner's engine without Prism)",
 }
 PROBE_TIMEOUT_S = 5.0
+PRISM_JOB_TIMEOUT_S = 7 * 24 * 3600
 
 
 def release_tag(version: str = BEAM_VERSION) -> str:
@@ -95,6 +103,8 @@ def configure_prism(opts: PipelineOptions, probe=None) -> str | None:
     which = runs_prism(opts.view_as(StandardOptions).runner)
     if which is None:
         return None
+    if "job_server_timeout" not in opts.get_all_options(drop_default=True):
+        opts.view_as(PortableOptions).job_server_timeout = PRISM_JOB_TIMEOUT_S
     prism = opts.view_as(PrismRunnerOptions)
     version = prism.prism_beam_version_override
     version = version[1:] if version and version.startswith("v") else version

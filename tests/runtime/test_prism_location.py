@@ -10,7 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions, PrismRunnerOptions
+from apache_beam.options.pipeline_options import (
+    PipelineOptions,
+    PortableOptions,
+    PrismRunnerOptions,
+)
 from apache_beam.runners.portability.prism_runner import PrismJobServer
 from conftest import SAMPLE
 
@@ -139,3 +143,17 @@ def test_prism_sh_reuses_a_build_and_names_go_when_missing(tmp_path):
     reused = _prism_sh(tmp_path / "cache", path)  # no Go needed to reuse a build
     assert reused.returncode == 0, reused.stderr
     assert reused.stdout.splitlines()[-1] == str(built)
+
+
+def test_a_run_on_prism_outlives_the_clients_default_deadline(no_prism):
+    # Beam 2.77 reads the job's state stream with --job_server_timeout as its deadline.
+    fake_binary(no_prism / "cache")
+    opts = options("--runner", "PrismRunner")
+    prism.configure_prism(opts)
+    assert opts.view_as(PortableOptions).job_server_timeout == prism.PRISM_JOB_TIMEOUT_S
+    mine = options("--runner", "PrismRunner", "--job_server_timeout", "60")
+    prism.configure_prism(mine)
+    assert mine.view_as(PortableOptions).job_server_timeout == 60
+    other = options("--runner", "FnApiRunner")
+    prism.configure_prism(other)
+    assert other.view_as(PortableOptions).job_server_timeout == 300
