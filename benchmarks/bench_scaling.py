@@ -3,6 +3,7 @@ the FnApiRunner (the local default engine) with two worker processes; wall time,
 stage, peak memory of every process.
 
     python benchmarks/bench_scaling.py [--scales 1,2,4] [--peers] [--json out.json]
+    python benchmarks/bench_scaling.py --prism     # on Prism, EXTERNAL pool (prism_pool.py)
 
 The grown corpus is written to a temporary directory. Scale k holds the original files and
 k-1 generated copies of each; a copy replaces every document of the original by either
@@ -44,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.beam_peers import MODES as PEER_MODES  # noqa: E402
 from benchmarks.memory import _children, _rss_bytes, run_measured  # noqa: E402
+from benchmarks.prism_pool import PrismPool, report_prism  # noqa: E402
 
 DEFAULT_INPUT = str(ROOT.parent / "shared" / "corpora" / "ja" / "*.jsonl.gz")
 RUNNER = ["--runner", "FnApiRunner", "--direct_num_workers=2",
@@ -203,7 +205,9 @@ def _role(pid: int) -> str:
     program = cmd.split(" ", 1)[0].rsplit("/", 1)[-1]
     if program in ("sh", "bash", "dash"):
         return "shell"  # the runner starts each SDK worker through `sh -c`
-    if "sdk_worker_main" in cmd or "SdkHarness" in cmd:
+    if "worker_pool_main" in cmd:
+        return "pool"
+    if "sdk_worker_main" in cmd or "SdkHarness" in cmd or "counting_harness" in cmd:
         return "sdk worker"
     if "bench_scaling" in cmd or "beam_peers" in cmd:
         return "driver"
@@ -223,11 +227,11 @@ def run_with_peaks(cmd: list[str], log: Path, env: dict) -> dict:
     return measured
 
 
-def measure(input_dir: Path, output: Path, extra: list[str]) -> dict:
+def measure(input_dir: Path, output: Path, extra: list[str], runner: list[str] = RUNNER) -> dict:
     timings = output.parent / f"{output.name}.timings.json"
     cmd = [sys.executable, "-m", "benchmarks.bench_scaling", "--child", str(timings), "--",
            "--input", str(input_dir / "*"), "--output", str(output), "--overwrite",
-           *RUNNER, *extra]
+           *runner, *extra]
     measured = run_with_peaks(cmd, output.parent / f"{output.name}.log",
                               {"PYTHONPATH": str(ROOT), "CORPUS_PROGRESS": "0"})
     measured["jobs"] = json.loads(timings.read_text())
@@ -370,6 +374,18 @@ def memory_against_peers(results: dict[int, dict]) -> str:
     return "\n".join(lines)
 
 
+def measure_scale(input_dir: Path, workdir: Path, scale: int, args) -> dict:
+    """One run at one scale; on Prism with a fresh worker pool, as each local run starts its
+    own worker processes."""
+    output = workdir / f"out_{scale}x"
+    if not args.prism:
+        return measure(input_dir, output, args.extra)
+    with PrismPool(workdir / f"pool_{scale}x") as pool:
+        measured = measure(input_dir, output, args.extra, pool.flags())
+    measured.update(fn_bytes=pool.fn_bytes(), workers_started=pool.workers_started())
+    return measured
+
+
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         sys.exit(child(sys.argv[2], sys.argv[4:] if sys.argv[3] == "--" else sys.argv[3:]))
@@ -385,23 +401,29 @@ def main() -> None:
     parser.add_argument("--from-json", help="print the report of an earlier --json and stop")
     parser.add_argument("--peers", action="store_true",
                         help="also measure bare Beam pipelines on the same input (memory)")
+    parser.add_argument("--prism", action="store_true",
+                        help="run on Prism with an EXTERNAL pool (benchmarks/prism_pool.py)")
     parser.add_argument("extra", nargs="*", help="more flags for beam_jobs.prepare (after --)")
     args = parser.parse_args()
     if args.from_json:
         results = json.loads(Path(args.from_json).read_text())
-        print(report({int(scale): r for scale, r in results.items()}))
+        results = {int(scale): r for scale, r in results.items()}
+        print(report(results))
+        if all("fn_bytes" in r for r in results.values()):
+            print("\n" + report_prism(results))
         return
     scales = sorted({int(s) for s in args.scales.split(",")})
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench_scaling_"))
     try:
         started = time.perf_counter()
         dirs = grow_corpus(args.input, scales, args.fraction, args.near_share, workdir)
+        runner = ["--runner", "PrismRunner", "(EXTERNAL pool)"] if args.prism else RUNNER
         print(f"grew the corpus in {time.perf_counter() - started:.0f} s; {os.cpu_count()} "
-              f"cores; runner flags: {' '.join(RUNNER)} {' '.join(args.extra)}", flush=True)
+              f"cores; runner flags: {' '.join(runner)} {' '.join(args.extra)}", flush=True)
         results = {}
         for scale in scales:
             packed, unpacked = input_bytes(dirs[scale])
-            results[scale] = measure(dirs[scale], workdir / f"out_{scale}x", args.extra)
+            results[scale] = measure_scale(dirs[scale], workdir, scale, args)
             results[scale].update(input_mb=unpacked / 1e6, input_gz_mb=packed / 1e6)
             if args.peers:
                 results[scale]["peers"] = {
@@ -411,6 +433,8 @@ def main() -> None:
                   flush=True)
         print()
         print(report(results))
+        if args.prism:
+            print("\n" + report_prism(results))
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1))
     finally:

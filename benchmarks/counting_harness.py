@@ -1,0 +1,99 @@
+"""An SDK harness that counts the bytes it exchanges with the runner on the Fn API, for
+`worker_pool_main --container_executable` (through a shell wrapper; benchmarks/prism_pool.py).
+
+On Prism every PCollection that leaves a fused stage goes back to the runner over the data
+plane and stays in Prism's memory until its consumers have read it, so the bytes an SDK
+worker sends are the bytes the runner shuffles and holds. Counted exactly, per data sink
+(Prism names a sink `<transform id>_<output tag>`, so it says which transform produced
+them), as the encoded element bytes of each `Elements.Data`; also the bytes read back as
+stage inputs and as side inputs (state API `get`). Otherwise it is the pool's own harness
+(`SdkHarness` with the pool's default settings). The counts go to $FN_BYTES_DIR/<pid>.json,
+rewritten every second and at exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import signal
+import sys
+import threading
+from collections import Counter
+
+from apache_beam.runners.worker import data_plane, sdk_worker
+
+COUNTS: dict[str, Counter] = {"sent": Counter(), "received": Counter(), "state": Counter()}
+LOCK = threading.Lock()
+
+
+def count(kind: str, key: str, size: int) -> None:
+    with LOCK:
+        COUNTS[kind][key] += size
+
+
+def install_counters() -> None:
+    channel = data_plane._GrpcDataChannel
+    enqueue, read_inputs = channel._enqueue_to_send, channel._read_inputs
+
+    def counted_enqueue(self, elem):
+        if getattr(elem, "data", None):
+            count("sent", elem.transform_id, len(elem.data))
+        return enqueue(self, elem)
+
+    def counted_read_inputs(self, elements_iterator):
+        def counted():
+            for elements in elements_iterator:
+                for data in elements.data:
+                    count("received", data.transform_id, len(data.data))
+                yield elements
+
+        return read_inputs(self, counted())
+
+    handler = sdk_worker.GrpcStateHandler
+    get_raw = handler.get_raw
+
+    def counted_get_raw(self, state_key, *args, **kwargs):
+        data, token = get_raw(self, state_key, *args, **kwargs)
+        count("state", state_key.WhichOneof("type"), len(data))
+        return data, token
+
+    channel._enqueue_to_send = counted_enqueue
+    channel._read_inputs = counted_read_inputs
+    handler.get_raw = counted_get_raw
+
+
+def dump(path: str) -> None:
+    with LOCK:
+        text = json.dumps({kind: dict(c) for kind, c in COUNTS.items()})
+    with open(path + ".tmp", "w") as handle:
+        handle.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--id", required=True)
+    parser.add_argument("--control_endpoint", required=True)
+    args, _ = parser.parse_known_args()
+    path = os.path.join(os.environ["FN_BYTES_DIR"], f"{os.getpid()}.json")
+    install_counters()
+    atexit.register(dump, path)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # the pool's StopWorker: dump first
+    stop = threading.Event()
+
+    def every_second():
+        while not stop.wait(1.0):
+            dump(path)
+
+    threading.Thread(target=every_second, daemon=True).start()
+    # The pool's own command for a worker process (worker_pool_main, use_process=True).
+    sdk_worker.SdkHarness(
+        args.control_endpoint, worker_id=args.id, state_cache_size=0, data_buffer_time_limit_ms=-1
+    ).run()
+    stop.set()
+
+
+if __name__ == "__main__":
+    main()
