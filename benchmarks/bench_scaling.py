@@ -154,6 +154,7 @@ class ProcessPeaks:
     def __init__(self, interval: float = 0.1):
         self.interval, self.peaks, self.roles = interval, defaultdict(int), {}
         self.cpu: dict[int, float] = {}  # user + system seconds, as last seen
+        self.series: dict[int, list] = defaultdict(list)  # (epoch s, MiB) when it moved 1%
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -163,12 +164,19 @@ class ProcessPeaks:
             stack = list(_children(me))
             while stack:
                 pid = stack.pop()
-                self.peaks[pid] = max(self.peaks[pid], _rss_bytes(pid))
+                rss = _rss_bytes(pid)
+                self.peaks[pid] = max(self.peaks[pid], rss)
+                self._record(pid, rss / 2**20)
                 # The last role seen: a new process shows its parent's command until it execs.
                 self.roles[pid] = _role(pid) or self.roles.get(pid, "?")
                 self.cpu[pid] = _cpu_seconds(pid) or self.cpu.get(pid, 0.0)
                 stack.extend(_children(pid))
             self.done.wait(self.interval)
+
+    def _record(self, pid: int, mib: float) -> None:
+        series = self.series[pid]
+        if not series or abs(mib - series[-1][1]) > 0.01 * series[-1][1]:
+            series.append((round(time.time(), 2), round(mib, 1)))
 
     def __enter__(self):
         self.thread.start()
@@ -180,7 +188,7 @@ class ProcessPeaks:
 
     def report(self) -> list[dict]:
         rows = [{"pid": pid, "role": self.roles.get(pid, "?"), "peak_mib": peak / 2**20,
-                 "cpu_s": self.cpu.get(pid, 0.0)}
+                 "cpu_s": self.cpu.get(pid, 0.0), "series": self.series.get(pid, [])}
                 for pid, peak in self.peaks.items() if peak]
         return sorted(rows, key=lambda r: r["pid"])
 

@@ -20,17 +20,22 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections import Counter
 
-from apache_beam.runners.worker import data_plane, sdk_worker
+from apache_beam.runners.worker import bundle_processor, data_plane, sdk_worker
 
 COUNTS: dict[str, Counter] = {"sent": Counter(), "received": Counter(), "state": Counter()}
+BUNDLES: list[dict] = []  # when each bundle ran, which steps it held, its bytes in and out
+PER_BUNDLE: dict[str, Counter] = {}  # instruction id -> bytes in / out, until it ends
 LOCK = threading.Lock()
 
 
-def count(kind: str, key: str, size: int) -> None:
+def count(kind: str, key: str, size: int, instruction: str = "") -> None:
     with LOCK:
         COUNTS[kind][key] += size
+        if instruction:
+            PER_BUNDLE.setdefault(instruction, Counter())[kind] += size
 
 
 def install_counters() -> None:
@@ -39,14 +44,14 @@ def install_counters() -> None:
 
     def counted_enqueue(self, elem):
         if getattr(elem, "data", None):
-            count("sent", elem.transform_id, len(elem.data))
+            count("sent", elem.transform_id, len(elem.data), elem.instruction_id)
         return enqueue(self, elem)
 
     def counted_read_inputs(self, elements_iterator):
         def counted():
             for elements in elements_iterator:
                 for data in elements.data:
-                    count("received", data.transform_id, len(data.data))
+                    count("received", data.transform_id, len(data.data), data.instruction_id)
                 yield elements
 
         return read_inputs(self, counted())
@@ -59,6 +64,31 @@ def install_counters() -> None:
         count("state", state_key.WhichOneof("type"), len(data))
         return data, token
 
+    processor = bundle_processor.BundleProcessor
+    process_bundle = processor.process_bundle
+
+    def timed_process_bundle(self, instruction_id, *args, **kwargs):
+        started = time.time()
+        try:
+            return process_bundle(self, instruction_id, *args, **kwargs)
+        finally:
+            names = {
+                "/".join(t.unique_name.split("/")[:2])
+                for t in self.process_bundle_descriptor.transforms.values()
+            }
+            with LOCK:
+                io = PER_BUNDLE.pop(instruction_id, Counter())
+                BUNDLES.append(
+                    {
+                        "start": started,
+                        "end": time.time(),
+                        "steps": sorted(names),
+                        "in": io["received"],
+                        "out": io["sent"],
+                    }
+                )
+
+    processor.process_bundle = timed_process_bundle
     channel._enqueue_to_send = counted_enqueue
     channel._read_inputs = counted_read_inputs
     handler.get_raw = counted_get_raw
@@ -66,7 +96,7 @@ def install_counters() -> None:
 
 def dump(path: str) -> None:
     with LOCK:
-        text = json.dumps({kind: dict(c) for kind, c in COUNTS.items()})
+        text = json.dumps({**{kind: dict(c) for kind, c in COUNTS.items()}, "bundles": BUNDLES})
     with open(path + ".tmp", "w") as handle:
         handle.write(text)
     os.replace(path + ".tmp", path)

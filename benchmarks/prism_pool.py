@@ -103,10 +103,13 @@ class PrismPool:
     def fn_bytes(self) -> dict:
         """Bytes per direction and key, summed over the workers of the run."""
         totals: dict[str, Counter] = defaultdict(Counter)
+        bundles = []
         for path in self.bytes_dir.glob("*.json"):
-            for kind, counts in json.loads(path.read_text()).items():
-                totals[kind].update(counts)
-        return {kind: dict(counts) for kind, counts in totals.items()}
+            counts = json.loads(path.read_text())
+            bundles += counts.pop("bundles", [])
+            for kind, by_key in counts.items():
+                totals[kind].update(by_key)
+        return {**{kind: dict(c) for kind, c in totals.items()}, "bundles": bundles}
 
 
 def producer(sink_id: str) -> str:
