@@ -9,6 +9,10 @@ them), as the encoded element bytes of each `Elements.Data`; also the bytes read
 stage inputs and as side inputs (state API `get`). Otherwise it is the pool's own harness
 (`SdkHarness` with the pool's default settings). The counts go to $FN_BYTES_DIR/<pid>.json,
 rewritten every second and at exit.
+
+With HARNESS_TRACEMALLOC=1 the worker also traces Python allocations and, each time its
+resident memory passes a new high by 5%, writes the 25 largest allocation sites (by line) to
+$FN_BYTES_DIR/<pid>.tracemalloc.txt: slower, for finding what holds a worker's memory.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import signal
 import sys
 import threading
 import time
+import tracemalloc
 from collections import Counter
 
 from apache_beam.runners.worker import bundle_processor, data_plane, sdk_worker
@@ -28,6 +33,7 @@ from apache_beam.runners.worker import bundle_processor, data_plane, sdk_worker
 COUNTS: dict[str, Counter] = {"sent": Counter(), "received": Counter(), "state": Counter()}
 BUNDLES: list[dict] = []  # when each bundle ran, which steps it held, its bytes in and out
 PER_BUNDLE: dict[str, Counter] = {}  # instruction id -> bytes in / out, until it ends
+RUNNING: dict[str, list] = {}  # instruction id -> steps, while it runs
 LOCK = threading.Lock()
 
 
@@ -69,20 +75,25 @@ def install_counters() -> None:
 
     def timed_process_bundle(self, instruction_id, *args, **kwargs):
         started = time.time()
-        try:
-            return process_bundle(self, instruction_id, *args, **kwargs)
-        finally:
-            names = {
+        names = sorted(
+            {
                 "/".join(t.unique_name.split("/")[:2])
                 for t in self.process_bundle_descriptor.transforms.values()
             }
+        )
+        with LOCK:
+            RUNNING[instruction_id] = names
+        try:
+            return process_bundle(self, instruction_id, *args, **kwargs)
+        finally:
             with LOCK:
+                RUNNING.pop(instruction_id, None)
                 io = PER_BUNDLE.pop(instruction_id, Counter())
                 BUNDLES.append(
                     {
                         "start": started,
                         "end": time.time(),
-                        "steps": sorted(names),
+                        "steps": names,
                         "in": io["received"],
                         "out": io["sent"],
                     }
@@ -102,6 +113,27 @@ def dump(path: str) -> None:
     os.replace(path + ".tmp", path)
 
 
+def resident_mib() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def snapshot_at_new_high(path: str, high: float) -> float:
+    rss = resident_mib()
+    if rss < high * 1.05 or rss < 200:
+        return high
+    traced, _ = tracemalloc.get_traced_memory()
+    stats = tracemalloc.take_snapshot().statistics("lineno")[:25]
+    with LOCK:
+        running = [[n for n in steps if "/" in n] for steps in RUNNING.values()]
+    lines = [f"t={time.time():.1f} rss={rss:.0f} MiB traced={traced / 2**20:.0f} MiB"]
+    lines += [f"  {s.size / 2**20:8.1f} MiB {s.count:>9} {s.traceback}" for s in stats]
+    lines.append(f"  running bundles: {running}")
+    with open(path.replace(".json", ".tracemalloc.txt"), "a") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return rss
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--id", required=True)
@@ -113,9 +145,16 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # the pool's StopWorker: dump first
     stop = threading.Event()
 
+    tracing = os.environ.get("HARNESS_TRACEMALLOC") == "1"
+    if tracing:
+        tracemalloc.start(8)
+    high = [0]
+
     def every_second():
         while not stop.wait(1.0):
             dump(path)
+            if tracing:
+                high[0] = snapshot_at_new_high(path, high[0])
 
     threading.Thread(target=every_second, daemon=True).start()
     # The pool's own command for a worker process (worker_pool_main, use_process=True).
