@@ -27,8 +27,9 @@ from benchmarks.determinism import digests  # noqa: E402
 from tests.runners.services import start_worker_pool, stop, worker_env  # noqa: E402
 
 
-def last_line(path: Path) -> str:
-    lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+def error_line(path: Path) -> str:
+    """The run's own error: the last line naming an error (Beam logs its shutdown after it)."""
+    lines = [ln for ln in path.read_text(errors="replace").splitlines() if "Error" in ln]
     return lines[-1] if lines else ""
 
 
@@ -88,7 +89,7 @@ def main() -> None:
             f"{(out / 'manifest.json').exists()}; stage marker: "
             f"{(out / '_stages/dedup/stage.json').exists()}"
         )
-        print(f"  its last line: {last_line(work / 'run1.log')[:300]}")
+        print(f"  its error: {error_line(work / 'run1.log')[:300]}")
         started = time.perf_counter()
         with open(work / "run2.log", "wb") as log:
             code = subprocess.call(
