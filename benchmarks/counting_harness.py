@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import ctypes
 import json
 import os
 import signal
@@ -118,6 +119,42 @@ def resident_mib() -> float:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def malloc_state() -> str:
+    """glibc's heap: bytes in use, free but kept, and in mmapped blocks; Arrow's pool."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _Mallinfo2
+        info = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return ""
+    import pyarrow
+
+    mib = 2**20
+    return (
+        f"malloc in use {info.uordblks / mib:.0f} free {info.fordblks / mib:.0f} "
+        f"mmapped {info.hblkhd / mib:.0f} MiB; "
+        f"arrow {pyarrow.total_allocated_bytes() / mib:.0f} MiB"
+    )
+
+
 def snapshot_at_new_high(path: str, high: float) -> float:
     rss = resident_mib()
     if rss < high * 1.05 or rss < 200:
@@ -126,7 +163,9 @@ def snapshot_at_new_high(path: str, high: float) -> float:
     stats = tracemalloc.take_snapshot().statistics("lineno")[:25]
     with LOCK:
         running = [[n for n in steps if "/" in n] for steps in RUNNING.values()]
-    lines = [f"t={time.time():.1f} rss={rss:.0f} MiB traced={traced / 2**20:.0f} MiB"]
+    lines = [
+        f"t={time.time():.1f} rss={rss:.0f} MiB traced={traced / 2**20:.0f} MiB {malloc_state()}"
+    ]
     lines += [f"  {s.size / 2**20:8.1f} MiB {s.count:>9} {s.traceback}" for s in stats]
     lines.append(f"  running bundles: {running}")
     with open(path.replace(".json", ".tracemalloc.txt"), "a") as handle:
