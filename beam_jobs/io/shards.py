@@ -62,8 +62,9 @@ class WriteSplitFn(beam.DoFn):
         table = pa.concat_tables(tables) if tables else spill_schema(self.web).empty_table()
         del tables
         table = first_per_id(table)  # later records of a repeated id are dead letters
-        is_val = pa.array([assign_split(i, self.val_fraction, self.seed) == "val"
-                           for i in table["id"].to_pylist()], type=pa.bool_())
+        moved = dict(groups.get("moved", ()))  # the overlap components' splits (overlap/)
+        is_val = pa.array([(moved.get(i) or assign_split(i, self.val_fraction, self.seed))
+                           == "val" for i in table["id"].to_pylist()], type=pa.bool_())
         for name, mask in (("train", pc.invert(is_val)), ("val", is_val)):
             part = table.filter(mask)
             yield beam.pvalue.TaggedOutput(SHARDS, self._write(name, shard, part))
@@ -85,8 +86,9 @@ class WriteSplitFn(beam.DoFn):
 
 
 class WriteSplitShards(beam.PTransform):
-    """(`SpillFile`s, removed ids) → {'kept': `KeptDocument`s, 'shards': train and val
-    `ShardFile`s}; every shard of both splits is written."""
+    """(`SpillFile`s, removed ids[, moved (id, split)]) → {'kept': `KeptDocument`s, 'shards':
+    train and val `ShardFile`s}; every shard of both splits is written. A moved id takes the
+    given split instead of its own hash's."""
 
     def __init__(self, output_dir: str, num_shards: int, val_fraction: float, seed: str,
                  row_group_size: int, web: bool = False):
@@ -95,13 +97,17 @@ class WriteSplitShards(beam.PTransform):
         self.fn = WriteSplitFn(output_dir, num_shards, val_fraction, seed, row_group_size, web)
 
     def expand(self, inputs):
-        spill_files, removed_ids = inputs
+        spill_files, removed_ids, *moved = inputs
         num_shards = self.num_shards
         parts = spill_files | "RowGroups" >> beam.FlatMap(_spill_parts)
         removed = removed_ids | "RemovedByShard" >> beam.Map(
             lambda i: (shard_of(i, num_shards), i))
         every = spill_files.pipeline | "EveryShard" >> EveryShard(num_shards)
-        out = ({"part": parts, "removed": (removed, every) | "AllShards" >> beam.Flatten()}
+        joined = {"part": parts, "removed": (removed, every) | "AllShards" >> beam.Flatten()}
+        if moved:
+            joined["moved"] = moved[0] | "MovedByShard" >> beam.Map(
+                lambda kv: (shard_of(kv[0], num_shards), kv))
+        out = (joined
                | "JoinShard" >> beam.CoGroupByKey()
                | "WriteSplits" >> beam.ParDo(self.fn).with_outputs(SHARDS, main="kept"))
         return {"kept": out.kept, "shards": out[SHARDS]}
