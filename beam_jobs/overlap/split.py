@@ -47,6 +47,7 @@ class _Pairs(beam.DoFn):
     def setup(self):
         self.giant = counter("giant_groups")
         self.shared = counter("shared_fingerprints")
+        self.pairs = counter("pairs")  # grows with the square of max_group
 
     def process(self, item):
         _, members = item
@@ -59,6 +60,7 @@ class _Pairs(beam.DoFn):
         if len(held) < 2:
             return
         self.shared.inc()
+        self.pairs.inc(len(held) * (len(held) - 1) // 2)
         held.sort()
         for i, a in enumerate(held):
             for b in held[i + 1:]:
