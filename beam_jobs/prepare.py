@@ -53,7 +53,7 @@ from beam_jobs.outputs.stages import (
     write_marker,
 )
 from beam_jobs.outputs.stats import CountEvents
-from beam_jobs.overlap import Leakage, build_index
+from beam_jobs.overlap.steps import Leakage, build_index
 from beam_jobs.records import (
     DUPLICATE_SCHEMA,
     REJECTED_SCHEMA,
@@ -183,7 +183,7 @@ def build_leakage(pipeline: beam.Pipeline, config: PrepareConfig, stage: dict) -
     out, side = config.output.output, beam.pvalue
     leak = inputs | "Leakage" >> Leakage(
         out, config.output.num_shards, config.overlap, config.decontaminate, index,
-        config.split.val_fraction, config.split.seed)
+        config.split.val_fraction, config.split.seed, config.tokenizer)
     finish = {"leakage": side.AsSingleton(leak["stats"])}
     events = []
     if leak["duplicates"] is not None:
@@ -194,8 +194,11 @@ def build_leakage(pipeline: beam.Pipeline, config: PrepareConfig, stage: dict) -
             out, "duplicates", "contaminated", 1, DUPLICATE_SCHEMA, row_group_size=65536)
         finish["contaminated_shards"] = side.AsList(shards)
         events = [leak["events"]]
-    if leak["moved"] is not None:
-        inputs = (*inputs, leak["moved"])
+    if leak["moved"] is not None or leak["masked"] is not None:
+        moved = leak["moved"]
+        if moved is None:  # WriteSplitShards takes the masked texts after the moves
+            moved = pipeline | "NoneMoved" >> beam.Create([])
+        inputs = (*inputs, moved, *([leak["masked"]] if leak["masked"] is not None else []))
     return {"inputs": inputs, "events": events, "finish": finish}
 
 

@@ -16,7 +16,7 @@ DEFAULT_THRESHOLD = 0.05
 DEFAULT_MAX_GROUP = 1000
 DEFAULT_MAX_VAL_COMPONENT = 0.1
 DEFAULT_CC_ROUNDS = 4
-DECONTAMINATE_MODES = ("remove",)
+DECONTAMINATE_MODES = ("remove", "mask")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,8 +87,8 @@ class DecontaminateConfig:
         sets, seen = [], set()
         for spec in opts.decontaminate:
             name, eq, path = spec.partition("=")
-            if not eq or not name or not path:
-                raise ValueError(f"--decontaminate {spec!r}: give NAME=PATH")
+            if not eq or not name or not path or ":" in name:
+                raise ValueError(f"--decontaminate {spec!r}: give NAME=PATH (NAME without ':')")
             if name in seen:
                 raise ValueError(f"--decontaminate: the set name {name!r} is given twice")
             if not os.path.isfile(path):
@@ -99,6 +99,9 @@ class DecontaminateConfig:
             raise ValueError("--decontaminate-chars must be at least 8")
         if opts.decontaminate_words < 0:
             raise ValueError("--decontaminate-words must not be negative")
+        if opts.decontaminate_mode == "mask" and opts.decontaminate_words:
+            raise ValueError("--decontaminate-mode mask matches character windows: drop "
+                             "--decontaminate-words")
         return cls(tuple(sets), opts.decontaminate_mode, opts.decontaminate_chars,
                    opts.decontaminate_words)
 
@@ -149,7 +152,8 @@ def add_overlap_args(parser: argparse.ArgumentParser) -> None:
                         "whose text is removed from train; repeat for several")
     g.add_argument("--decontaminate-mode", choices=DECONTAMINATE_MODES, default="remove",
                    help="remove: drop the train document (a duplicates/ row of kind "
-                        "contaminated)")
+                        "contaminated); mask: cut the matching spans out of its text (a "
+                        "document left empty is removed)")
     g.add_argument("--decontaminate-chars", type=int, default=DEFAULT_WINDOW,
                    help="characters of the dedup key a train document must share with an item")
     g.add_argument("--decontaminate-words", type=int, default=0,

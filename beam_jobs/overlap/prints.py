@@ -21,8 +21,10 @@ from beam_jobs.io.spill import read_spill_rows
 from beam_jobs.overlap.config import OverlapConfig
 from beam_jobs.overlap.evalsets import EvalIndex
 from beam_jobs.overlap.fingerprints import select, to_bytes, window_hashes
+from beam_jobs.overlap.mask import mask
 from beam_jobs.split.assign import shard_of
 from beam_jobs.text.normalize import dedup_key
+from beam_jobs.tokens.tokenizers import get_tokenizer
 
 NS = "overlap"
 COLUMNS = ["id", "text", "n_chars", "file", "line"]
@@ -40,13 +42,17 @@ class DocPrint(NamedTuple):
     prints: bytes
     found: bytes = b""
     contam: tuple | None = None
+    masked: tuple | None = None  # mask mode: (text, n_chars, n_tokens); None: remove it
 
 
 class _ShardPrintsFn(beam.DoFn):
-    def __init__(self, output_dir: str, config: OverlapConfig, index: EvalIndex | None):
+    def __init__(self, output_dir: str, config: OverlapConfig, index: EvalIndex | None,
+                 mode: str = "remove", tokenizer: str = "char"):
         self.output_dir, self.config, self.index = output_dir, config, index
+        self.mode, self.tokenizer_name = mode, tokenizer
 
     def setup(self):
+        self.tokenizer = get_tokenizer(self.tokenizer_name)
         self.docs = beam.metrics.Metrics.counter(NS, "documents")
         self.prints = beam.metrics.Metrics.counter(NS, "fingerprints")
         self.unmeasured = beam.metrics.Metrics.counter(NS, "documents_without_fingerprints")
@@ -71,29 +77,38 @@ class _ShardPrintsFn(beam.DoFn):
         for doc_id, text, n_chars, file, _line in zip(*cols):
             key = dedup_key(text)
             prints = select(window_hashes(key, width), sample) if self.config.active else None
-            found, contam = b"", None
+            found, contam, masked = b"", None, None
             if self.index is not None:
                 hits, windows = self.index.hits(key)
                 if len(hits):
                     found = hits.astype("<i8").tobytes()
                     contam = (*self.index.first_item(hits), len(hits) / windows)
+                    masked = self._masked(text) if self.mode == "mask" else None
             self.docs.inc()
             if prints is not None:
                 self.prints.inc(len(prints))
                 if not len(prints):
                     self.unmeasured.inc()
             yield DocPrint(doc_id, n_chars, file,
-                           b"" if prints is None else to_bytes(prints), found, contam)
+                           b"" if prints is None else to_bytes(prints), found, contam, masked)
+
+    def _masked(self, text: str) -> tuple | None:
+        """(masked text, n_chars, n_tokens), or None to remove the document instead (its key
+        cannot be traced back to the text, or nothing is left)."""
+        out = mask(text, self.index)
+        if out is None or not out[0].strip():
+            return None
+        return out[0], len(out[0]), self.tokenizer.count(out[0])
 
 
 class ShardPrints(beam.PTransform):
     """(`SpillFile`s, removed ids) → a `DocPrint` for every document the shards will hold."""
 
     def __init__(self, output_dir: str, num_shards: int, config: OverlapConfig,
-                 index: EvalIndex | None = None):
+                 index: EvalIndex | None = None, mode: str = "remove", tokenizer: str = "char"):
         super().__init__()
         self.num_shards = num_shards
-        self.fn = _ShardPrintsFn(output_dir, config, index)
+        self.fn = _ShardPrintsFn(output_dir, config, index, mode, tokenizer)
 
     def expand(self, inputs):
         spill_files, removed_ids = inputs

@@ -160,3 +160,27 @@ def test_resume_redoes_the_split_with_new_flags_byte_identically(corpus):
     prepare(corpus["input"], off, "--overwrite", "--resume", "--no-containment-split",
             "--overlap-max-group", "500")
     assert not (off / "duplicates/contaminated-00000-of-00001.parquet").exists()
+
+
+def test_mask_mode_cuts_the_copied_span_and_keeps_the_rest(tmp_path):
+    rng = random.Random(11)
+    before, copied, after = prose(rng, 400), prose(rng, 300), prose(rng, 400)
+    doc_id = ids_with("masked", 1, lambda s: s == ["train"])[0]
+    others = [{"id": f"other-{k}", "text": prose(rng, 500)} for k in range(20)]
+    inp = write_jsonl(tmp_path / "in.jsonl.gz",
+                      [{"id": doc_id, "text": before + copied + after}, *others])
+    evalset = tmp_path / "bench.txt"
+    evalset.write_text(copied.replace("。", "．") + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    prepare(inp, out, "--decontaminate", f"bench={evalset}", "--decontaminate-mode", "mask")
+    rows = {r["id"]: r for r in pq.read_table(out / "train").to_pylist()}
+    text = rows[doc_id]["text"]
+    assert copied not in text and text.startswith(before[:300]) and text.endswith(after[-300:])
+    assert rows[doc_id]["n_chars"] == len(text) < len(before + copied + after)
+    stats = json.loads((out / "stats.json").read_text())
+    bench = stats["decontamination"]["sets"]["bench"]
+    assert bench["documents_masked"] == 1 and bench["documents_removed"] == 0
+    assert 300 <= bench["chars_masked"] < 400  # the copy, and windows overlapping its edges
+    assert "contaminated" not in stats["duplicates_by_kind"] and stats["identity_holds"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["splits"]["train"]["tokens"] == sum(r["n_tokens"] for r in rows.values())
