@@ -17,6 +17,7 @@ from beam_jobs.outputs.manifest import build_manifest, write_manifest
 from beam_jobs.outputs.report import draw_report
 from beam_jobs.outputs.stages import SPILL_DIR, decode_counter, encode_counter, write_marker
 from beam_jobs.outputs.stats import finalize
+from beam_jobs.overlap.report import small_val_warning
 
 
 def _rows(records, key: str = "path") -> list[dict]:
@@ -57,6 +58,9 @@ class Finish(beam.DoFn):
         check_lock(self.output_dir, self.run_id)
         stats = finalize(kept_events + decode_counter(stage["events"]))
         stats.update(leakage or {})  # the leakage report, decontamination (overlap/)
+        small = small_val_warning(stats, self.options.get("val_fraction") or 0)
+        if small and self.options.get("containment_split"):
+            stats["warnings"].append(small)
         write_json(FileSystems.join(self.output_dir, "stats.json"), stats)
         report = draw_report(self.output_dir, stats, vocab) if self.report else []
         manifest = build_manifest(

@@ -81,3 +81,16 @@ def measure(train: np.ndarray, val_docs, settings: dict) -> dict:
             hits = 0
         add(acc, doc_id, hits, len(prints), chars)
     return finish(acc, settings)
+
+
+def small_val_warning(stats: dict, val_fraction: float) -> str | None:
+    """A warning when the validation split holds less than half the characters asked for
+    (the containment split sends components too large for it to train)."""
+    chars = {name: split["chars"] for name, split in stats["splits"].items()}
+    total = sum(chars.values())
+    if not total or "leakage" not in stats or chars["val"] >= 0.5 * val_fraction * total:
+        return None
+    return (f"the validation split holds {chars['val'] / total:.2%} of the characters "
+            f"(--val-fraction {val_fraction}): documents that contain one another share a "
+            "split, and components too large for val go to train; see docs/leakage.md "
+            "(--max-val-component, --containment-threshold, --no-containment-split)")

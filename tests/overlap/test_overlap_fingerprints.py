@@ -131,3 +131,10 @@ def test_report_arithmetic_adds_and_merges():
     assert out["above_50"] == 2 and out["above_90"] == 1
     assert out["above_90_chars"] == 50 and out["above_90_share_of_chars"] == 50 / 155
     assert [w["id"] for w in out["worst"]] == ["d2", "d1"]
+
+
+def test_a_small_validation_split_is_warned_about():
+    stats = {"splits": {"train": {"chars": 990}, "val": {"chars": 10}}, "leakage": {}}
+    assert "1.00% of the characters" in report.small_val_warning(stats, 0.05)
+    stats["splits"]["val"]["chars"] = 40
+    assert report.small_val_warning(stats, 0.05) is None
