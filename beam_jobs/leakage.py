@@ -52,8 +52,10 @@ def measure(directory: str, width: int, sample: int, index: EvalIndex | None) ->
         if index is not None:
             found.append(index.hits(key)[0])
     train = distinct(np.concatenate(train)) if train else np.zeros(0, np.uint64)
-    val = ((doc_id, select(window_hashes(key, width), sample), chars)
-           for doc_id, key, chars in documents(shard_paths(directory, "val")))
+    val = (
+        (doc_id, select(window_hashes(key, width), sample), chars)
+        for doc_id, key, chars in documents(shard_paths(directory, "val"))
+    )
     out = {"leakage": report.measure(train, val, {"width": width, "sample": sample})}
     if index is not None:
         found = np.concatenate(found) if found else np.zeros(0, np.int64)
@@ -63,31 +65,47 @@ def measure(directory: str, width: int, sample: int, index: EvalIndex | None) ->
 
 def summary(result: dict) -> list[str]:
     leak = result["leakage"]
-    lines = [f"validation: {leak['documents']} documents, {leak['windows']} windows "
-             f"(sample 1/{leak['settings']['sample']} of {leak['settings']['width']}-character "
-             f"windows); {leak['share_in_train']:.2%} found in train",
-             f"documents above 50%: {leak['above_50']} ({leak['above_50_share_of_chars']:.2%} "
-             f"of val characters); above 90%: {leak['above_90']} "
-             f"({leak['above_90_share_of_chars']:.2%})"]
-    lines += [f"  {w['containment']:.1%}  {w['chars']:>8} chars  {w['id']}"
-              for w in leak["worst"]]
+    lines = [
+        f"validation: {leak['documents']} documents, {leak['windows']} windows "
+        f"(sample 1/{leak['settings']['sample']} of {leak['settings']['width']}-character "
+        f"windows); {leak['share_in_train']:.2%} found in train",
+        f"documents above 50%: {leak['above_50']} ({leak['above_50_share_of_chars']:.2%} "
+        f"of val characters); above 90%: {leak['above_90']} "
+        f"({leak['above_90_share_of_chars']:.2%})",
+    ]
+    lines += [f"  {w['containment']:.1%}  {w['chars']:>8} chars  {w['id']}" for w in leak["worst"]]
     for name, entry in result.get("decontamination", {}).get("sets", {}).items():
-        lines.append(f"{name}: {entry['items']} items, {entry['share_in_train']:.2%} of their "
-                     f"windows in train; items above 50%: {entry['items_above_50']}, above "
-                     f"90%: {entry['items_above_90']}")
+        lines.append(
+            f"{name}: {entry['items']} items, {entry['share_in_train']:.2%} of their "
+            f"windows in train; items above 50%: {entry['items_above_50']}, above "
+            f"90%: {entry['items_above_90']}"
+        )
     return lines
 
 
 def parse(argv) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m beam_jobs.leakage", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m beam_jobs.leakage",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("directory", help="an output directory of beam_jobs.prepare")
-    parser.add_argument("--window", type=int, default=DEFAULT_WINDOW,
-                        help="characters per window of the dedup key")
-    parser.add_argument("--sample", type=int, default=1,
-                        help="measure the windows whose hash is 0 modulo this (1: all)")
-    parser.add_argument("--decontaminate", action="append", default=[], metavar="NAME=PATH",
-                        help="an evaluation set: how much of it train holds")
+    parser.add_argument(
+        "--window", type=int, default=DEFAULT_WINDOW, help="characters per window of the dedup key"
+    )
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=1,
+        help="measure the windows whose hash is 0 modulo this (1: all)",
+    )
+    parser.add_argument(
+        "--decontaminate",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="an evaluation set: how much of it train holds",
+    )
     parser.add_argument("--decontaminate-chars", type=int, default=DEFAULT_WINDOW)
     parser.add_argument("--json", help="also write the report as JSON here")
     return parser.parse_args(argv)
@@ -99,8 +117,9 @@ def main(argv=None) -> int:
         if not (shard_paths(args.directory, "train") or shard_paths(args.directory, "val")):
             raise ValueError(f"{args.directory}: no train or val shards")
         if args.window < 8 or args.sample < 1 or args.decontaminate_chars < 8:
-            raise ValueError("--window and --decontaminate-chars must be at least 8, "
-                             "--sample at least 1")
+            raise ValueError(
+                "--window and --decontaminate-chars must be at least 8, --sample at least 1"
+            )
         sets = {}
         for spec in args.decontaminate:
             name, eq, path = spec.partition("=")

@@ -113,10 +113,13 @@ class EvalIndex:
             shares = [(per_item[i] / owned[i] if owned[i] else 0.0, it[1]) for i, it in rows]
             top = sorted(((-s, item) for s, item in shares if s > 0))[:worst]
             out[name] = {
-                "items": len(rows), "items_too_short": sum(1 for _, it in rows if not it[2]),
-                "windows": windows, "windows_in_train": hit,
+                "items": len(rows),
+                "items_too_short": sum(1 for _, it in rows if not it[2]),
+                "windows": windows,
+                "windows_in_train": hit,
                 "share_in_train": hit / windows if windows else 0.0,
                 "items_above_50": sum(1 for s, _ in shares if s > 0.5),
                 "items_above_90": sum(1 for s, _ in shares if s > 0.9),
-                "worst": [{"id": item, "containment": -s} for s, item in top]}
+                "worst": [{"id": item, "containment": -s} for s, item in top],
+            }
         return out

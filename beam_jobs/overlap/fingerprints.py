@@ -59,8 +59,13 @@ def char_symbols(key: str) -> np.ndarray:
 def word_symbols(key: str) -> np.ndarray:
     """One 64-bit hash per space-separated word (the dedup key folds all whitespace)."""
     words = key.split()
-    return np.array([int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(),
-                                    "little") for w in words], dtype=np.uint64)
+    return np.array(
+        [
+            int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little")
+            for w in words
+        ],
+        dtype=np.uint64,
+    )
 
 
 def window_hashes(key: str, width: int, words: bool = False) -> np.ndarray:

@@ -85,6 +85,7 @@ def apply_masks(table: pa.Table, masked: dict) -> pa.Table:
             columns[name][i] = value
     for name, values in columns.items():
         position = table.schema.get_field_index(name)
-        table = table.set_column(position, table.schema.field(name),
-                                 pa.array(values, type=table.schema.field(name).type))
+        table = table.set_column(
+            position, table.schema.field(name), pa.array(values, type=table.schema.field(name).type)
+        )
     return table

@@ -46,8 +46,14 @@ class DocPrint(NamedTuple):
 
 
 class _ShardPrintsFn(beam.DoFn):
-    def __init__(self, output_dir: str, config: OverlapConfig, index: EvalIndex | None,
-                 mode: str = "remove", tokenizer: str = "char"):
+    def __init__(
+        self,
+        output_dir: str,
+        config: OverlapConfig,
+        index: EvalIndex | None,
+        mode: str = "remove",
+        tokenizer: str = "char",
+    ):
         self.output_dir, self.config, self.index = output_dir, config, index
         self.mode, self.tokenizer_name = mode, tokenizer
 
@@ -59,14 +65,19 @@ class _ShardPrintsFn(beam.DoFn):
 
     def process(self, item):
         _, groups = item
-        removed = pa.array(sorted({r for r in groups["removed"] if r is not None}),
-                           type=pa.string())
+        removed = pa.array(
+            sorted({r for r in groups["removed"] if r is not None}), type=pa.string()
+        )
         by_file: dict[str, list[int]] = {}
         for path, group in groups["part"]:
             by_file.setdefault(path, []).append(group)
-        tables = [_drop(read_spill_rows(self.output_dir, path, sorted(by_file[path]),
-                                        columns=COLUMNS), removed)
-                  for path in sorted(by_file)]
+        tables = [
+            _drop(
+                read_spill_rows(self.output_dir, path, sorted(by_file[path]), columns=COLUMNS),
+                removed,
+            )
+            for path in sorted(by_file)
+        ]
         if not tables:
             return
         # Every row of an id is in this shard: the first one is the writer's (io/shards.py).
@@ -89,8 +100,15 @@ class _ShardPrintsFn(beam.DoFn):
                 self.prints.inc(len(prints))
                 if not len(prints):
                     self.unmeasured.inc()
-            yield DocPrint(doc_id, n_chars, file,
-                           b"" if prints is None else to_bytes(prints), found, contam, masked)
+            yield DocPrint(
+                doc_id,
+                n_chars,
+                file,
+                b"" if prints is None else to_bytes(prints),
+                found,
+                contam,
+                masked,
+            )
 
     def _masked(self, text: str) -> tuple | None:
         """(masked text, n_chars, n_tokens), or None to remove the document instead (its key
@@ -104,8 +122,15 @@ class _ShardPrintsFn(beam.DoFn):
 class ShardPrints(beam.PTransform):
     """(`SpillFile`s, removed ids) → a `DocPrint` for every document the shards will hold."""
 
-    def __init__(self, output_dir: str, num_shards: int, config: OverlapConfig,
-                 index: EvalIndex | None = None, mode: str = "remove", tokenizer: str = "char"):
+    def __init__(
+        self,
+        output_dir: str,
+        num_shards: int,
+        config: OverlapConfig,
+        index: EvalIndex | None = None,
+        mode: str = "remove",
+        tokenizer: str = "char",
+    ):
         super().__init__()
         self.num_shards = num_shards
         self.fn = _ShardPrintsFn(output_dir, config, index, mode, tokenizer)
@@ -114,12 +139,13 @@ class ShardPrints(beam.PTransform):
         spill_files, removed_ids = inputs
         num_shards = self.num_shards
         parts = spill_files | "RowGroups" >> beam.FlatMap(_spill_parts)
-        removed = removed_ids | "RemovedByShard" >> beam.Map(
-            lambda i: (shard_of(i, num_shards), i))
+        removed = removed_ids | "RemovedByShard" >> beam.Map(lambda i: (shard_of(i, num_shards), i))
         every = spill_files.pipeline | "EveryShard" >> EveryShard(num_shards)
-        return ({"part": parts, "removed": (removed, every) | "AllShards" >> beam.Flatten()}
-                | "JoinShard" >> beam.CoGroupByKey()
-                | "ReadShard" >> beam.ParDo(self.fn))
+        return (
+            {"part": parts, "removed": (removed, every) | "AllShards" >> beam.Flatten()}
+            | "JoinShard" >> beam.CoGroupByKey()
+            | "ReadShard" >> beam.ParDo(self.fn)
+        )
 
 
 def found_positions(doc: DocPrint) -> np.ndarray:

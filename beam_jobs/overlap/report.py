@@ -63,8 +63,7 @@ def finish(acc: dict, settings: dict) -> dict:
     for level in LEVELS:
         name = _name(level)
         out[name + "_share_of_chars"] = acc[name + "_chars"] / acc["chars"] if acc["chars"] else 0.0
-    out["worst"] = [{"id": i, "containment": round(-s, 6), "chars": c}
-                    for s, i, c in acc["worst"]]
+    out["worst"] = [{"id": i, "containment": round(-s, 6), "chars": c} for s, i, c in acc["worst"]]
     out["settings"] = settings
     return out
 
@@ -90,7 +89,9 @@ def small_val_warning(stats: dict, val_fraction: float) -> str | None:
     total = sum(chars.values())
     if not total or "leakage" not in stats or chars["val"] >= 0.5 * val_fraction * total:
         return None
-    return (f"the validation split holds {chars['val'] / total:.2%} of the characters "
-            f"(--val-fraction {val_fraction}): documents that contain one another share a "
-            "split, and components too large for val go to train; see docs/leakage.md "
-            "(--max-val-component, --containment-threshold, --no-containment-split)")
+    return (
+        f"the validation split holds {chars['val'] / total:.2%} of the characters "
+        f"(--val-fraction {val_fraction}): documents that contain one another share a "
+        "split, and components too large for val go to train; see docs/leakage.md "
+        "(--max-val-component, --containment-threshold, --no-containment-split)"
+    )

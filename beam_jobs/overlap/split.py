@@ -75,7 +75,7 @@ class _Pairs(beam.DoFn):
         held.sort()
         counts = self.counts
         for i, a in enumerate(held):
-            for b in held[i + 1:]:
+            for b in held[i + 1 :]:
                 counts[a, b] += 1
         if len(counts) > self.FLUSH:
             yield from counts.items()
@@ -103,12 +103,14 @@ class ContainmentEdges(beam.PTransform):
         self.config = config
 
     def expand(self, docs):
-        return (docs
-                | "ByPrint" >> beam.FlatMap(_by_print)
-                | "GroupPrint" >> beam.GroupByKey()
-                | "Pairs" >> beam.ParDo(_Pairs(self.config.max_group))
-                | "SharedCounts" >> beam.CombinePerKey(sum)
-                | "Edges" >> beam.FlatMap(_edge, self.config.threshold))
+        return (
+            docs
+            | "ByPrint" >> beam.FlatMap(_by_print)
+            | "GroupPrint" >> beam.GroupByKey()
+            | "Pairs" >> beam.ParDo(_Pairs(self.config.max_group))
+            | "SharedCounts" >> beam.CombinePerKey(sum)
+            | "Edges" >> beam.FlatMap(_edge, self.config.threshold)
+        )
 
 
 def _member(item):
@@ -142,23 +144,35 @@ class ComponentSplits(beam.PTransform):
         self.config, self.val_fraction, self.seed = config, val_fraction, seed
 
     def expand(self, docs):
-        labels = (docs
-                  | "ContainmentEdges" >> ContainmentEdges(self.config)
-                  | "Components" >> ConnectedComponents(self.config.cc_rounds))
+        labels = (
+            docs
+            | "ContainmentEdges" >> ContainmentEdges(self.config)
+            | "Components" >> ConnectedComponents(self.config.cc_rounds)
+        )
         chars = docs | "Chars" >> beam.Map(lambda d: (d.id, d.n_chars))
-        members = ({"root": labels, "chars": chars}
-                   | "JoinRoot" >> beam.CoGroupByKey()
-                   | "Member" >> beam.FlatMap(_member))
-        sizes = members | "SizeInputs" >> beam.MapTuple(lambda root, m: (root, m[1])) | (
-            "ComponentChars" >> beam.CombinePerKey(sum))
-        total = (chars | "AllChars" >> beam.Values()
-                 | "TotalChars" >> beam.CombineGlobally(sum))
-        return ({"member": members, "size": sizes}
-                | "JoinSize" >> beam.CoGroupByKey()
-                | "ComponentSplit" >> beam.FlatMap(
-                    _component_split, total_chars=beam.pvalue.AsSingleton(total),
-                    val_fraction=self.val_fraction, seed=self.seed,
-                    limit=self.config.max_val_component))
+        members = (
+            {"root": labels, "chars": chars}
+            | "JoinRoot" >> beam.CoGroupByKey()
+            | "Member" >> beam.FlatMap(_member)
+        )
+        sizes = (
+            members
+            | "SizeInputs" >> beam.MapTuple(lambda root, m: (root, m[1]))
+            | ("ComponentChars" >> beam.CombinePerKey(sum))
+        )
+        total = chars | "AllChars" >> beam.Values() | "TotalChars" >> beam.CombineGlobally(sum)
+        return (
+            {"member": members, "size": sizes}
+            | "JoinSize" >> beam.CoGroupByKey()
+            | "ComponentSplit"
+            >> beam.FlatMap(
+                _component_split,
+                total_chars=beam.pvalue.AsSingleton(total),
+                val_fraction=self.val_fraction,
+                seed=self.seed,
+                limit=self.config.max_val_component,
+            )
+        )
 
 
 def _with_split(item, val_fraction: float, seed: str):
@@ -171,11 +185,12 @@ def _with_split(item, val_fraction: float, seed: str):
 def decide_splits(docs, moved, val_fraction: float, seed: str):
     """`DocPrint`s and the moved (id, split) → (split, DocPrint) of every document."""
     if moved is None:
-        return docs | "OwnSplit" >> beam.Map(
-            lambda d: (assign_split(d.id, val_fraction, seed), d))
-    return ({"doc": docs | "DocById" >> beam.Map(lambda d: (d.id, d)), "moved": moved}
-            | "JoinMoved" >> beam.CoGroupByKey()
-            | "WithSplit" >> beam.FlatMap(_with_split, val_fraction, seed))
+        return docs | "OwnSplit" >> beam.Map(lambda d: (assign_split(d.id, val_fraction, seed), d))
+    return (
+        {"doc": docs | "DocById" >> beam.Map(lambda d: (d.id, d)), "moved": moved}
+        | "JoinMoved" >> beam.CoGroupByKey()
+        | "WithSplit" >> beam.FlatMap(_with_split, val_fraction, seed)
+    )
 
 
 @beam.typehints.with_output_types(tuple[int, typing.Any])
@@ -233,10 +248,13 @@ class LeakageReport(beam.PTransform):
     def expand(self, docs):
         settings = self.settings
         inputs = docs | "ReportInputs" >> beam.ParDo(_ReportInputs()).with_outputs(
-            "val", main="prints")
+            "val", main="prints"
+        )
         hits = inputs.prints | "GroupPrint" >> beam.GroupByKey() | "Hits" >> beam.FlatMap(_hits)
-        return ((hits, inputs.val)
-                | "PerDoc" >> beam.Flatten()
-                | "SumPerDoc" >> beam.CombinePerKey(TupleCombineFn(sum, sum, sum))
-                | "Summary" >> beam.CombineGlobally(_ReportFn())
-                | "Finish" >> beam.Map(report.finish, settings))
+        return (
+            (hits, inputs.val)
+            | "PerDoc" >> beam.Flatten()
+            | "SumPerDoc" >> beam.CombinePerKey(TupleCombineFn(sum, sum, sum))
+            | "Summary" >> beam.CombineGlobally(_ReportFn())
+            | "Finish" >> beam.Map(report.finish, settings)
+        )

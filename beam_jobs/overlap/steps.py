@@ -19,8 +19,7 @@ from beam_jobs.overlap.prints import ShardPrints, found_positions
 from beam_jobs.overlap.split import ComponentSplits, LeakageReport, counter, decide_splits
 from beam_jobs.records import Duplicate, Event
 
-__all__ = ["DecontaminateConfig", "Leakage", "OverlapConfig", "add_overlap_args",
-           "build_index"]
+__all__ = ["DecontaminateConfig", "Leakage", "OverlapConfig", "add_overlap_args", "build_index"]
 
 CONTAMINATED = "contaminated"
 
@@ -29,8 +28,9 @@ def build_index(config: DecontaminateConfig | None) -> EvalIndex | None:
     """The evaluation sets' window index, read here, on the machine building the pipeline."""
     if config is None:
         return None
-    return EvalIndex({s.name: read_items(s.path) for s in config.sets}, config.width,
-                     words=config.words > 0)
+    return EvalIndex(
+        {s.name: read_items(s.path) for s in config.sets}, config.width, words=config.words > 0
+    )
 
 
 def _contaminated_row(doc) -> Duplicate:
@@ -66,9 +66,17 @@ class Leakage(beam.PTransform):
     (text, n_chars, n_tokens)) of the masked train documents (None without evaluation sets),
     'stats': one dict for stats.json (`leakage`, `decontamination`)}."""
 
-    def __init__(self, output_dir: str, num_shards: int, overlap: OverlapConfig,
-                 decontaminate: DecontaminateConfig | None, index: EvalIndex | None,
-                 val_fraction: float, seed: str, tokenizer: str = "char"):
+    def __init__(
+        self,
+        output_dir: str,
+        num_shards: int,
+        overlap: OverlapConfig,
+        decontaminate: DecontaminateConfig | None,
+        index: EvalIndex | None,
+        val_fraction: float,
+        seed: str,
+        tokenizer: str = "char",
+    ):
         super().__init__()
         self.tokenizer = tokenizer
         self.output_dir, self.num_shards = output_dir, num_shards
@@ -80,51 +88,77 @@ class Leakage(beam.PTransform):
         has_val = self.val_fraction > 0
         mode = self.decontaminate.mode if self.decontaminate else "remove"
         docs = inputs | "ShardPrints" >> ShardPrints(
-            self.output_dir, self.num_shards, self.overlap, self.index, mode, self.tokenizer)
+            self.output_dir, self.num_shards, self.overlap, self.index, mode, self.tokenizer
+        )
         moved = None
         if self.overlap.split and has_val:
             moved = docs | "ComponentSplits" >> ComponentSplits(
-                self.overlap, self.val_fraction, self.seed)
+                self.overlap, self.val_fraction, self.seed
+            )
         with_split = decide_splits(docs, moved, self.val_fraction, self.seed)
         parts = {}
         if self.overlap.report and has_val:
             parts["leakage"] = with_split | "LeakageReport" >> LeakageReport(
-                self.overlap.settings())
+                self.overlap.settings()
+            )
         rows = events = masked = None
         if self.index is not None:
             rows, events, masked, parts["decontamination"] = self._decontaminate(with_split)
-        stats = (pipeline | "StatsOnce" >> beam.Create([None])
-                 | "LeakageStats" >> beam.Map(
-                     lambda _, **parts: dict(parts),
-                     **{k: beam.pvalue.AsSingleton(v) for k, v in parts.items()}))
-        return {"moved": moved, "duplicates": rows, "events": events, "masked": masked,
-                "stats": stats}
+        stats = (
+            pipeline
+            | "StatsOnce" >> beam.Create([None])
+            | "LeakageStats"
+            >> beam.Map(
+                lambda _, **parts: dict(parts),
+                **{k: beam.pvalue.AsSingleton(v) for k, v in parts.items()},
+            )
+        )
+        return {
+            "moved": moved,
+            "duplicates": rows,
+            "events": events,
+            "masked": masked,
+            "stats": stats,
+        }
 
     def _decontaminate(self, with_split):
         """(split, DocPrint) → (`Duplicate` rows of the removed train documents, their
         `Event`s, (id, (text, n_chars, n_tokens)) of the masked ones, the report)."""
         train_hits = with_split | "TrainHits" >> beam.Filter(
-            lambda item: item[0] == "train" and item[1].contam is not None)
-        routed = train_hits | "Route" >> beam.FlatMap(_route).with_outputs(
-            "masked", main="rows")
+            lambda item: item[0] == "train" and item[1].contam is not None
+        )
+        routed = train_hits | "Route" >> beam.FlatMap(_route).with_outputs("masked", main="rows")
         rows = routed.rows
         events = rows | "ContaminatedEvents" >> beam.Map(
-            lambda r: Event("duplicate", r.file, r.kind))
+            lambda r: Event("duplicate", r.file, r.kind)
+        )
         masked = routed.masked | "MaskedTexts" >> beam.Map(lambda d: (d.id, d.masked))
-        found = (train_hits
-                 | "FoundWindows" >> beam.FlatMap(lambda i: found_positions(i[1]).tolist())
-                 | "DistinctFound" >> beam.Distinct())
-        removed = (rows
-                   | "BySet" >> beam.Map(lambda r: (r.duplicate_of.split(":", 1)[0], 1))
-                   | "RemovedPerSet" >> beam.CombinePerKey(sum))
-        masked_per_set = (routed.masked
-                          | "MaskedBySet" >> beam.Map(
-                              lambda d: (d.contam[0], (1, d.n_chars - d.masked[1])))
-                          | "MaskedPerSet" >> beam.CombinePerKey(TupleCombineFn(sum, sum)))
-        report = (rows.pipeline | "DecontaminationOnce" >> beam.Create([None])
-                  | "DecontaminationReport" >> beam.Map(
-                      _decontamination, found=beam.pvalue.AsList(found),
-                      removed=beam.pvalue.AsDict(removed),
-                      masked=beam.pvalue.AsDict(masked_per_set), index=self.index,
-                      settings=self.decontaminate.settings()))
+        found = (
+            train_hits
+            | "FoundWindows" >> beam.FlatMap(lambda i: found_positions(i[1]).tolist())
+            | "DistinctFound" >> beam.Distinct()
+        )
+        removed = (
+            rows
+            | "BySet" >> beam.Map(lambda r: (r.duplicate_of.split(":", 1)[0], 1))
+            | "RemovedPerSet" >> beam.CombinePerKey(sum)
+        )
+        masked_per_set = (
+            routed.masked
+            | "MaskedBySet" >> beam.Map(lambda d: (d.contam[0], (1, d.n_chars - d.masked[1])))
+            | "MaskedPerSet" >> beam.CombinePerKey(TupleCombineFn(sum, sum))
+        )
+        report = (
+            rows.pipeline
+            | "DecontaminationOnce" >> beam.Create([None])
+            | "DecontaminationReport"
+            >> beam.Map(
+                _decontamination,
+                found=beam.pvalue.AsList(found),
+                removed=beam.pvalue.AsDict(removed),
+                masked=beam.pvalue.AsDict(masked_per_set),
+                index=self.index,
+                settings=self.decontaminate.settings(),
+            )
+        )
         return rows, events, masked, report

@@ -22,8 +22,9 @@ from beam_jobs.overlap.fingerprints import (
 )
 from beam_jobs.text.normalize import dedup_key
 
-KANA = ("あいうえおかきくけこさしすせそたちつてとなにぬねの"
-        "はひふへほまみむめもやゆよらりるれろわをん")
+KANA = (
+    "あいうえおかきくけこさしすせそたちつてとなにぬねのはひふへほまみむめもやゆよらりるれろわをん"
+)
 
 
 def prose(rng: random.Random, n: int) -> str:
@@ -37,7 +38,7 @@ def test_equal_windows_hash_equal_and_distinct_windows_differ():
     assert len(hashes) == len(text) - 19
     by_window = {}
     for i, h in enumerate(hashes.tolist()):
-        by_window.setdefault(text[i:i + 20], set()).add(h)
+        by_window.setdefault(text[i : i + 20], set()).add(h)
     assert all(len(v) == 1 for v in by_window.values())  # a window has one hash
     assert len({next(iter(v)) for v in by_window.values()}) == len(by_window)  # no collision
     assert len(window_hashes("short", 20)) == 0
@@ -91,8 +92,9 @@ def test_word_windows_for_space_separated_text():
 
 def test_evaluation_sets_in_every_format(tmp_path):
     rows = [{"id": "q1", "question": "問題の文", "choices": ["甲", "乙"]}, {"question": "二問目"}]
-    (tmp_path / "e.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows)
-                                      + "\n\n", encoding="utf-8")
+    (tmp_path / "e.jsonl").write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n\n", encoding="utf-8"
+    )
     with gzip.open(tmp_path / "e.jsonl.gz", "wt", encoding="utf-8") as handle:
         handle.write(json.dumps(rows[0], ensure_ascii=False) + "\n")
     pq.write_table(pa.Table.from_pylist([{"id": "p1", "text": "本文"}]), tmp_path / "e.parquet")

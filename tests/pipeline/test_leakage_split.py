@@ -15,8 +15,10 @@ from beam_jobs.leakage import main as leakage_main
 from beam_jobs.prepare import run
 from beam_jobs.split.assign import assign_split
 
-KANA = ("あいうえおかきくけこさしすせそたちつてとなにぬねの"
-        "はひふへほまみむめもやゆよらりるれろわをん漢字文書")
+KANA = (
+    "あいうえおかきくけこさしすせそたちつてとなにぬねの"
+    "はひふへほまみむめもやゆよらりるれろわをん漢字文書"
+)
 VAL = 0.5
 BOILER_PAGES = 1000
 
@@ -44,8 +46,10 @@ def planted(rng: random.Random):
     groups["three_in_one"] = [a, b, c, d]
     inner, outer = ids_with("inner", 2, lambda s: len(set(s)) > 1)
     chapter = prose(rng, 1200)
-    docs += [{"id": inner, "text": chapter},
-             {"id": outer, "text": prose(rng, 2000) + chapter + prose(rng, 2000)}]
+    docs += [
+        {"id": inner, "text": chapter},
+        {"id": outer, "text": prose(rng, 2000) + chapter + prose(rng, 2000)},
+    ]
     groups["inside"] = [inner, outer]
     # Larger than the val split allows: 0.1 x 0.5 x ~600k characters.
     big, part = ids_with("big", 2, lambda s: s[0] == "val")
@@ -53,19 +57,38 @@ def planted(rng: random.Random):
     docs += [{"id": big, "text": whole}, {"id": part, "text": whole[20000:30000]}]
     groups["too_big"] = [big, part]
     boiler = prose(rng, 150)
-    pages = [{"id": f"page-{k:04d}", "text": prose(rng, 300) + "\n" + boiler}
-             for k in range(BOILER_PAGES)]
+    pages = [
+        {"id": f"page-{k:04d}", "text": prose(rng, 300) + "\n" + boiler}
+        for k in range(BOILER_PAGES)
+    ]
     return docs + pages, groups, pages
 
 
 def split_of(out) -> dict:
-    return {i: split for split in ("train", "val")
-            for i in pq.read_table(out / split, columns=["id"])["id"].to_pylist()}
+    return {
+        i: split
+        for split in ("train", "val")
+        for i in pq.read_table(out / split, columns=["id"])["id"].to_pylist()
+    }
 
 
 def prepare(inp, out, *extra):
-    return run(["--input", str(inp), "--output", str(out), "--runner", "FnApiRunner",
-                "--num-shards", "2", "--val-fraction", str(VAL), "--no-report", *extra])
+    return run(
+        [
+            "--input",
+            str(inp),
+            "--output",
+            str(out),
+            "--runner",
+            "FnApiRunner",
+            "--num-shards",
+            "2",
+            "--val-fraction",
+            str(VAL),
+            "--no-report",
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,16 +101,27 @@ def corpus(tmp_path_factory):
     copy = x["text"][:300].replace("。", "！")  # the page's own part, other punctuation
     assert copy != x["text"][:300]
     evalset = root / "bench.jsonl"
-    evalset.write_text(json.dumps({"id": "copy", "question": copy}, ensure_ascii=False) + "\n"
-                       + json.dumps({"id": "fresh", "question": prose(rng, 400)},
-                                    ensure_ascii=False) + "\n", encoding="utf-8")
+    evalset.write_text(
+        json.dumps({"id": "copy", "question": copy}, ensure_ascii=False)
+        + "\n"
+        + json.dumps({"id": "fresh", "question": prose(rng, 400)}, ensure_ascii=False)
+        + "\n",
+        encoding="utf-8",
+    )
     # The boilerplate's fingerprints are shared by more pages than the group limit.
     flags = ["--decontaminate", f"bench={evalset}", "--overlap-max-group", "500"]
     off, on = root / "off", root / "on"
     prepare(inp, off, "--no-containment-split", "--overlap-max-group", "500")
     prepare(inp, on, *flags)
-    return {"root": root, "input": inp, "groups": groups, "x": x["id"], "off": off, "on": on,
-            "flags": flags}
+    return {
+        "root": root,
+        "input": inp,
+        "groups": groups,
+        "x": x["id"],
+        "off": off,
+        "on": on,
+        "flags": flags,
+    }
 
 
 def test_planted_groups_share_a_split(corpus):
@@ -153,12 +187,22 @@ def test_resume_redoes_the_split_with_new_flags_byte_identically(corpus):
     prepare(corpus["input"], off, "--overwrite", "--resume", *corpus["flags"])
 
     def digests(out):
-        return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
-                for sub in ("train", "val", "duplicates") for p in sorted((out / sub).glob("*"))}
+        return {
+            str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for sub in ("train", "val", "duplicates")
+            for p in sorted((out / sub).glob("*"))
+        }
 
     assert digests(off) == digests(corpus["on"])
-    prepare(corpus["input"], off, "--overwrite", "--resume", "--no-containment-split",
-            "--overlap-max-group", "500")
+    prepare(
+        corpus["input"],
+        off,
+        "--overwrite",
+        "--resume",
+        "--no-containment-split",
+        "--overlap-max-group",
+        "500",
+    )
     assert not (off / "duplicates/contaminated-00000-of-00001.parquet").exists()
 
 
@@ -167,8 +211,9 @@ def test_mask_mode_cuts_the_copied_span_and_keeps_the_rest(tmp_path):
     before, copied, after = prose(rng, 400), prose(rng, 300), prose(rng, 400)
     doc_id = ids_with("masked", 1, lambda s: s == ["train"])[0]
     others = [{"id": f"other-{k}", "text": prose(rng, 500)} for k in range(20)]
-    inp = write_jsonl(tmp_path / "in.jsonl.gz",
-                      [{"id": doc_id, "text": before + copied + after}, *others])
+    inp = write_jsonl(
+        tmp_path / "in.jsonl.gz", [{"id": doc_id, "text": before + copied + after}, *others]
+    )
     evalset = tmp_path / "bench.txt"
     evalset.write_text(copied.replace("。", "．") + "\n", encoding="utf-8")
     out = tmp_path / "out"
