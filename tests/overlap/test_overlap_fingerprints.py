@@ -140,3 +140,31 @@ def test_a_small_validation_split_is_warned_about():
     assert "1.00% of the characters" in report.small_val_warning(stats, 0.05)
     stats["splits"]["val"]["chars"] = 40
     assert report.small_val_warning(stats, 0.05) is None
+
+
+def test_bad_flags_are_one_line_errors(tmp_path):
+    from argparse import Namespace
+
+    from beam_jobs.overlap.config import DecontaminateConfig, OverlapConfig
+
+    for bad in ({"threshold": 0}, {"sample": 0}, {"max_group": 1}, {"width": 4}):
+        with pytest.raises(ValueError, match="^--"):
+            OverlapConfig(**bad)
+    (tmp_path / "e.txt").write_text("x\n", encoding="utf-8")
+
+    def opts(specs, **kw):
+        base = {"decontaminate_chars": 50, "decontaminate_words": 0, "decontaminate_mode": "remove"}
+        return Namespace(decontaminate=specs, **{**base, **kw})
+
+    assert DecontaminateConfig.from_options(opts([])) is None
+    good = DecontaminateConfig.from_options(opts([f"e={tmp_path / 'e.txt'}"]))
+    assert good.sets[0].name == "e" and len(good.sets[0].sha256) == 64
+    for specs, kw in (
+        (["nope"], {}),
+        (["a:b=" + str(tmp_path / "e.txt")], {}),
+        (["a=/no/such/file"], {}),
+        ([f"e={tmp_path / 'e.txt'}", f"e={tmp_path / 'e.txt'}"], {}),
+        ([f"e={tmp_path / 'e.txt'}"], {"decontaminate_mode": "mask", "decontaminate_words": 3}),
+    ):
+        with pytest.raises(ValueError, match="^--decontaminate"):
+            DecontaminateConfig.from_options(opts(specs, **kw))
