@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import os
 
+from beam_jobs.overlap.evalsets import read_items
 from beam_jobs.runtime.flags import BoolFlag
 
 DEFAULT_WINDOW = 50
@@ -100,6 +101,10 @@ class DecontaminateConfig:
             if not os.path.isfile(path):
                 raise ValueError(f"--decontaminate {name}: no such local file {path}")
             seen.add(name)
+            try:  # an unreadable set fails here, before any work
+                read_items(path)
+            except (ValueError, OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"--decontaminate {name}: {exc}") from None
             sets.append(EvalSet(name, os.path.abspath(path), _sha256(path)))
         if opts.decontaminate_chars < 8:
             raise ValueError("--decontaminate-chars must be at least 8")

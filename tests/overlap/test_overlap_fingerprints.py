@@ -151,6 +151,7 @@ def test_bad_flags_are_one_line_errors(tmp_path):
         with pytest.raises(ValueError, match="^--"):
             OverlapConfig(**bad)
     (tmp_path / "e.txt").write_text("x\n", encoding="utf-8")
+    (tmp_path / "bad.jsonl").write_text("{not json\n", encoding="utf-8")
 
     def opts(specs, **kw):
         base = {"decontaminate_chars": 50, "decontaminate_words": 0, "decontaminate_mode": "remove"}
@@ -165,6 +166,7 @@ def test_bad_flags_are_one_line_errors(tmp_path):
         (["a=/no/such/file"], {}),
         ([f"e={tmp_path / 'e.txt'}", f"e={tmp_path / 'e.txt'}"], {}),
         ([f"e={tmp_path / 'e.txt'}"], {"decontaminate_mode": "mask", "decontaminate_words": 3}),
+        ([f"bad={tmp_path / 'bad.jsonl'}"], {}),
     ):
         with pytest.raises(ValueError, match="^--decontaminate"):
             DecontaminateConfig.from_options(opts(specs, **kw))
