@@ -12,6 +12,7 @@ from beam_jobs.dedup.near.config import NearDedupConfig
 from beam_jobs.io.files import WARC_FORMATS, detect_format
 from beam_jobs.io.read import ReadConfig
 from beam_jobs.options import PrepareOptions
+from beam_jobs.overlap.config import DecontaminateConfig, OverlapConfig
 from beam_jobs.text.filters import FilterConfig, resolve_scripts
 from beam_jobs.text.normalize import NormalizeConfig
 from beam_jobs.text.options import QualityConfig, quality_config
@@ -21,6 +22,8 @@ from beam_jobs.web.page import WebConfig
 
 DEDUP_KEY = "NFKC, lower-case, seed punctuation to space, whitespace folded"
 SPLIT_RULE = "blake2b-64(id, person='split'+seed) < val_fraction * 2**64"
+COMPONENT_SPLIT_RULE = ("the rule for the smallest id of the document's containment component; "
+                        "a component above max_val_component goes to train (docs/leakage.md)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +63,8 @@ class PrepareConfig:
     counts: CountsConfig
     output: OutputConfig
     options: dict  # every flag of ours and its value, for the manifest and the stage key
+    overlap: OverlapConfig = OverlapConfig()  # containment split and leakage report
+    decontaminate: DecontaminateConfig | None = None  # None: no evaluation sets
 
     @classmethod
     def from_options(cls, opts: PrepareOptions) -> PrepareConfig:
@@ -90,7 +95,9 @@ class PrepareConfig:
                                 opts.ngram_shards),
             output=OutputConfig(opts.output, opts.num_shards, opts.row_group_size, opts.report,
                                 opts.overwrite, opts.resume),
-            options=own_options(opts))
+            options=own_options(opts),
+            overlap=OverlapConfig.from_options(opts),
+            decontaminate=DecontaminateConfig.from_options(opts))
 
     def settings(self) -> dict:
         """How the data was made, as the manifest records it."""
@@ -103,7 +110,9 @@ class PrepareConfig:
             "tokenizer": get_tokenizer(self.tokenizer).config(),
             "special_tokens": list(SPECIAL_TOKENS),
             "split": {"val_fraction": self.split.val_fraction, "seed": self.split.seed,
-                      "rule": SPLIT_RULE},
+                      "rule": COMPONENT_SPLIT_RULE if self.overlap.split else SPLIT_RULE,
+                      "overlap": self.overlap.settings()},
+            "decontamination": self.decontaminate.settings() if self.decontaminate else None,
             "near_dedup": self.near.settings() if self.near else None,
         }
 

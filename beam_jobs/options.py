@@ -15,6 +15,7 @@ import difflib
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_jobs.dedup.near.config import add_near_dedup_args
+from beam_jobs.overlap.config import add_overlap_args
 from beam_jobs.runtime.flags import BoolFlag
 from beam_jobs.text.filters import FilterConfig
 from beam_jobs.text.normalize import WHITESPACE_MODES
@@ -112,6 +113,7 @@ class PrepareOptions(PipelineOptions):
         add_quality_args(parser)
         add_web_args(parser)
         add_near_dedup_args(parser)
+        add_overlap_args(parser)
 
 
 class _StrictParser(argparse.ArgumentParser):

@@ -53,6 +53,7 @@ from beam_jobs.outputs.stages import (
     write_marker,
 )
 from beam_jobs.outputs.stats import CountEvents
+from beam_jobs.overlap.steps import Leakage, build_index
 from beam_jobs.records import (
     DUPLICATE_SCHEMA,
     REJECTED_SCHEMA,
@@ -142,7 +143,8 @@ def build_final_steps(pipeline: beam.Pipeline, config: PrepareConfig, stage: dic
     `build_dedup_stage` (same job) or `reuse_dedup_stage` returns. Returns the PCollection
     holding the manifest (one element)."""
     out, counts = config.output.output, config.counts
-    written = (stage["spill_files"], stage["removed"]) | "WriteSplits" >> WriteSplitShards(
+    leakage = build_leakage(pipeline, config, stage)
+    written = leakage["inputs"] | "WriteSplits" >> WriteSplitShards(
         out, config.output.num_shards, config.split.val_fraction, config.split.seed,
         config.output.row_group_size, web=config.web is not None)
     kept = written["kept"]
@@ -153,9 +155,11 @@ def build_final_steps(pipeline: beam.Pipeline, config: PrepareConfig, stage: dic
         out, config.tokenizer, counts.min_count, counts.max_vocab)
     ngram_shards = train_texts | "NgramCounts" >> CountNgrams(
         out, config.tokenizer, counts.ngram_order, counts.ngram_shards)
-    kept_events = (kept
-                   | "KeptEvents" >> beam.Map(lambda d: Event(
-                       "kept", d.file, d.split, chars=d.n_chars, tokens=d.n_tokens))
+    kept_events = ([kept
+                    | "KeptEvents" >> beam.Map(lambda d: Event(
+                        "kept", d.file, d.split, chars=d.n_chars, tokens=d.n_tokens)),
+                    *leakage["events"]]
+                   | "FinalEvents" >> beam.Flatten()
                    | "Stats" >> beam.CombineGlobally(CountEvents()))
     side = beam.pvalue
     return (pipeline
@@ -165,7 +169,37 @@ def build_final_steps(pipeline: beam.Pipeline, config: PrepareConfig, stage: dic
                 kept_events=side.AsSingleton(kept_events),
                 stage=side.AsSingleton(stage["marker"]), vocab=side.AsSingleton(vocab),
                 doc_shards=side.AsList(written["shards"]),
-                ngram_shards=side.AsList(ngram_shards)))
+                ngram_shards=side.AsList(ngram_shards), **leakage["finish"]))
+
+
+def build_leakage(pipeline: beam.Pipeline, config: PrepareConfig, stage: dict) -> dict:
+    """The containment split, leakage report and decontamination (beam_jobs/overlap/), when
+    on: {'inputs': of WriteSplitShards, 'events': contamination `Event`s, 'finish': Finish's
+    extra side inputs}."""
+    inputs = (stage["spill_files"], stage["removed"])
+    index = build_index(config.decontaminate)
+    if not config.overlap.active and index is None:
+        return {"inputs": inputs, "events": [], "finish": {}}
+    out, side = config.output.output, beam.pvalue
+    leak = inputs | "Leakage" >> Leakage(
+        out, config.output.num_shards, config.overlap, config.decontaminate, index,
+        config.split.val_fraction, config.split.seed, config.tokenizer)
+    finish = {"leakage": side.AsSingleton(leak["stats"])}
+    events = []
+    if leak["duplicates"] is not None:
+        removed = ((stage["removed"], leak["duplicates"] | "ContaminatedIds" >> beam.Map(
+            lambda row: row.id)) | "AllRemoved" >> beam.Flatten())
+        inputs = (stage["spill_files"], removed)
+        shards = leak["duplicates"] | "WriteContaminated" >> WriteShardedParquet(
+            out, "duplicates", "contaminated", 1, DUPLICATE_SCHEMA, row_group_size=65536)
+        finish["contaminated_shards"] = side.AsList(shards)
+        events = [leak["events"]]
+    if leak["moved"] is not None or leak["masked"] is not None:
+        moved = leak["moved"]
+        if moved is None:  # WriteSplitShards takes the masked texts after the moves
+            moved = pipeline | "NoneMoved" >> beam.Create([])
+        inputs = (*inputs, moved, *([leak["masked"]] if leak["masked"] is not None else []))
+    return {"inputs": inputs, "events": events, "finish": finish}
 
 
 def parse_options(argv=None) -> tuple[PrepareOptions, PrepareConfig]:

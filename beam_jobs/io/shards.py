@@ -19,6 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from beam_jobs.dedup.ids import first_per_id
 from beam_jobs.io.parquet import EveryShard, shard_name, write_table
 from beam_jobs.io.spill import read_spill_rows
+from beam_jobs.overlap.mask import apply_masks
 from beam_jobs.records import KeptDocument, ShardFile, SpillFile, doc_schema, spill_schema
 from beam_jobs.split.assign import assign_split, shard_of
 
@@ -62,8 +63,12 @@ class WriteSplitFn(beam.DoFn):
         table = pa.concat_tables(tables) if tables else spill_schema(self.web).empty_table()
         del tables
         table = first_per_id(table)  # later records of a repeated id are dead letters
-        is_val = pa.array([assign_split(i, self.val_fraction, self.seed) == "val"
-                           for i in table["id"].to_pylist()], type=pa.bool_())
+        moved = dict(groups.get("moved", ()))  # the overlap components' splits (overlap/)
+        masked = dict(groups.get("masked", ()))  # decontaminated texts (overlap/mask.py)
+        if masked:
+            table = apply_masks(table, masked)
+        is_val = pa.array([(moved.get(i) or assign_split(i, self.val_fraction, self.seed))
+                           == "val" for i in table["id"].to_pylist()], type=pa.bool_())
         for name, mask in (("train", pc.invert(is_val)), ("val", is_val)):
             part = table.filter(mask)
             yield beam.pvalue.TaggedOutput(SHARDS, self._write(name, shard, part))
@@ -85,8 +90,10 @@ class WriteSplitFn(beam.DoFn):
 
 
 class WriteSplitShards(beam.PTransform):
-    """(`SpillFile`s, removed ids) → {'kept': `KeptDocument`s, 'shards': train and val
-    `ShardFile`s}; every shard of both splits is written."""
+    """(`SpillFile`s, removed ids[, moved (id, split)[, masked (id, (text, n_chars,
+    n_tokens))]]) → {'kept': `KeptDocument`s, 'shards': train and val `ShardFile`s}; every
+    shard of both splits is written. A moved id takes the given split instead of its own
+    hash's; a masked one the given text."""
 
     def __init__(self, output_dir: str, num_shards: int, val_fraction: float, seed: str,
                  row_group_size: int, web: bool = False):
@@ -95,13 +102,17 @@ class WriteSplitShards(beam.PTransform):
         self.fn = WriteSplitFn(output_dir, num_shards, val_fraction, seed, row_group_size, web)
 
     def expand(self, inputs):
-        spill_files, removed_ids = inputs
+        spill_files, removed_ids, *extra = inputs
         num_shards = self.num_shards
         parts = spill_files | "RowGroups" >> beam.FlatMap(_spill_parts)
         removed = removed_ids | "RemovedByShard" >> beam.Map(
             lambda i: (shard_of(i, num_shards), i))
         every = spill_files.pipeline | "EveryShard" >> EveryShard(num_shards)
-        out = ({"part": parts, "removed": (removed, every) | "AllShards" >> beam.Flatten()}
+        joined = {"part": parts, "removed": (removed, every) | "AllShards" >> beam.Flatten()}
+        for name, pcoll in zip(("moved", "masked"), extra):
+            joined[name] = pcoll | f"{name.title()}ByShard" >> beam.Map(
+                lambda kv: (shard_of(kv[0], num_shards), kv))
+        out = (joined
                | "JoinShard" >> beam.CoGroupByKey()
                | "WriteSplits" >> beam.ParDo(self.fn).with_outputs(SHARDS, main="kept"))
         return {"kept": out.kept, "shards": out[SHARDS]}

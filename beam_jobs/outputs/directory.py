@@ -12,7 +12,10 @@ from beam_jobs.outputs.stages import STAGE_DIR
 
 # Written after the dedup stage; manifest first, so deleting in this order never leaves a
 # directory that looks complete.
-FINAL_OUTPUTS = (MANIFEST, "stats.json", "vocab.json", "train", "val", "ngrams", "report")
+# The contaminated rows of duplicates/ depend on the split, so they are a final output.
+CONTAMINATED_SHARD = "duplicates/contaminated-00000-of-00001.parquet"
+FINAL_OUTPUTS = (MANIFEST, "stats.json", "vocab.json", "train", "val", "ngrams", "report",
+                 CONTAMINATED_SHARD)
 # Written by the dedup stage, marker included.
 STAGE_OUTPUTS = (STAGE_DIR, "duplicates", "rejected")
 

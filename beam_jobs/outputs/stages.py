@@ -24,7 +24,12 @@ MARKER = STAGE_DIR + "/stage.json"
 # Options that only the steps after the dedup stage read: changing them keeps it reusable.
 SECOND_JOB_OPTIONS = frozenset({
     "output", "overwrite", "resume", "report", "val_fraction", "split_seed",
-    "row_group_size", "min_count", "max_vocab", "ngram_order", "ngram_shards"})
+    "row_group_size", "min_count", "max_vocab", "ngram_order", "ngram_shards",
+    # the split by containment, the leakage report and decontamination (beam_jobs/overlap/)
+    # read the stage's spill files: a resume redoes them with the new values
+    "containment_split", "leakage_report", "containment_threshold", "overlap_window",
+    "overlap_sample", "overlap_max_group", "max_val_component", "overlap_cc_rounds",
+    "decontaminate", "decontaminate_mode", "decontaminate_chars", "decontaminate_words"})
 
 
 def input_metadata(patterns: list[str]) -> list[dict]:

@@ -15,7 +15,9 @@ PURE = ("beam_jobs/text/normalize.py", "beam_jobs/text/filters.py",
         "beam_jobs/text/codepoints.py", "beam_jobs/dedup/minhash.py", "beam_jobs/dedup/lsh.py",
         "beam_jobs/dedup/shingles.py", "beam_jobs/counts/counting.py",
         "beam_jobs/split/assign.py", "beam_jobs/tokens/tokenizers.py",
-        "beam_jobs/runtime/flags.py")
+        "beam_jobs/runtime/flags.py", "beam_jobs/overlap/fingerprints.py",
+        "beam_jobs/overlap/report.py", "beam_jobs/overlap/evalsets.py",
+        "beam_jobs/overlap/mask.py", "beam_jobs/overlap/config.py")
 
 
 def modules():
