@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from beam_jobs.counts.ngram_config import NgramConfig
 from beam_jobs.dedup.near.config import NearDedupConfig
 from beam_jobs.io.read import ReadConfig
 from beam_jobs.options import PrepareOptions
@@ -52,6 +53,7 @@ class PrepareConfig:
     counts: CountsConfig
     output: OutputConfig
     options: dict  # every flag of ours and its value, for the manifest and the stage key
+    ngram: NgramConfig = NgramConfig()
 
     @classmethod
     def from_options(cls, opts: PrepareOptions) -> PrepareConfig:
@@ -79,7 +81,7 @@ class PrepareConfig:
                                 opts.ngram_shards),
             output=OutputConfig(opts.output, opts.num_shards, opts.row_group_size, opts.report,
                                 opts.overwrite, opts.resume),
-            options=own_options(opts))
+            options=own_options(opts), ngram=NgramConfig.from_options(opts))
 
     def settings(self) -> dict:
         """How the data was made, as the manifest records it."""

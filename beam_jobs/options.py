@@ -14,6 +14,7 @@ import difflib
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from beam_jobs.counts.ngram_config import add_ngram_args
 from beam_jobs.dedup.near.config import add_near_dedup_args
 from beam_jobs.runtime.flags import BoolFlag
 from beam_jobs.text.filters import FilterConfig
@@ -103,6 +104,7 @@ class PrepareOptions(PipelineOptions):
                          help="reuse the materialized dedup stage of an earlier run in --output "
                               "when its options and input files are the same")
 
+        add_ngram_args(parser)
         add_near_dedup_args(parser)
 
 

@@ -143,7 +143,8 @@ def build_final_steps(pipeline: beam.Pipeline, config: PrepareConfig, stage: dic
     vocab = train_texts | "Vocabulary" >> BuildVocab(
         out, config.tokenizer, counts.min_count, counts.max_vocab)
     ngram_shards = train_texts | "NgramCounts" >> CountNgrams(
-        out, config.tokenizer, counts.ngram_order, counts.ngram_shards)
+        out, config.tokenizer, counts.ngram_order, counts.ngram_shards,
+        min_counts=config.ngram.min_counts, buffer_mb=config.ngram.buffer_mb)
     kept_events = (kept
                    | "KeptEvents" >> beam.Map(lambda d: Event(
                        "kept", d.file, d.split, chars=d.n_chars, tokens=d.n_tokens))

@@ -24,7 +24,8 @@ MARKER = STAGE_DIR + "/stage.json"
 # Options that only the steps after the dedup stage read: changing them keeps it reusable.
 SECOND_JOB_OPTIONS = frozenset({
     "output", "overwrite", "resume", "report", "val_fraction", "split_seed",
-    "row_group_size", "min_count", "max_vocab", "ngram_order", "ngram_shards"})
+    "row_group_size", "min_count", "max_vocab", "ngram_order", "ngram_shards",
+    "ngram_min_count", "ngram_buffer_mb"})
 
 
 def input_metadata(patterns: list[str]) -> list[dict]:
