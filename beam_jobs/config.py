@@ -6,13 +6,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from apache_beam.io.filesystems import FileSystems
+
 from beam_jobs.counts.ngram_config import NgramConfig
 from beam_jobs.dedup.near.config import NearDedupConfig
+from beam_jobs.io.files import WARC_FORMATS, detect_format
 from beam_jobs.io.read import ReadConfig
 from beam_jobs.options import PrepareOptions
 from beam_jobs.text.filters import FilterConfig, resolve_scripts
 from beam_jobs.text.normalize import NormalizeConfig
+from beam_jobs.text.options import QualityConfig, quality_config
 from beam_jobs.tokens.tokenizers import SPECIAL_TOKENS, get_tokenizer
+from beam_jobs.web.options import web_config
+from beam_jobs.web.page import WebConfig
 
 DEDUP_KEY = "NFKC, lower-case, seed punctuation to space, whitespace folded"
 SPLIT_RULE = "blake2b-64(id, person='split'+seed) < val_fraction * 2**64"
@@ -47,6 +53,8 @@ class PrepareConfig:
     read: ReadConfig
     normalize: NormalizeConfig
     filters: FilterConfig
+    quality: QualityConfig
+    web: WebConfig | None  # None: no WARC/WET input, so no web columns
     tokenizer: str
     near: NearDedupConfig | None  # None: near dedup off
     split: SplitConfig
@@ -73,7 +81,10 @@ class PrepareConfig:
                 min_letter_ratio=opts.min_letter_ratio,
                 max_duplicate_line_fraction=opts.max_duplicate_line_fraction,
                 ngram_size=opts.duplicate_ngram_size,
-                max_duplicate_ngram_fraction=opts.max_duplicate_ngram_fraction),
+                max_duplicate_ngram_fraction=opts.max_duplicate_ngram_fraction,
+                max_replacement_fraction=opts.max_replacement_fraction),
+            quality=quality_config(opts),
+            web=web_config(opts, opts.max_record_bytes) if reads_web(opts) else None,
             tokenizer=opts.tokenizer,
             near=NearDedupConfig.from_options(opts),
             split=SplitConfig(opts.val_fraction, opts.split_seed),
@@ -89,12 +100,25 @@ class PrepareConfig:
             "normalization": self.normalize.to_dict(),
             "dedup_key": DEDUP_KEY,
             "filters": self.filters.to_dict(),
+            "quality": self.quality.settings(),
+            "web": dataclasses.asdict(self.web) if self.web else None,
             "tokenizer": get_tokenizer(self.tokenizer).config(),
             "special_tokens": list(SPECIAL_TOKENS),
             "split": {"val_fraction": self.split.val_fraction, "seed": self.split.seed,
                       "rule": SPLIT_RULE},
             "near_dedup": self.near.settings() if self.near else None,
         }
+
+
+def reads_web(opts) -> bool:
+    """Whether any input is WARC/WET (by --format, or by the matched files' names)."""
+    if opts.format in WARC_FORMATS:
+        return True
+    if opts.format != "auto":
+        return False
+    return any(detect_format(meta.path, "auto") in WARC_FORMATS
+               for result in FileSystems.match(list(opts.input))
+               for meta in result.metadata_list)
 
 
 def own_options(opts: PrepareOptions) -> dict:

@@ -19,7 +19,9 @@ from beam_jobs.dedup.near.config import add_near_dedup_args
 from beam_jobs.runtime.flags import BoolFlag
 from beam_jobs.text.filters import FilterConfig
 from beam_jobs.text.normalize import WHITESPACE_MODES
+from beam_jobs.text.options import add_quality_args
 from beam_jobs.tokens.tokenizers import TOKENIZERS
+from beam_jobs.web.options import add_web_args
 
 _F = FilterConfig()
 
@@ -33,7 +35,8 @@ class PrepareOptions(PipelineOptions):
                              "several after one --input, or --input repeated; any Beam "
                              "filesystem (gs://, s3://)")
         io.add_argument("--output", help="output directory (local or gs:// ...)")
-        io.add_argument("--format", default="auto", choices=("auto", "text", "jsonl", "parquet"),
+        io.add_argument("--format", default="auto",
+                        choices=("auto", "text", "jsonl", "parquet", "warc", "wet"),
                         help="input format; auto decides by file extension")
         io.add_argument("--text-field", default="text", help="text field (JSON Lines, Parquet)")
         io.add_argument("--id-field", default="id",
@@ -76,6 +79,9 @@ class PrepareOptions(PipelineOptions):
         filt.add_argument("--max-duplicate-ngram-fraction", type=float,
                           default=_F.max_duplicate_ngram_fraction, help="1 disables")
         filt.add_argument("--duplicate-ngram-size", type=int, default=_F.ngram_size)
+        filt.add_argument("--max-replacement-fraction", type=float,
+                          default=_F.max_replacement_fraction,
+                          help="share of U+FFFD (mojibake, --decode-errors replace); 1 disables")
 
         tok = parser.add_argument_group("tokens, vocabulary and n-grams")
         tok.add_argument("--tokenizer", default="char", choices=sorted(TOKENIZERS))
@@ -104,6 +110,8 @@ class PrepareOptions(PipelineOptions):
                          help="reuse the materialized dedup stage of an earlier run in --output "
                               "when its options and input files are the same")
 
+        add_quality_args(parser)
+        add_web_args(parser)
         add_ngram_args(parser)
         add_near_dedup_args(parser)
 
@@ -170,7 +178,7 @@ def validate(opts: PrepareOptions) -> None:
         if getattr(opts, flag) < 0:
             raise ValueError(f"--{flag.replace('_', '-')} must not be negative")
     for flag in ("min_script_ratio", "min_letter_ratio", "max_duplicate_line_fraction",
-                 "max_duplicate_ngram_fraction"):
+                 "max_duplicate_ngram_fraction", "max_replacement_fraction"):
         if not 0 <= getattr(opts, flag) <= 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be in [0, 1]")
     if opts.max_chars and opts.min_chars > opts.max_chars:

@@ -53,8 +53,15 @@ from beam_jobs.outputs.stages import (
     write_marker,
 )
 from beam_jobs.outputs.stats import CountEvents
-from beam_jobs.records import DUPLICATE_SCHEMA, REJECTED_SCHEMA, Event, SpillFile
+from beam_jobs.records import (
+    DUPLICATE_SCHEMA,
+    REJECTED_SCHEMA,
+    REJECTED_WEB_SCHEMA,
+    Event,
+    SpillFile,
+)
 from beam_jobs.runtime.flags import legacy_bool_values
+from beam_jobs.runtime.prism import configure_prism
 from beam_jobs.runtime.runner import choose_local_mode, counter_values, resolve_runner
 from beam_jobs.runtime.worker_env import local_worker_env, tune_this_process
 from beam_jobs.text.clean import CleanDocuments
@@ -65,14 +72,15 @@ def build_dedup_stage(pipeline: beam.Pipeline, config: PrepareConfig, key: str,
     """read → clean → spill → unique ids → exact dedup → near dedup. The documents stay in
     the spill files where they were cleaned; only `DedupRecord`s cross the dedup shuffles.
     Writes the duplicate and rejected tables, and last the stage's marker."""
-    out = config.output.output
-    read = pipeline | "Read" >> ReadDocuments(config.read)
+    out, web = config.output.output, config.web is not None
+    read = pipeline | "Read" >> ReadDocuments(config.read, config.web)
     clean = read["docs"] | "Clean" >> CleanDocuments(config.normalize, config.filters,
-                                                     config.tokenizer)
+                                                     config.tokenizer, config.quality)
     docs = clean["docs"]
     if config.near is not None:
         docs = docs | "Sign" >> beam.ParDo(AddSignature(config.near.hasher()))
-    spilled = docs | "SpillDocs" >> SpillDocuments(out, SPILL_DIR, config.output.num_shards)
+    spilled = docs | "SpillDocs" >> SpillDocuments(out, SPILL_DIR, config.output.num_shards,
+                                                   web=web)
     unique = spilled["records"] | "UniqueIds" >> UniqueIds()
     exact = unique["records"] | "ExactDedup" >> ExactDedup()
     duplicates = [exact["duplicates"]]
@@ -87,13 +95,14 @@ def build_dedup_stage(pipeline: beam.Pipeline, config: PrepareConfig, key: str,
         row_group_size=65536)
     rejected = (read["rejected"], unique["rejected"]) | "AllRejected" >> beam.Flatten()
     rejected_shards = rejected | "WriteRejected" >> WriteShardedParquet(
-        out, "rejected", "rejected", 1, REJECTED_SCHEMA,
+        out, "rejected", "rejected", 1, REJECTED_WEB_SCHEMA if web else REJECTED_SCHEMA,
         sort_key=("file", "line", "reason", "raw"), shard_key="file", row_group_size=65536)
     events = [
         read["files"] | "ReadEvents" >> beam.Map(lambda f: Event("read", f.path, n=f.records)),
         rejected | "RejectedEvents" >> beam.Map(lambda r: Event("rejected", r.file, r.reason)),
-        clean["filtered"] | "FilteredEvents" >> beam.Map(
-            lambda r: Event("filtered", r.file, r.reason)),
+        (read["filtered"], clean["filtered"]) | "AllFiltered" >> beam.Flatten()
+        | "FilteredEvents" >> beam.Map(lambda r: Event("filtered", r.file, r.reason)),
+        read["skipped"], clean["pii"],
         all_duplicates | "DuplicateEvents" >> beam.Map(
             lambda r: Event("duplicate", r.file, r.kind)),
     ]
@@ -135,7 +144,7 @@ def build_final_steps(pipeline: beam.Pipeline, config: PrepareConfig, stage: dic
     out, counts = config.output.output, config.counts
     written = (stage["spill_files"], stage["removed"]) | "WriteSplits" >> WriteSplitShards(
         out, config.output.num_shards, config.split.val_fraction, config.split.seed,
-        config.output.row_group_size)
+        config.output.row_group_size, web=config.web is not None)
     kept = written["kept"]
     train_texts = (kept
                    | "Train" >> beam.Filter(lambda d: d.split == "train")
@@ -167,6 +176,7 @@ def parse_options(argv=None) -> tuple[PrepareOptions, PrepareConfig]:
     check_flags(argv)
     opts = PrepareOptions(argv)
     resolve_runner(opts)
+    configure_prism(opts)  # Prism's binary, found before any work (runtime/prism.py)
     validate(opts)
     return opts, PrepareConfig.from_options(opts)
 

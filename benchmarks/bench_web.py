@@ -71,14 +71,15 @@ def pipeline_run(pattern: str, in_process: bool = False) -> int:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from beam_jobs.io.read import ReadDocuments
+    from beam_jobs.io.read import ReadConfig, ReadDocuments
     from beam_jobs.web.extract import ExtractConfig
     from beam_jobs.web.page import WebConfig
 
     options = PipelineOptions(["--runner", "FnApiRunner", "--direct_num_workers", "1"])
     with beam.Pipeline(options=options) as p:
         web = WebConfig(extract=ExtractConfig(timeout_s=0)) if in_process else None
-        read = p | ReadDocuments([pattern], web=web)
+        web = web or WebConfig()
+        read = p | ReadDocuments(ReadConfig((pattern,)), web=web)
         for name in ("docs", "filtered", "skipped", "rejected"):
             _ = read[name] | f"Drop{name}" >> beam.Filter(lambda _: False)
     return 0

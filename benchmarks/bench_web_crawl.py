@@ -18,7 +18,8 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_jobs.io.read import ReadDocuments
+from beam_jobs.io.read import ReadConfig, ReadDocuments
+from beam_jobs.records import WEB_FIELDS, Event
 from beam_jobs.web.page import WebConfig
 from benchmarks.web_cases import load_crawl
 
@@ -29,7 +30,7 @@ OUTPUTS = ("docs", "skipped", "filtered", "rejected", "files")
 def run(tmp: str) -> dict[str, list]:
     config = WebConfig()  # every language kept: `--lang ja` keeps the docs with lang == ja
     with beam.Pipeline(options=PipelineOptions(["--runner", "FnApiRunner"])) as p:
-        read = p | ReadDocuments([str(WARC_DIR / "*.warc.gz")], web=config)
+        read = p | ReadDocuments(ReadConfig((str(WARC_DIR / "*.warc.gz"),)), web=config)
         for name in OUTPUTS:
             (
                 read[name]
@@ -53,14 +54,16 @@ def main() -> None:
     seen = collections.Counter()
     for name in OUTPUTS[:4]:
         for row in out[name]:
-            seen[row["file"]] += 1
+            seen[row.file] += 1
     print("| file | records read | docs + skipped + filtered + rejected |\n|---|---|---|")
-    for f in sorted(out["files"], key=lambda f: f["path"]):
-        print(f"| {f['path']} | {f['records']} | {seen[f['path']]} |")
+    for f in sorted(out["files"], key=lambda f: f.path):
+        print(f"| {f.path} | {f.records} | {seen[f.path]} |")
     for name in OUTPUTS[1:4]:
-        reasons = collections.Counter(r["reason"] for r in out[name])
+        reasons = collections.Counter(r.detail if isinstance(r, Event) else r.reason
+                                      for r in out[name])
         print(f"\n{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())))
-    ja_kept = {d["id"] for d in out["docs"] if d["lang"] == "ja"}
+    lang = WEB_FIELDS.names.index("lang")
+    ja_kept = {d.id for d in out["docs"] if d.web[lang] == "ja"}
     true_ja = {i for i, lab in labels.items() if lab["lang"] == "ja"}
     tp = len(ja_kept & true_ja)
     print(
@@ -69,12 +72,13 @@ def main() -> None:
         f"Chinese pages kept as ja: {sum(labels[i]['lang'] == 'zh' for i in ja_kept)})"
     )
     truth_fffd = {r["uri_id"] for r in _payload_fffd()}
-    fffd = [d["id"] for d in out["docs"] if "\ufffd" in d["raw_text"] and d["id"] not in truth_fffd]
+    fffd = [d.id for d in out["docs"] if "\ufffd" in d.raw_text and d.id not in truth_fffd]
+    charset = WEB_FIELDS.names.index("charset")
     wrong = [
-        d["id"]
+        d.id
         for d in out["docs"]
-        if labels[d["id"]]["charset"] not in (None, "ascii")
-        and not _same_codec(d["charset"], labels[d["id"]]["charset"])
+        if labels[d.id]["charset"] not in (None, "ascii")
+        and not _same_codec(d.web[charset], labels[d.id]["charset"])
     ]
     print(
         f"documents: {len(out['docs'])}; with U+FFFD that their true text lacks: {len(fffd)}; "

@@ -19,7 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from beam_jobs.dedup.ids import first_per_id
 from beam_jobs.io.parquet import EveryShard, shard_name, write_table
 from beam_jobs.io.spill import read_spill_rows
-from beam_jobs.records import DOC_SCHEMA, SPILL_SCHEMA, KeptDocument, ShardFile, SpillFile
+from beam_jobs.records import KeptDocument, ShardFile, SpillFile, doc_schema, spill_schema
 from beam_jobs.split.assign import assign_split, shard_of
 
 SHARDS = "shards"
@@ -41,9 +41,10 @@ class WriteSplitFn(beam.DoFn):
     train and val `ShardFile`s on `shards`."""
 
     def __init__(self, output_dir: str, num_shards: int, val_fraction: float, seed: str,
-                 row_group_size: int):
+                 row_group_size: int, web: bool = False):
         self.output_dir, self.num_shards = output_dir, num_shards
         self.val_fraction, self.seed, self.row_group_size = val_fraction, seed, row_group_size
+        self.web = web
 
     def setup(self):
         self.written = beam.metrics.Metrics.counter("write", "split_shards")
@@ -58,7 +59,7 @@ class WriteSplitFn(beam.DoFn):
         # Removed documents are dropped file by file, so the shard is held once, kept only.
         tables = [_drop(read_spill_rows(self.output_dir, path, sorted(by_file[path])), removed)
                   for path in sorted(by_file)]
-        table = pa.concat_tables(tables) if tables else SPILL_SCHEMA.empty_table()
+        table = pa.concat_tables(tables) if tables else spill_schema(self.web).empty_table()
         del tables
         table = first_per_id(table)  # later records of a repeated id are dead letters
         is_val = pa.array([assign_split(i, self.val_fraction, self.seed) == "val"
@@ -74,7 +75,8 @@ class WriteSplitFn(beam.DoFn):
 
     def _write(self, split: str, shard: int, part: pa.Table) -> ShardFile:
         rel = posixpath.join(split, shard_name(split, shard, self.num_shards))
-        table = pa.table({name: part[name] for name in DOC_SCHEMA.names}, schema=DOC_SCHEMA)
+        schema = doc_schema(self.web)
+        table = pa.table({name: part[name] for name in schema.names}, schema=schema)
         sha256 = write_table(FileSystems.join(self.output_dir, rel), table, self.row_group_size)
         self.written.inc()
         return ShardFile(rel, shard, table.num_rows, split,
@@ -87,10 +89,10 @@ class WriteSplitShards(beam.PTransform):
     `ShardFile`s}; every shard of both splits is written."""
 
     def __init__(self, output_dir: str, num_shards: int, val_fraction: float, seed: str,
-                 row_group_size: int):
+                 row_group_size: int, web: bool = False):
         super().__init__()
         self.num_shards = num_shards
-        self.fn = WriteSplitFn(output_dir, num_shards, val_fraction, seed, row_group_size)
+        self.fn = WriteSplitFn(output_dir, num_shards, val_fraction, seed, row_group_size, web)
 
     def expand(self, inputs):
         spill_files, removed_ids = inputs

@@ -24,11 +24,12 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_jobs.dedup.exact import key_hash
 from beam_jobs.io.fs import atomic_create
-from beam_jobs.records import SPILL_SCHEMA, DedupRecord, Document, SpillFile
+from beam_jobs.records import WEB_FIELDS, DedupRecord, Document, SpillFile, spill_schema
 from beam_jobs.split.assign import shard_of
 from beam_jobs.text.normalize import dedup_key
 
 SPILL_FILES = "spill_files"
+_NO_WEB = (None,) * len(WEB_FIELDS)  # a document that is not a web page, in a web run
 # Characters of text a worker buffers before it writes a spill file. Measured (tracemalloc in
 # the SDK workers, 4x corpus): the buffer and its Arrow table were the workers' peak, and at
 # 64 M characters it was never reached, so the buffer grew with each worker's share.
@@ -41,9 +42,10 @@ class SpillFn(beam.DoFn):
     on `spill_files` as a `SpillFile`."""
 
     def __init__(self, output_dir: str, subdir: str, num_shards: int,
-                 max_bytes: int = SPILL_BYTES):
+                 max_bytes: int = SPILL_BYTES, web: bool = False):
         self.output_dir, self.subdir = output_dir, subdir
-        self.num_shards, self.max_bytes = num_shards, max_bytes
+        self.num_shards, self.max_bytes, self.web = num_shards, max_bytes, web
+        self.schema = spill_schema(web)
 
     def setup(self):
         self.docs = beam.metrics.Metrics.counter("spill", "documents")
@@ -59,8 +61,10 @@ class SpillFn(beam.DoFn):
     def process(self, doc: Document):
         # Only what the spill file stores (SPILL_SCHEMA's order): not the dedup key, a second
         # copy of the text.
-        self.rows.append((doc.id, doc.text, doc.n_tokens, doc.n_chars, doc.source, doc.file,
-                          doc.line))
+        row = (doc.id, doc.text, doc.n_tokens, doc.n_chars, doc.source)
+        if self.web:
+            row += doc.web or _NO_WEB
+        self.rows.append((*row, doc.file, doc.line))
         self.size += len(doc.text)
         self.docs.inc()
         yield DedupRecord(doc.id, key_hash(doc.key), doc.n_chars, doc.file, doc.line, self.rel,
@@ -75,13 +79,13 @@ class SpillFn(beam.DoFn):
                 info, GlobalWindow().max_timestamp(), [GlobalWindow()]))
 
     def _flush(self) -> SpillFile:
-        columns = dict(zip(SPILL_SCHEMA.names[:-1], map(list, zip(*self.rows))))
+        columns = dict(zip(self.schema.names[:-1], map(list, zip(*self.rows))))
         columns["shard"] = [shard_of(doc_id, self.num_shards) for doc_id in columns["id"]]
-        table = pa.table(columns, schema=SPILL_SCHEMA)
+        table = pa.table(columns, schema=self.schema)
         table = table.take(pc.sort_indices(table, [("shard", "ascending"), ("id", "ascending")]))
         shards = []
         with atomic_create(FileSystems.join(self.output_dir, self.rel)) as handle:
-            with pq.ParquetWriter(handle, SPILL_SCHEMA, compression="zstd") as writer:
+            with pq.ParquetWriter(handle, self.schema, compression="zstd") as writer:
                 for shard in pc.unique(table["shard"]).to_pylist():
                     part = table.filter(pc.equal(table["shard"], shard))
                     writer.write_table(part, row_group_size=max(1, part.num_rows))
@@ -96,9 +100,9 @@ class SpillDocuments(beam.PTransform):
     """`Document`s → {'records': `DedupRecord`s, 'files': one `SpillFile` per spill file}."""
 
     def __init__(self, output_dir: str, subdir: str, num_shards: int,
-                 max_bytes: int = SPILL_BYTES):
+                 max_bytes: int = SPILL_BYTES, web: bool = False):
         super().__init__()
-        self.fn = SpillFn(output_dir, subdir, num_shards, max_bytes)
+        self.fn = SpillFn(output_dir, subdir, num_shards, max_bytes, web)
 
     def expand(self, docs):
         out = docs | "Spill" >> beam.ParDo(self.fn).with_outputs(SPILL_FILES, main="records")

@@ -13,16 +13,23 @@ import apache_beam as beam
 from beam_jobs.counts.counting import merge_counters
 from beam_jobs.records import Event
 
+FATES = ("read", "kept", "filtered", "duplicate", "rejected", "skipped")
+
 
 class CountEvents(beam.CombineFn):
     """`Event`s → a Counter of their sums (stored in the stage marker, merged with the events
-    of the final steps, then turned into stats.json by `finalize`)."""
+    of the final steps, then turned into stats.json by `finalize`). A record's fate is one of
+    `FATES` (skipped: a WARC record that is not a page, such as a request); other kinds (pii)
+    are tallies by detail, not fates."""
 
     def create_accumulator(self):
         return Counter()
 
     def add_input(self, acc, event: Event):
         kind, file = event.kind, event.file
+        if kind not in FATES:
+            acc[("tally", kind, event.detail)] += event.n
+            return acc
         acc[kind] += event.n
         acc[("file", file, kind)] += event.n
         if kind == "kept":
@@ -43,33 +50,33 @@ class CountEvents(beam.CombineFn):
         return acc
 
 
+PER_FILE = ("read", "kept", "filtered", "duplicates", "rejected", "skipped")
+_BY_KIND = {"filtered": "filtered_by_reason", "rejected": "rejected_by_reason",
+            "duplicate": "duplicates_by_kind", "skipped": "skipped_by_reason"}
+
+
 def finalize(acc: Counter) -> dict:
     """Counter of events → the stats.json body."""
-    stats = {name: int(acc.get(name, 0))
-             for name in ("read", "kept", "filtered", "duplicate", "rejected")}
+    stats = {name: int(acc.get(name, 0)) for name in FATES}
     stats["duplicates"] = stats.pop("duplicate")
-    stats["filtered_by_reason"] = {}
-    stats["rejected_by_reason"] = {}
-    stats["duplicates_by_kind"] = {}
-    stats["files"] = {}
+    for name in _BY_KIND.values():
+        stats[name] = {}
+    stats["files"], tallies = {}, defaultdict(dict)
     stats["splits"] = {s: {"documents": 0, "chars": 0, "tokens": 0, "length_histogram": {}}
                        for s in ("train", "val")}
     by_reason: dict[str, dict] = defaultdict(dict)
     for key, value in sorted(acc.items(), key=lambda kv: str(kv[0])):
         if not isinstance(key, tuple):
             continue
-        if key[0] == "filtered":
-            stats["filtered_by_reason"][key[1]] = value
-        elif key[0] == "rejected":
-            stats["rejected_by_reason"][key[1]] = value
-        elif key[0] == "duplicate":
-            stats["duplicates_by_kind"][key[1]] = value
+        if key[0] in _BY_KIND:
+            stats[_BY_KIND[key[0]]][key[1]] = value
         elif key[0] == "file":
-            counts = stats["files"].setdefault(key[1], dict.fromkeys(
-                ("read", "kept", "filtered", "duplicates", "rejected"), 0))
+            counts = stats["files"].setdefault(key[1], dict.fromkeys(PER_FILE, 0))
             counts["duplicates" if key[2] == "duplicate" else key[2]] = value
         elif key[0] == "file_reason" and key[2] != "duplicate":
             by_reason[key[1]].setdefault(f"{key[2]}_by_reason", {})[key[3]] = value
+        elif key[0] == "tally":
+            tallies[f"{key[1]}_by_kind"][key[2]] = value
         elif key[0] == "split":
             stats["splits"][key[1]][key[2]] = value
         elif key[0] == "hist":
@@ -80,10 +87,10 @@ def finalize(acc: Counter) -> dict:
         split["length_histogram"] = {k: hist[k] for k in sorted(hist, key=int)}
     for file, counts in stats["files"].items():
         counts.update(by_reason.get(file, {}))
-    accounted = stats["kept"] + stats["filtered"] + stats["duplicates"] + stats["rejected"]
-    stats["identity_holds"] = stats["read"] == accounted and all(
-        f["read"] == f["kept"] + f["filtered"] + f["duplicates"] + f["rejected"]
-        for f in stats["files"].values())
+    stats.update(tallies)
+    stats["identity_holds"] = all(
+        c["read"] == sum(c[name] for name in PER_FILE[1:])
+        for c in [stats, *stats["files"].values()])
     stats["warnings"] = warnings(stats)
     return stats
 

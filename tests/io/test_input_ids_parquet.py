@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from beam_jobs.io.input_ids import input_ids_array, input_ids_type, with_input_ids
-from beam_jobs.io.parquet import DOC_SCHEMA, write_table
+from beam_jobs.io.parquet import write_table
+from beam_jobs.records import DOC_SCHEMA
 
 
 def shard(tmp_path, vocab_size: int, name: str = "train-00000-of-00001.parquet"):

@@ -3,7 +3,6 @@ filtered or rejected row with its reason, and the per-file identity holds; hosti
 (a lying Content-Length, a gzip member cut in half, a 100 MB payload, binary garbage served
 as HTML, a page that makes the extractor slow) each cost one counted record."""
 
-import gzip
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
@@ -16,60 +15,9 @@ from beam_jobs.records import WEB_FIELDS, Event
 from beam_jobs.web.extract import ExtractConfig
 from beam_jobs.web.langid import LangConfig
 from beam_jobs.web.page import WebConfig
-from tests.web_fixtures import (
-    EN_PAGE,
-    JA_PAGE,
-    ZH_PAGE,
-    conversion,
-    huge_member,
-    lie,
-    members,
-    metadata,
-    record_id,
-    request,
-    response,
-    revisit,
-    warcinfo,
-)
+from tests.web_fixtures import U, record_id, write_inputs
 
-SLOW_PAGE = "<html lang='ja'><body>" + "<div>" * 6000 + "吾輩は猫である" + "</div>" * 6000
-U = "https://a.example/"
 OUTPUTS = ("docs", "skipped", "filtered", "rejected")
-
-
-def crawl_gz() -> bytes:
-    ja = JA_PAGE.format(charset="Shift_JIS").encode("cp932")
-    parts = [
-        members(
-            [
-                warcinfo(),
-                request(U + "ja"),
-                response(U + "ja", ja, content_type="text/html; charset=ISO-8859-1"),
-                metadata(U + "ja"),
-                response(U + "zh", ZH_PAGE.encode()),
-                response(U + "en", EN_PAGE.encode()),
-                response(U + "404", b"Not Found", status=404),
-                response(U + "png", b"\x89PNG\r\n\x1a\n" + bytes(256), content_type="image/png"),
-                response(U + "garbage", bytes(range(256)) * 64),
-                lie(response(U + "lie", JA_PAGE.format(charset="utf-8").encode()), 700),
-            ]
-        ),
-        gzip.compress(response(U + "cut", JA_PAGE.encode())[:90], mtime=0)[:-30],  # cut member
-        huge_member(U + "huge", 100 << 20),
-        members([response(U + "slow", SLOW_PAGE.encode()), revisit(U + "ja")]),
-    ]
-    return b"".join(parts)
-
-
-def write_inputs(tmp_path):
-    (tmp_path / "crawl-00000.warc.gz").write_bytes(crawl_gz())
-    (tmp_path / "plain.warc").write_bytes(
-        b"".join([warcinfo(), response(U + "p", JA_PAGE.format(charset="utf-8").encode())])
-    )
-    (tmp_path / "text.wet.gz").write_bytes(
-        members([warcinfo(), conversion(U + "w", "これは日本語の文章です。吾輩は猫である。")])
-    )
-    return str(tmp_path / "*")
 
 
 def test_detect_format():
