@@ -235,6 +235,7 @@ class TrainStream(IterableDataset):
     seeded shuffle pool of `pool_size` contexts. Targets equal to `<bos>` (the step from one
     document to the next) are set to IGNORE_INDEX. A batch carries its `worker`, `epoch` and
     `index`; pass `start={worker: (epoch, index)}` to resume after the consumed batches.
+    `holdout` ({(shard, row group): rows}) leaves out the leading rows of those row groups.
     """
 
     def __init__(
@@ -248,8 +249,11 @@ class TrainStream(IterableDataset):
         split: str = "train",
         pool_size: int = 4096,
         start: dict | None = None,
+        holdout: dict | None = None,
     ):
         self.paths = shard_paths(data_dir, manifest, split)
+        # {(shard, row group): rows}: leading rows never trained on (`lm.holdout`)
+        self.holdout = dict(holdout or {})
         self.vocab, self.batch_size, self.block_size = vocab, batch_size, block_size
         self.seed, self.pool_size = seed, max(pool_size, 2 * batch_size)
         self.start = {int(k): tuple(v) for k, v in (start or {}).items()}
@@ -305,6 +309,7 @@ class TrainStream(IterableDataset):
                 files[shard] = pq.ParquetFile(self.paths[shard])
             pf = files[shard]
             texts = pf.read_row_group(group, columns=["text"]).column(0).to_pylist()
+            texts = texts[self.holdout.get((shard, group), 0) :]
             docs = [self.vocab.encode_document(texts[i]) for i in rng.permutation(len(texts))]
             stream = np.concatenate([carry, *docs]) if docs else carry
             n = max((len(stream) - 1) // T, 0)

@@ -29,6 +29,7 @@ FIXED_ON_RESUME = (
     "amp",
     "init_from",
     "mix_temperature",
+    "interpolation_holdout_tokens",
 )
 MODEL_DEFAULTS = {"emb_dim": 128, "hidden": 512, "layers": 1, "dropout": 0.0, "head": "auto"}
 
@@ -126,7 +127,8 @@ def add_optimization_options(g) -> None:
         "--amp",
         default="auto",
         choices=("auto", "off", "bf16", "fp16"),
-        help="mixed precision; auto: bf16 (or fp16) on CUDA, off on CPU",
+        help="mixed precision; auto: bf16 (or fp16) on CUDA; on CPU bf16 where a short "
+        "probe of this model shape measures it faster than float32 (lm.hardware)",
     )
 
 
@@ -136,8 +138,9 @@ def add_system_options(g) -> None:
         "--threads",
         type=int,
         default=0,
-        help="torch CPU threads; 0: the cores not busy with other work (1-minute "
-        "load average), at least 1. Oversubscribed cores slow torch down badly",
+        help="torch CPU threads; 0: the cores idle now (/proc/stat over 0.5 s, not the "
+        "load average, which still counts a run that just ended), at least 1. "
+        "Oversubscribed cores slow torch down badly",
     )
     g.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
 
@@ -162,6 +165,15 @@ def add_output_options(g) -> None:
     )
     g.add_argument("--add-k", type=float, default=1.0, help="k of the add-k baselines")
     g.add_argument(
+        "--interpolation-holdout-tokens",
+        type=int,
+        default=100_000,
+        metavar="N",
+        help="train tokens (at most 1/20 of the split) held out of training and of the "
+        "n-gram counts, on which the GRU + Kneser-Ney mixture weight and order are fitted "
+        "(metrics.json `interpolated`); 0: no interpolation, train on everything",
+    )
+    g.add_argument(
         "--price-per-hour",
         type=float,
         default=None,
@@ -176,6 +188,8 @@ def check_options(args) -> None:
     """Combinations refused before any work (`OptionError`)."""
     if args.max_steps is None and args.time_budget is None:
         raise OptionError("give --max-steps and/or --time-budget")
+    if args.interpolation_holdout_tokens < 0:
+        raise OptionError("--interpolation-holdout-tokens must be 0 or more")
 
 
 def resolve_model_options(args, init: dict | None) -> None:
