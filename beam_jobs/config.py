@@ -16,6 +16,7 @@ from beam_jobs.options import PrepareOptions
 from beam_jobs.text.filters import FilterConfig, resolve_scripts
 from beam_jobs.text.normalize import NormalizeConfig
 from beam_jobs.text.options import QualityConfig, quality_config
+from beam_jobs.text.perplexity_filter import PerplexityConfig, perplexity_config
 from beam_jobs.tokens.tokenizers import SPECIAL_TOKENS, get_tokenizer
 from beam_jobs.web.options import web_config
 from beam_jobs.web.page import WebConfig
@@ -62,6 +63,7 @@ class PrepareConfig:
     output: OutputConfig
     options: dict  # every flag of ours and its value, for the manifest and the stage key
     ngram: NgramConfig = NgramConfig()
+    perplexity: PerplexityConfig | None = None  # None: no --perplexity-model
 
     @classmethod
     def from_options(cls, opts: PrepareOptions) -> PrepareConfig:
@@ -92,11 +94,13 @@ class PrepareConfig:
                                 opts.ngram_shards),
             output=OutputConfig(opts.output, opts.num_shards, opts.row_group_size, opts.report,
                                 opts.overwrite, opts.resume),
-            options=own_options(opts), ngram=NgramConfig.from_options(opts))
+            options=own_options(opts), ngram=NgramConfig.from_options(opts),
+            perplexity=perplexity_config(opts))
 
     def settings(self) -> dict:
-        """How the data was made, as the manifest records it."""
-        return {
+        """How the data was made, as the manifest records it (`perplexity_filter` only when
+        set, so that runs without it keep their manifests and stage keys)."""
+        settings = {
             "normalization": self.normalize.to_dict(),
             "dedup_key": DEDUP_KEY,
             "filters": self.filters.to_dict(),
@@ -108,6 +112,9 @@ class PrepareConfig:
                       "rule": SPLIT_RULE},
             "near_dedup": self.near.settings() if self.near else None,
         }
+        if self.perplexity is not None:
+            settings["perplexity_filter"] = self.perplexity.settings()
+        return settings
 
 
 def reads_web(opts) -> bool:

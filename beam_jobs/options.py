@@ -20,6 +20,7 @@ from beam_jobs.runtime.flags import BoolFlag
 from beam_jobs.text.filters import FilterConfig
 from beam_jobs.text.normalize import WHITESPACE_MODES
 from beam_jobs.text.options import add_quality_args
+from beam_jobs.text.perplexity_filter import add_perplexity_args
 from beam_jobs.tokens.tokenizers import TOKENIZERS
 from beam_jobs.web.options import add_web_args
 
@@ -113,6 +114,7 @@ class PrepareOptions(PipelineOptions):
         add_quality_args(parser)
         add_web_args(parser)
         add_ngram_args(parser)
+        add_perplexity_args(parser)
         add_near_dedup_args(parser)
 
 

@@ -122,10 +122,12 @@ class NgramScorer:
             np.savez(f, **arrays)
 
     @classmethod
-    def load(cls, path: str) -> NgramScorer:
-        """ValueError (one line) for a file that is not a saved scorer."""
+    def load(cls, path, name: str | None = None) -> NgramScorer:
+        """The scorer saved at `path` (a path or an open binary file named `name`);
+        ValueError (one line) for a file that is not a saved scorer."""
+        path_arg, path = path, name or path
         try:
-            with np.load(path, allow_pickle=False) as z:
+            with np.load(path_arg, allow_pickle=False) as z:
                 meta = json.loads(z["meta"].tobytes().decode())
                 if meta.get("format") != FORMAT:
                     raise ValueError(f"{path}: not an n-gram model file ({meta.get('format')})")
@@ -133,7 +135,9 @@ class NgramScorer:
                 keys = [None, None] + [z[f"keys_{n}"] for n in range(2, order + 1)]
                 top = [None] + [z[f"top_{n}"].astype(np.float64) for n in range(1, order + 1)]
                 gamma = [None] + [z[f"gamma_{n}"].astype(np.float64) for n in range(1, order + 1)]
-        except (OSError, KeyError, json.JSONDecodeError) as e:
+        except (OSError, KeyError, EOFError, json.JSONDecodeError, ValueError) as e:
+            if isinstance(e, ValueError) and str(e).startswith(str(path)):
+                raise
             raise ValueError(f"{path}: unreadable n-gram model ({e})") from None
         return cls(
             meta["V"],
