@@ -50,6 +50,8 @@ class Run:
     hardware: dict = field(default_factory=dict)  # what was chosen and why (lm.hardware)
     # per domain {(shard, row group): rows} never trained on (lm.holdout)
     holdout: dict = field(default_factory=dict)
+    # with --carry-state: {(domain, worker): the hidden state after its last batch}
+    hidden: dict = field(default_factory=dict)
 
     @property
     def several(self) -> bool:
@@ -210,6 +212,7 @@ def resume(run: Run) -> None:
     if run.scaler is not None and ckpt.get("scaler"):
         run.scaler.load_state_dict(ckpt["scaler"])
     run.state = ckpt["state"]
+    run.hidden = {k: v.to(run.device) for k, v in ckpt.get("hidden", {}).items()}
     print(f"resumed from {run.path} at step {run.state['step']}", file=sys.stderr)
 
 
@@ -227,6 +230,7 @@ def save(run: Run) -> None:
                 "cuda": torch.cuda.get_rng_state_all() if cuda else None,
             },
             "state": run.state,
+            "hidden": run.hidden,
             "options": run.options,
             "model_config": asdict(run.model.config),
             "vocab": run.vocab.tokens,

@@ -138,6 +138,7 @@ class Batches:
                 seed=args.seed,
                 start=pos["data_position"],
                 holdout=run.holdout.get(name),
+                lanes=args.carry_state,
             )
             loader = DataLoader(
                 stream,
@@ -165,8 +166,16 @@ def train_step(run: Run, batches: Batches) -> float:
     x = batch["x"].to(run.device, non_blocking=True)
     y = batch["y"].to(run.device, non_blocking=True)
     run.schedule.set(state["step"], state["loop_seconds"])
-    with run.autocast():
-        loss, targets = model.loss(x, y)
+    worker = int(batch["worker"])
+    if run.args.carry_state:  # row b continues row b of this stream's previous batch
+        key = (name, worker)
+        h = run.hidden.get(key) if int(batch["index"]) > 0 else None
+        with run.autocast():
+            loss, targets, h = model.loss_with_state(x, y, h)
+        run.hidden[key] = h.detach()
+    else:
+        with run.autocast():
+            loss, targets = model.loss(x, y)
     optimizer.zero_grad(set_to_none=True)
     if run.scaler is not None:
         run.scaler.scale(loss).backward()
@@ -180,7 +189,6 @@ def train_step(run: Run, batches: Batches) -> float:
         optimizer.step()
     value, n = loss.item(), int(targets)
     pos = state["domains"][name]
-    worker = int(batch["worker"])
     pos["data_position"][worker] = (int(batch["epoch"]), int(batch["index"]) + 1)
     pos["next_worker"] = (worker + 1) % batches.workers[name]
     pos["epoch"] = int(batch["epoch"])

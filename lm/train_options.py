@@ -30,6 +30,7 @@ FIXED_ON_RESUME = (
     "init_from",
     "mix_temperature",
     "interpolation_holdout_tokens",
+    "carry_state",
 )
 MODEL_DEFAULTS = {"emb_dim": 128, "hidden": 512, "layers": 1, "dropout": 0.0, "head": "auto"}
 
@@ -116,6 +117,14 @@ def add_model_options(g) -> None:
 
 def add_optimization_options(g) -> None:
     g.add_argument("--batch-size", type=int, default=32)
+    g.add_argument(
+        "--carry-state",
+        action=BoolFlag,
+        default=True,
+        help="rows of a batch continue the rows of the batch before (contiguous lanes of "
+        "documents) and the GRU carries its hidden state across them (truncated BPTT), as "
+        "the evaluation does; --no-carry-state: shuffled contexts, each from a zero state",
+    )
     g.add_argument("--block-size", type=int, default=128)
     g.add_argument("--lr", type=float, default=3e-3)
     g.add_argument("--min-lr-ratio", type=float, default=0.1, help="final lr / peak lr")
