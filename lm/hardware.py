@@ -4,8 +4,9 @@
   `/proc/stat` a fraction of a second apart. The 1-minute load average still counts a pipeline
   run that ended seconds ago (it decays over minutes), so it would leave cores unused.
 * mixed precision (`--amp auto`): on CPU, a short probe of the run's own model shape times
-  interleaved forward+backward steps in float32 and under bf16 autocast and takes bf16 only
-  where its median step is clearly faster: CPUs with AMX or AVX512-BF16 run it faster, others
+  interleaved forward+backward steps in float32 and under bf16 autocast, in CPU time of the
+  process (other work on a shared machine inflates wall time, not that), and takes bf16 only
+  where its median step is clearly cheaper: CPUs with AMX or AVX512-BF16 run it faster, others
   slower, and only the probe knows this build of torch and this shape. On CUDA: bf16 where
   the GPU supports it, else fp16 with a gradient scaler.
 * CUDA: TF32 matmuls and convolutions, cuDNN autotuning (`cuda_settings`).
@@ -82,16 +83,18 @@ def cpu_flags() -> list[str]:
 
 
 def _step_seconds(model, x, y, bf16: bool) -> float:
-    start = time.perf_counter()
+    """CPU seconds of this process for one step: what the step costs, where wall time would
+    also count the time other processes on a shared machine held the cores."""
+    start = time.process_time()
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         loss, _ = model.loss(x, y)
     loss.backward()
     model.zero_grad(set_to_none=True)
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def probe_cpu_bf16(model, batch_size: int, block_size: int, steps: int = PROBE_STEPS) -> dict:
-    """Median seconds of a forward+backward step of a copy of `model` in float32 and in bf16
+    """Median CPU seconds of a forward+backward step of a copy of `model` in float32 and in bf16
     autocast, measured alternately so that a change of load hits both; the global RNG is left
     as it was (the run's dropout and data order do not depend on the probe)."""
     probe = copy.deepcopy(model).train()
@@ -132,8 +135,8 @@ def choose_amp(device: torch.device, amp: str, model, batch_size: int, block_siz
     p["bf16_time_ratio"] = ratio
     flags = ", ".join(p["cpu_flags"]) or "none of " + ", ".join(CPU_FLAGS)
     figures = (
-        f"probe: bf16 step {p['bf16_step_seconds']:.3f} s vs float32 "
-        f"{p['fp32_step_seconds']:.3f} s (median of {p['steps']}, ratio {ratio:.2f}; "
+        f"probe: bf16 step {p['bf16_step_seconds']:.3f} CPU s vs float32 "
+        f"{p['fp32_step_seconds']:.3f} (median of {p['steps']}, ratio {ratio:.2f}; "
         f"CPU flags {flags})"
     )
     if ratio < BF16_MARGIN:

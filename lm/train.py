@@ -359,6 +359,26 @@ def interpolation(run: Run, d: Domain, final: dict) -> dict | None:
     return result
 
 
+def verdict(metrics: dict) -> str:
+    """One line: whether the GRU beats every baseline printed, and if not, why not."""
+    if not metrics["baselines"]:
+        return "no baselines were scored (--no-baselines)"
+    best = min(metrics["baselines"], key=metrics["baselines"].get)
+    gru, ppl = metrics["val_perplexity"], metrics["baselines"][best]
+    if gru < ppl:
+        return f"the GRU beats every baseline (best: {best} {ppl:.3f})"
+    c, hw = metrics["compute"], metrics.get("hardware", {})
+    epochs = max(metrics["epochs_started"].values())
+    load = hw.get("load_average_at_start") or [float("nan")]
+    return (
+        f"the GRU ({gru:.3f}) does not beat {best} ({ppl:.3f}) yet: it trained on "
+        f"{c['tokens_seen']:,} tokens ({metrics['steps']} steps, epoch {epochs}) at "
+        f"{c['tokens_per_second']:,.0f} tokens/s on {metrics['torch_threads']} thread(s) "
+        f"(load average {load[0]:.1f}, amp {metrics['amp']}), where the n-gram counts saw the "
+        "whole train split; more steps or time (--max-steps, --time-budget) close the gap"
+    )
+
+
 def print_summary(metrics: dict, out: str) -> None:
     if len(metrics["domains"]) > 1:
         print(f"{'domain':<16} {'weight':>7} {'val perplexity':>15} {'bits/char':>10}")
@@ -378,6 +398,7 @@ def print_summary(metrics: dict, out: str) -> None:
         mix = metrics["interpolated"]
         name = f"gru+{mix['with']} w={mix['weight']:.2f}"
         print(f"{name:<24} {mix['val_perplexity']:>15.3f}")
+    print(verdict(metrics))
     print(f"metrics: {os.path.join(out, 'metrics.json')}")
 
 

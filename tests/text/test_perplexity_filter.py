@@ -4,6 +4,8 @@
 import gzip
 import json
 import math
+import subprocess
+import sys
 
 import apache_beam as beam
 import pyarrow.parquet as pq
@@ -138,3 +140,14 @@ def test_the_pipeline_writes_the_column_and_accounts_for_the_filtered(tmp_path, 
         assert r["perplexity"] <= bound
         assert math.isclose(r["perplexity"], scorer.perplexity(r["text"]), rel_tol=1e-9)
     assert manifest["perplexity_filter"]["max_perplexity"] == bound
+
+
+def test_the_workers_need_no_torch(model):
+    code = (
+        "import sys; from beam_jobs.text.perplexity_filter import ScorePerplexityFn, "
+        "PerplexityConfig; fn = ScorePerplexityFn(PerplexityConfig(sys.argv[1])); fn.setup(); "
+        "print(fn.scorer.perplexity('あいう')); assert 'torch' not in sys.modules"
+    )
+    done = subprocess.run([sys.executable, "-c", code, model], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) > 1
