@@ -370,12 +370,16 @@ def verdict(metrics: dict) -> str:
     c, hw = metrics["compute"], metrics.get("hardware", {})
     epochs = max(metrics["epochs_started"].values())
     load = hw.get("load_average_at_start") or [float("nan")]
+    seen = [h["val_perplexity"] for h in metrics["history"]][-3:]
+    trend = " -> ".join(f"{v:.2f}" for v in seen)
+    still = len(seen) > 1 and seen[-1] < seen[-2]
     return (
-        f"the GRU ({gru:.3f}) does not beat {best} ({ppl:.3f}) yet: it trained on "
+        f"the GRU ({gru:.3f}) does not beat {best} ({ppl:.3f}): it trained on "
         f"{c['tokens_seen']:,} tokens ({metrics['steps']} steps, epoch {epochs}) at "
         f"{c['tokens_per_second']:,.0f} tokens/s on {metrics['torch_threads']} thread(s) "
         f"(load average {load[0]:.1f}, amp {metrics['amp']}), where the n-gram counts saw the "
-        "whole train split; more steps or time (--max-steps, --time-budget) close the gap"
+        f"whole train split; its periodic val perplexity {trend}"
+        + (": still improving, more --max-steps / --time-budget" if still else "")
     )
 
 

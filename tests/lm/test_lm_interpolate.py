@@ -118,3 +118,23 @@ def test_metrics_report_the_interpolation(tmp_path):
     worst = max(m["val_perplexity"], m["baselines"][mix["with"]])
     assert mix["val_perplexity"] <= worst + 1e-6
     assert m["domains"]["data"]["interpolated"] == mix
+
+
+def test_the_summary_says_whether_the_gru_wins_and_why_not():
+    from lm.train import verdict
+
+    m = {
+        "val_perplexity": 12.0,
+        "baselines": {"kneser_ney_3": 11.0, "add_k_bigram": 30.0},
+        "compute": {"tokens_seen": 1000, "tokens_per_second": 50.0},
+        "steps": 3,
+        "epochs_started": {"data": 1},
+        "torch_threads": 1,
+        "amp": "off",
+        "hardware": {"load_average_at_start": [3.0, 2.0, 1.0]},
+        "history": [{"val_perplexity": 20.0}, {"val_perplexity": 14.0}],
+    }
+    line = verdict(m)
+    assert "does not beat kneser_ney_3 (11.000)" in line and "20.00 -> 14.00" in line
+    assert "still improving" in line and "load average 3.0" in line
+    assert verdict({**m, "val_perplexity": 10.0}).startswith("the GRU beats every baseline")
