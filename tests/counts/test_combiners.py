@@ -41,7 +41,7 @@ def reference(order, texts=TEXTS):
     return want
 
 
-@pytest.mark.parametrize("order", [3, 7])
+@pytest.mark.parametrize("order", [3, 7, 8])
 def test_ngram_counts_and_vocab_equal_counter(tmp_path, order):
     assert run_counts(tmp_path, order) == reference(order)
     vocab = json.loads((tmp_path / "vocab.json").read_text())
