@@ -177,6 +177,22 @@ def setup(args) -> Run:
     )
 
 
+# Options newer than a checkpoint, and the value that gives the behaviour it was made with.
+LEGACY_OPTIONS = {"interpolation_holdout_tokens": 0, "carry_state": False}
+
+
+def adopt_legacy_options(run: Run, saved: dict) -> None:
+    """A checkpoint made before an option existed continues as it was made (no held-out slice,
+    no carried state), whatever that option's default is now."""
+    for k, v in LEGACY_OPTIONS.items():
+        if k not in saved:
+            saved[k] = v
+            setattr(run.args, k, v)
+            run.options[k] = v
+    if not run.args.interpolation_holdout_tokens:
+        run.holdout = {name: {} for name in run.holdout}
+
+
 def resume(run: Run) -> None:
     """With --resume and a checkpoint in the run directory: continue exactly where it stood."""
     if not run.args.resume:
@@ -188,6 +204,7 @@ def resume(run: Run) -> None:
         ckpt = load_checkpoint(run.path, run.device)
     except CheckpointError as e:
         raise CheckpointError(f"--resume: {e}") from None
+    adopt_legacy_options(run, ckpt["options"])
     changed = {
         k: (ckpt["options"].get(k), v)
         for k, v in run.options.items()
