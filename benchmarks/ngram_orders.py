@@ -34,10 +34,23 @@ def measure(base: str, inputs: list[str], work: str, order: int, min_count: str)
     if os.path.exists(out):
         shutil.rmtree(out)
     shutil.copytree(base, out)
-    cmd = [sys.executable, "-m", "beam_jobs.prepare", "--runner", "FnApiRunner",
-           "--resume", "--overwrite",
-           "--input", *inputs, "--output", out,
-           "--ngram-order", str(order), "--ngram-min-count", min_count]
+    cmd = [
+        sys.executable,
+        "-m",
+        "beam_jobs.prepare",
+        "--runner",
+        "FnApiRunner",
+        "--resume",
+        "--overwrite",
+        "--input",
+        *inputs,
+        "--output",
+        out,
+        "--ngram-order",
+        str(order),
+        "--ngram-min-count",
+        min_count,
+    ]
     load_before = os.getloadavg()
     counted = run_measured(cmd)
     pruning = json.load(open(os.path.join(out, "ngrams", "_pruning.json"), encoding="utf-8"))
@@ -50,8 +63,9 @@ def measure(base: str, inputs: list[str], work: str, order: int, min_count: str)
         "prepare_second_job": counted,
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
-        "tables": {n: {"distinct": e["distinct"], "kept": e["kept"]}
-                   for n, e in pruning["orders"].items()},
+        "tables": {
+            n: {"distinct": e["distinct"], "kept": e["kept"]} for n, e in pruning["orders"].items()
+        },
         "table_bytes": table_bytes(out),
         "lm_ngram": scored,
         "kneser_ney": {k: v["perplexity"] for k, v in kn.items() if k.startswith("kneser")},
@@ -74,13 +88,15 @@ def main() -> int:
         r = measure(args.base, args.input, args.work, order, args.min_count)
         results.append(r)
         c = r["prepare_second_job"]
-        print(f"order {order}: {c['seconds']:.0f} s wall, {c['cpu_seconds']:.0f} s CPU, peak "
-              f"{c['peak_tree_mib']:.0f} MiB tree / {c['peak_process_mib']:.0f} MiB process, "
-              f"tables {r['table_bytes'] / 2**20:.1f} MiB, kept "
-              f"{sum(t['kept'] for t in r['tables'].values()):,} n-grams; KN "
-              + ", ".join(f"{k[len('kneser_ney_'):]}: {v:.3f}" for k, v in r["kneser_ney"].items())
-              + f" (load {r['load_average_before'][0]:.1f} -> {r['load_average_after'][0]:.1f})",
-              flush=True)
+        print(
+            f"order {order}: {c['seconds']:.0f} s wall, {c['cpu_seconds']:.0f} s CPU, peak "
+            f"{c['peak_tree_mib']:.0f} MiB tree / {c['peak_process_mib']:.0f} MiB process, "
+            f"tables {r['table_bytes'] / 2**20:.1f} MiB, kept "
+            f"{sum(t['kept'] for t in r['tables'].values()):,} n-grams; KN "
+            + ", ".join(f"{k[len('kneser_ney_') :]}: {v:.3f}" for k, v in r["kneser_ney"].items())
+            + f" (load {r['load_average_before'][0]:.1f} -> {r['load_average_after'][0]:.1f})",
+            flush=True,
+        )
         if args.json:
             with open(args.json, "w", encoding="utf-8") as f:
                 json.dump(results, f, indent=1)

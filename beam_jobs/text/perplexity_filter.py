@@ -40,13 +40,25 @@ class PerplexityConfig:
 
 def add_perplexity_args(parser) -> None:
     g = parser.add_argument_group("perplexity filter (opt-in; docs/lm.md)")
-    g.add_argument("--perplexity-model", default=None, metavar="FILE.npz",
-                   help="score every document with this n-gram model (`python -m lm.ngram "
-                        "--data REFERENCE_OUTPUT --save-model FILE.npz`): a perplexity column")
-    g.add_argument("--max-perplexity", type=float, default=None,
-                   help="filter documents above this perplexity (perplexity_above_max)")
-    g.add_argument("--min-perplexity", type=float, default=None,
-                   help="filter documents below this perplexity (perplexity_below_min)")
+    g.add_argument(
+        "--perplexity-model",
+        default=None,
+        metavar="FILE.npz",
+        help="score every document with this n-gram model (`python -m lm.ngram "
+        "--data REFERENCE_OUTPUT --save-model FILE.npz`): a perplexity column",
+    )
+    g.add_argument(
+        "--max-perplexity",
+        type=float,
+        default=None,
+        help="filter documents above this perplexity (perplexity_above_max)",
+    )
+    g.add_argument(
+        "--min-perplexity",
+        type=float,
+        default=None,
+        help="filter documents below this perplexity (perplexity_below_min)",
+    )
 
 
 def load_scorer(path: str):
