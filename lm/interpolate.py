@@ -4,7 +4,8 @@
 
 with `weight` (the GRU's share) fitted by EM on a held-out slice of the *train* split
 (`lm.holdout`: the GRU never trained on it, and the Kneser-Ney model it is fitted against is
-built from the train counts minus the slice's n-grams), never on validation text. Both models
+built from the train counts minus the slice's n-grams: exactly for unpruned tables, the raw
+counts only for pruned ones), never on validation text. Both models
 give normalized distributions over the same vocabulary, so the mixture of the target's two
 probabilities is the mixture's probability of the target: the fit and the validation score
 need only each model's log-probability of every target. The Kneser-Ney order is chosen the
@@ -51,24 +52,31 @@ def fit_weight(gru: np.ndarray, kn: np.ndarray, iterations: int = EM_ITERATIONS)
 
 def without_documents(tables: CountTables, docs: list[np.ndarray]) -> tuple[CountTables, bool]:
     """The tables minus the n-grams of `docs` (`<bos> .. <eos>` ids), and whether that was
-    exact. Pruned tables keep the pipeline's continuation counts, which cannot be updated
-    without the pruned n-grams: they are returned unchanged (False)."""
-    if tables.pruned or not docs:
-        return tables, not docs
+    exact. Of pruned tables only the raw counts can be corrected: the pipeline's continuation
+    counts, pruned mass and counts of counts are kept as counted (False)."""
+    if not docs:
+        return tables, True
     stream = np.concatenate(docs).astype(np.int64)
     rows = tables.ending_rows(stream, tables.order)  # n-grams across documents are absent
     out = CountTables(tables.V, tables.bos, tables.eos, tables.unk)
     out.counts[1] = tables.counts[1] - np.bincount(stream, minlength=tables.V)
     renumber = np.arange(tables.V)  # old row -> new row of the previous order
+    kept = {1: np.ones(tables.V, dtype=bool)}
     for n in range(2, tables.order + 1):
         found = rows[n][rows[n] >= 0]
         counts = tables.counts[n] - np.bincount(found, minlength=len(tables.counts[n]))
-        keep = counts > 0  # an extension of a vanished n-gram vanishes with it
+        keep = kept[n] = counts > 0  # an extension of a vanished n-gram vanishes with it
         parent = renumber[tables.parent(n)[keep]]
         out.keys.append(parent * tables.V + tables.last(n)[keep])
         out.counts.append(counts[keep])
         renumber = np.cumsum(keep) - 1
-    return out, True
+    if not tables.pruned:
+        return out, True
+    out.pruned, out.counts_of_counts = True, tables.counts_of_counts
+    for n in range(1, tables.order + 1):
+        out.continuation[n] = tables.continuation[n][kept[n]]
+        out.pruned_mass[n] = tables.pruned_mass[n][kept[n]]
+    return out, False
 
 
 def interpolate(

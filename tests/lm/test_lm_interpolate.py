@@ -3,11 +3,16 @@ kept out of training, and the `interpolated` entry of metrics.json."""
 
 import json
 import math
+import shutil
+from collections import Counter
 
+import apache_beam as beam
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
 
+from beam_jobs.counts.combiners import CountNgrams
 from lm.data import TrainStream, load_manifest, load_vocab
 from lm.holdout import holdout_rows, iter_holdout_documents
 from lm.interpolate import fit_weight, mixed_nll, without_documents
@@ -138,3 +143,40 @@ def test_the_summary_says_whether_the_gru_wins_and_why_not():
     assert "does not beat kneser_ney_3 (11.000)" in line and "20.00 -> 14.00" in line
     assert "still improving" in line and "load average 3.0" in line
     assert verdict({**m, "val_perplexity": 10.0}).startswith("the GRU beats every baseline")
+
+
+def test_pruned_tables_lose_the_slice_from_their_raw_counts(tmp_path):
+    rest, held = random_texts(40, seed=3), random_texts(8, seed=4)
+    root = write_data_dir(tmp_path / "both", rest + held, held[:2], order=4)
+    shutil.rmtree(f"{root}/ngrams")
+    with TestPipeline(runner="FnApiRunner") as p:
+        _ = p | beam.Create(rest + held) | CountNgrams(root, "char", 4, 2, min_counts=(2,))
+    manifest = json.loads((tmp_path / "both" / "manifest.json").read_text())
+    manifest["ngrams"]["shards"] = [f"ngrams/ngrams-{s:05d}-of-00002.parquet" for s in range(2)]
+    (tmp_path / "both" / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False))
+    vocab = load_vocab(root, load_manifest(root))
+    full = CountTables.from_parquet(root, load_manifest(root), vocab)
+    assert full.pruned
+    got, exact = without_documents(full, [vocab.encode_document(t) for t in held])
+    assert not exact and got.pruned
+
+    def grams(texts):
+        c = Counter()
+        for t in texts:
+            ids = [int(i) for i in vocab.encode_document(t)]
+            for n in range(1, 5):
+                c.update(tuple(ids[j : j + n]) for j in range(len(ids) - n + 1))
+        return c
+
+    left = grams(rest)
+    for g in grams(rest + held):
+        before = full.rows_of(np.array([g]))[0]
+        if before < 0:
+            continue  # pruned from the tables
+        after = got.rows_of(np.array([g]))[0]
+        n = len(g)
+        assert (got.counts[n][after] if after >= 0 else 0) == left[g]
+        if after >= 0 and n < 4:
+            assert got.continuation[n][after] == full.continuation[n][before]
+    p = KneserNey(got, 4).distribution([vocab.bos, 5])
+    assert p.sum() == pytest.approx(1.0, abs=1e-9)
