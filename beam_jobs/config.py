@@ -8,6 +8,7 @@ import dataclasses
 
 from apache_beam.io.filesystems import FileSystems
 
+from beam_jobs.counts.ngram_config import NgramConfig
 from beam_jobs.dedup.near.config import NearDedupConfig
 from beam_jobs.io.files import WARC_FORMATS, detect_format
 from beam_jobs.io.read import ReadConfig
@@ -16,6 +17,7 @@ from beam_jobs.overlap.config import DecontaminateConfig, OverlapConfig
 from beam_jobs.text.filters import FilterConfig, resolve_scripts
 from beam_jobs.text.normalize import NormalizeConfig
 from beam_jobs.text.options import QualityConfig, quality_config
+from beam_jobs.text.perplexity_filter import PerplexityConfig, perplexity_config
 from beam_jobs.tokens.tokenizers import SPECIAL_TOKENS, get_tokenizer
 from beam_jobs.web.options import web_config
 from beam_jobs.web.page import WebConfig
@@ -65,6 +67,8 @@ class PrepareConfig:
     options: dict  # every flag of ours and its value, for the manifest and the stage key
     overlap: OverlapConfig = OverlapConfig()  # containment split and leakage report
     decontaminate: DecontaminateConfig | None = None  # None: no evaluation sets
+    ngram: NgramConfig = NgramConfig()
+    perplexity: PerplexityConfig | None = None  # None: no --perplexity-model
 
     @classmethod
     def from_options(cls, opts: PrepareOptions) -> PrepareConfig:
@@ -97,11 +101,14 @@ class PrepareConfig:
                                 opts.overwrite, opts.resume),
             options=own_options(opts),
             overlap=OverlapConfig.from_options(opts),
-            decontaminate=DecontaminateConfig.from_options(opts))
+            decontaminate=DecontaminateConfig.from_options(opts),
+            ngram=NgramConfig.from_options(opts),
+            perplexity=perplexity_config(opts))
 
     def settings(self) -> dict:
-        """How the data was made, as the manifest records it."""
-        return {
+        """How the data was made, as the manifest records it (`perplexity_filter` only when
+        set, so that runs without it keep their manifests and stage keys)."""
+        settings = {
             "normalization": self.normalize.to_dict(),
             "dedup_key": DEDUP_KEY,
             "filters": self.filters.to_dict(),
@@ -115,6 +122,9 @@ class PrepareConfig:
             "decontamination": self.decontaminate.settings() if self.decontaminate else None,
             "near_dedup": self.near.settings() if self.near else None,
         }
+        if self.perplexity is not None:
+            settings["perplexity_filter"] = self.perplexity.settings()
+        return settings
 
 
 def reads_web(opts) -> bool:

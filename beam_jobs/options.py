@@ -14,12 +14,14 @@ import difflib
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from beam_jobs.counts.ngram_config import add_ngram_args
 from beam_jobs.dedup.near.config import add_near_dedup_args
 from beam_jobs.overlap.config import add_overlap_args
 from beam_jobs.runtime.flags import BoolFlag
 from beam_jobs.text.filters import FilterConfig
 from beam_jobs.text.normalize import WHITESPACE_MODES
 from beam_jobs.text.options import add_quality_args
+from beam_jobs.text.perplexity_filter import add_perplexity_args
 from beam_jobs.tokens.tokenizers import TOKENIZERS
 from beam_jobs.web.options import add_web_args
 
@@ -112,6 +114,8 @@ class PrepareOptions(PipelineOptions):
 
         add_quality_args(parser)
         add_web_args(parser)
+        add_ngram_args(parser)
+        add_perplexity_args(parser)
         add_near_dedup_args(parser)
         add_overlap_args(parser)
 

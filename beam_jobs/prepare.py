@@ -66,6 +66,7 @@ from beam_jobs.runtime.prism import configure_prism
 from beam_jobs.runtime.runner import choose_local_mode, counter_values, resolve_runner
 from beam_jobs.runtime.worker_env import local_worker_env, tune_this_process
 from beam_jobs.text.clean import CleanDocuments
+from beam_jobs.text.perplexity_filter import ScorePerplexity
 
 
 def build_dedup_stage(pipeline: beam.Pipeline, config: PrepareConfig, key: str,
@@ -77,11 +78,16 @@ def build_dedup_stage(pipeline: beam.Pipeline, config: PrepareConfig, key: str,
     read = pipeline | "Read" >> ReadDocuments(config.read, config.web)
     clean = read["docs"] | "Clean" >> CleanDocuments(config.normalize, config.filters,
                                                      config.tokenizer, config.quality)
-    docs = clean["docs"]
+    docs, filtered = clean["docs"], [read["filtered"], clean["filtered"]]
+    if config.perplexity is not None:
+        scored = docs | "Perplexity" >> ScorePerplexity(config.perplexity)
+        docs = scored["docs"]
+        filtered.append(scored["filtered"])
     if config.near is not None:
         docs = docs | "Sign" >> beam.ParDo(AddSignature(config.near.hasher()))
     spilled = docs | "SpillDocs" >> SpillDocuments(out, SPILL_DIR, config.output.num_shards,
-                                                   web=web)
+                                                   web=web,
+                                                   perplexity=config.perplexity is not None)
     unique = spilled["records"] | "UniqueIds" >> UniqueIds()
     exact = unique["records"] | "ExactDedup" >> ExactDedup()
     duplicates = [exact["duplicates"]]
@@ -101,7 +107,7 @@ def build_dedup_stage(pipeline: beam.Pipeline, config: PrepareConfig, key: str,
     events = [
         read["files"] | "ReadEvents" >> beam.Map(lambda f: Event("read", f.path, n=f.records)),
         rejected | "RejectedEvents" >> beam.Map(lambda r: Event("rejected", r.file, r.reason)),
-        (read["filtered"], clean["filtered"]) | "AllFiltered" >> beam.Flatten()
+        filtered | "AllFiltered" >> beam.Flatten()
         | "FilteredEvents" >> beam.Map(lambda r: Event("filtered", r.file, r.reason)),
         read["skipped"], clean["pii"],
         all_duplicates | "DuplicateEvents" >> beam.Map(
@@ -146,7 +152,8 @@ def build_final_steps(pipeline: beam.Pipeline, config: PrepareConfig, stage: dic
     leakage = build_leakage(pipeline, config, stage)
     written = leakage["inputs"] | "WriteSplits" >> WriteSplitShards(
         out, config.output.num_shards, config.split.val_fraction, config.split.seed,
-        config.output.row_group_size, web=config.web is not None)
+        config.output.row_group_size, web=config.web is not None,
+        perplexity=config.perplexity is not None)
     kept = written["kept"]
     train_texts = (kept
                    | "Train" >> beam.Filter(lambda d: d.split == "train")
@@ -154,7 +161,8 @@ def build_final_steps(pipeline: beam.Pipeline, config: PrepareConfig, stage: dic
     vocab = train_texts | "Vocabulary" >> BuildVocab(
         out, config.tokenizer, counts.min_count, counts.max_vocab)
     ngram_shards = train_texts | "NgramCounts" >> CountNgrams(
-        out, config.tokenizer, counts.ngram_order, counts.ngram_shards)
+        out, config.tokenizer, counts.ngram_order, counts.ngram_shards,
+        min_counts=config.ngram.min_counts, buffer_mb=config.ngram.buffer_mb)
     kept_events = ([kept
                     | "KeptEvents" >> beam.Map(lambda d: Event(
                         "kept", d.file, d.split, chars=d.n_chars, tokens=d.n_tokens)),

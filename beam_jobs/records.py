@@ -78,6 +78,7 @@ class Document(NamedTuple):
     line: int
     sig: bytes | None = None  # num_perm uint32 values, little-endian (`minhash.sig_bytes`)
     web: tuple | None = None  # as RawRecord.web
+    perplexity: float | None = None  # under --perplexity-model (beam_jobs/text/perplexity.py)
 
 
 # ── dedup ────────────────────────────────────────────────────────────────────────────────────
@@ -169,14 +170,20 @@ SPILL_SCHEMA = pa.schema([*DOC_SCHEMA, pa.field("file", pa.string()), pa.field("
                           pa.field("shard", pa.int32())])
 
 
-def doc_schema(web: bool = False) -> pa.Schema:
-    """The train/val shard schema: the web columns follow the document's when `web`."""
-    return pa.schema([*DOC_SCHEMA, *WEB_FIELDS]) if web else DOC_SCHEMA
+# What a run with --perplexity-model adds, after the web columns.
+PERPLEXITY_FIELD = pa.field("perplexity", pa.float64())
 
 
-def spill_schema(web: bool = False) -> pa.Schema:
+def doc_schema(web: bool = False, perplexity: bool = False) -> pa.Schema:
+    """The train/val shard schema: the web columns follow the document's when `web`, then
+    the document's n-gram perplexity when `perplexity`."""
+    extra = [*(WEB_FIELDS if web else []), *([PERPLEXITY_FIELD] if perplexity else [])]
+    return pa.schema([*DOC_SCHEMA, *extra]) if extra else DOC_SCHEMA
+
+
+def spill_schema(web: bool = False, perplexity: bool = False) -> pa.Schema:
     """The spill file schema: the shard schema, then file, line, shard (always last)."""
-    return pa.schema([*doc_schema(web), *list(SPILL_SCHEMA)[len(DOC_SCHEMA):]])
+    return pa.schema([*doc_schema(web, perplexity), *list(SPILL_SCHEMA)[len(DOC_SCHEMA):]])
 DUPLICATE_SCHEMA = pa.schema([("id", pa.string()), ("duplicate_of", pa.string()),
                               ("kind", pa.string()), ("similarity", pa.float64())])
 REJECTED_SCHEMA = pa.schema([("file", pa.string()), ("line", pa.int64()), ("id", pa.string()),

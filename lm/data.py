@@ -235,6 +235,7 @@ class TrainStream(IterableDataset):
     seeded shuffle pool of `pool_size` contexts. Targets equal to `<bos>` (the step from one
     document to the next) are set to IGNORE_INDEX. A batch carries its `worker`, `epoch` and
     `index`; pass `start={worker: (epoch, index)}` to resume after the consumed batches.
+    `holdout` ({(shard, row group): rows}) leaves out the leading rows of those row groups.
     """
 
     def __init__(
@@ -248,8 +249,13 @@ class TrainStream(IterableDataset):
         split: str = "train",
         pool_size: int = 4096,
         start: dict | None = None,
+        holdout: dict | None = None,
+        lanes: bool = False,
     ):
         self.paths = shard_paths(data_dir, manifest, split)
+        # {(shard, row group): rows}: leading rows never trained on (`lm.holdout`)
+        self.holdout = dict(holdout or {})
+        self.lanes = lanes  # contiguous rows for a carried hidden state (`lane_batches`)
         self.vocab, self.batch_size, self.block_size = vocab, batch_size, block_size
         self.seed, self.pool_size = seed, max(pool_size, 2 * batch_size)
         self.start = {int(k): tuple(v) for k, v in (start or {}).items()}
@@ -294,6 +300,7 @@ class TrainStream(IterableDataset):
 
     def epoch_batches(self, units, epoch: int, worker: int, workers: int):
         order = np.random.default_rng([self.seed, epoch]).permutation(len(units))
+        lanes = Lanes(self.batch_size, self.block_size, self._batch)
         rng = np.random.default_rng([self.seed, epoch, worker, 1])
         T, B = self.block_size, self.batch_size
         files: dict[int, pq.ParquetFile] = {}
@@ -305,7 +312,11 @@ class TrainStream(IterableDataset):
                 files[shard] = pq.ParquetFile(self.paths[shard])
             pf = files[shard]
             texts = pf.read_row_group(group, columns=["text"]).column(0).to_pylist()
+            texts = texts[self.holdout.get((shard, group), 0) :]
             docs = [self.vocab.encode_document(texts[i]) for i in rng.permutation(len(texts))]
+            if self.lanes:
+                yield from lanes.add(docs)
+                continue
             stream = np.concatenate([carry, *docs]) if docs else carry
             n = max((len(stream) - 1) // T, 0)
             if n:
@@ -318,6 +329,8 @@ class TrainStream(IterableDataset):
                 for b in range(0, ready, B):
                     yield self._batch(pool[b : b + B])
                 pool = pool[ready:]
+        if self.lanes:
+            return  # what is left in the lanes (under one context each) waits for no one
         pool = pool[rng.permutation(len(pool))]
         for b in range(0, len(pool) // B * B, B):
             yield self._batch(pool[b : b + B])
@@ -327,6 +340,35 @@ class TrainStream(IterableDataset):
         y = chunks[:, 1:].astype(np.int64)
         y[y == self.vocab.bos] = IGNORE_INDEX
         return x, y
+
+
+class Lanes:
+    """`batch_size` contiguous token streams: each document goes to the shortest lane, and
+    while every lane holds a context of `block_size + 1` tokens, row b of the next batch is
+    lane b's next context (stride `block_size`), so row b continues row b of the batch before
+    and the model can carry its hidden state from one to the next."""
+
+    def __init__(self, batch_size: int, block_size: int, make_batch):
+        self.B, self.T, self.make_batch = batch_size, block_size, make_batch
+        self.parts: list[list[np.ndarray]] = [[] for _ in range(batch_size)]
+        self.sizes = np.zeros(batch_size, dtype=np.int64)
+
+    def add(self, docs: list[np.ndarray]):
+        for doc in docs:
+            b = int(np.argmin(self.sizes))
+            self.parts[b].append(doc)
+            self.sizes[b] += len(doc)
+        n = int((self.sizes.min() - 1) // self.T) if self.sizes.min() > self.T else 0
+        if not n:
+            return
+        streams = [np.concatenate(p) for p in self.parts]
+        offsets = np.arange(n) * self.T
+        windows = offsets[:, None] + np.arange(self.T + 1)
+        for k in range(n):
+            yield self.make_batch(np.stack([s[windows[k]] for s in streams]))
+        for b, s in enumerate(streams):
+            rest = s[n * self.T :]
+            self.parts[b], self.sizes[b] = [rest], len(rest)
 
 
 def in_worker_order(batches, workers: int, first: int = 0):

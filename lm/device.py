@@ -1,19 +1,11 @@
-"""Where and in what precision a run computes: device, CPU threads, mixed precision."""
+"""Where and in what precision a run computes: device and autocast (the choices of threads and
+of `--amp auto` are measured in `lm.hardware`)."""
 
 from __future__ import annotations
 
-import os
 from contextlib import nullcontext
 
 import torch
-
-
-def auto_threads() -> int:
-    """The cores not busy with other work (1-minute load average), at least 1: oversubscribed
-    cores slow torch down badly."""
-    cores = os.cpu_count() or 1
-    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return max(1, min(cores, round(cores - busy)))
 
 
 def resolve_device(name: str) -> torch.device:

@@ -12,7 +12,9 @@ Layout version 2 (`format_version: 2`), the same for one domain and for several:
     history          per periodic evaluation: step, tokens_seen, train_loss, val_loss,
                      val_perplexity, val_tokens, lr, seconds, and domains (per-domain values)
     tokens_per_second, flops, compute, steps, epochs_started (per domain), scoring, config,
-    model, device, amp, torch_threads, data, init_from, final_eval_seconds, total_wall_seconds
+    model, device, amp, torch_threads, hardware (threads, amp and CUDA settings chosen, each
+    with its reason and the bf16 probe's figures; load averages at start and end), data,
+    init_from, final_eval_seconds, total_wall_seconds
 
 Version 1 (no `format_version` key) had no `domains`, `mixture` or per-domain history for a
 plain --data DIR, and a mixture's baselines under "NAME:baseline" keys. `read_metrics` returns
@@ -113,6 +115,10 @@ def build_metrics(
         "device": str(run.device),
         "amp": run.amp,
         "torch_threads": torch.get_num_threads(),
+        "hardware": {
+            **run.hardware,
+            "load_average_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        },
         "data": {
             "dir": [os.path.abspath(d.dir) for d in domains],
             "fingerprint": run.fingerprint,

@@ -85,9 +85,16 @@ class GRULM(nn.Module):
         """The training objective for ids x and targets y (B, T): mean NLL over the targets
         that are not IGNORE_INDEX, and their number (a 0-dim tensor: reading it is left to the
         caller, so that no device sync stalls the step before the backward pass)."""
-        features, _ = self(x)
+        loss, n, _ = self.loss_with_state(x, y, None)
+        return loss, n
+
+    def loss_with_state(self, x: torch.Tensor, y: torch.Tensor, h: torch.Tensor | None):
+        """`loss` from the hidden state `h` (None: zeros); also the final hidden state (truncated
+        backpropagation through time: the caller detaches it and passes it to the next batch
+        of the same lanes)."""
+        features, h = self(x, h)
         keep = y.reshape(-1) != IGNORE_INDEX
         logp = self.target_log_probs(
             features.reshape(-1, features.shape[-1])[keep], y.reshape(-1)[keep]
         )
-        return -logp.mean(), keep.sum()
+        return -logp.mean(), keep.sum(), h

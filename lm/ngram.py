@@ -1,20 +1,21 @@
 """N-gram baselines from the pipeline's count tables (no re-counting of the corpus).
 
-Tables: `CountTables` holds, per order n, the distinct n-grams over the *manifest vocabulary*
-(out-of-vocabulary tokens mapped to `<unk>` and their counts merged). An n-gram is stored as
-the integer key `prefix_index * V + last_id`, where `prefix_index` is the row of its first n-1
-tokens in the order n-1 table (order 1 is dense: row = token id), so every table is a sorted
-int64 array and lookups are `np.searchsorted`, vectorized over a whole token stream.
+Tables: `lm.ngram_tables.CountTables` (the n-grams over the manifest vocabulary as sorted
+int64 keys, adjusted counts, and the pipeline's statistics of pruned tables).
 
 Models (every one scores `<bos> t1 .. tk <eos>` by predicting t1 .. tk and `<eos>`):
 * `AddKUnigram`, `AddKBigram`: (c + k) / (total + k V).
-* `KneserNey`: interpolated modified Kneser-Ney (Chen & Goodman) up to the counted order, with
+* `KneserNey`: interpolated modified Kneser-Ney (Chen & Goodman) of any counted order, with
   continuation counts for lower orders (raw counts for n-grams that start with `<bos>`, which
   cannot be extended to the left), three discounts per order from the count-of-counts, and a
   fallback discount where those are degenerate (e.g. character unigrams). The lowest order
   interpolates with the uniform distribution over the vocabulary, so every token has mass.
+  With pruned tables, the continuation counts and discounts are those taken before pruning,
+  and the pruned n-grams' mass goes to their context's backoff weight. A model compiles to
+  `beam_jobs.text.perplexity.NgramScorer`, which scores (here and on the pipeline's workers).
 
-`python -m lm.ngram --data DIR` prints every baseline's validation perplexity.
+`python -m lm.ngram --data DIR` prints every baseline's validation perplexity, Kneser-Ney of
+every counted order; `--save-model FILE` writes one for `beam_jobs.prepare --perplexity-model`.
 """
 
 from __future__ import annotations
@@ -25,142 +26,15 @@ import sys
 import time
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
+from beam_jobs.text.perplexity import NgramScorer
 from lm.data import Vocab, iter_document_blocks, load_manifest, load_vocab
-from lm.errors import DataDirError, LMError, exit_with
+from lm.errors import LMError, exit_with
 from lm.files import write_json
+from lm.ngram_tables import CountTables
 
 FALLBACK_DISCOUNT = 0.5
-
-
-class CountTables:
-    def __init__(self, vocab_size: int, bos: int, eos: int, unk: int):
-        self.V, self.bos, self.eos, self.unk = vocab_size, bos, eos, unk
-        self.keys: list[np.ndarray | None] = [None, np.arange(vocab_size, dtype=np.int64)]
-        self.counts: list[np.ndarray | None] = [None, np.zeros(vocab_size, dtype=np.int64)]
-
-    @property
-    def order(self) -> int:
-        return len(self.keys) - 1
-
-    def lookup(self, n: int, keys: np.ndarray) -> np.ndarray:
-        """Row of each key in the order-n table, -1 where absent (keys < 0 stay absent)."""
-        if n == 1:
-            return np.where((keys >= 0) & (keys < self.V), keys, -1)
-        table = self.keys[n]
-        pos = np.searchsorted(table, keys)
-        pos = np.minimum(pos, len(table) - 1) if len(table) else pos * 0
-        found = (keys >= 0) & (len(table) > 0)
-        if len(table):
-            found &= table[pos] == keys
-        return np.where(found, pos, -1)
-
-    def add_order(self, n: int, ids: np.ndarray, counts: np.ndarray) -> None:
-        """Add the order-n table from an (rows, n) id matrix (duplicates are merged)."""
-        if n != self.order + 1 and n != 1:
-            raise ValueError(f"orders must be added in sequence; have {self.order}, got {n}")
-        counts = np.asarray(counts, dtype=np.int64)
-        if n == 1:
-            self.counts[1] = np.bincount(ids[:, 0], weights=counts, minlength=self.V).astype(
-                np.int64
-            )
-            return
-        idx = ids[:, 0].astype(np.int64)
-        for k in range(1, n - 1):
-            idx = self.lookup(k + 1, idx * self.V + ids[:, k])
-            if (idx < 0).any():
-                raise DataDirError(
-                    f"n-gram counts are inconsistent: an order-{n} n-gram's "
-                    f"prefix is missing from order {k + 1}"
-                )
-        keys = idx * self.V + ids[:, n - 1]
-        uniq, inverse = np.unique(keys, return_inverse=True)
-        merged = np.bincount(inverse, weights=counts, minlength=len(uniq))
-        self.keys.append(uniq)
-        self.counts.append(np.rint(merged).astype(np.int64))
-
-    @classmethod
-    def from_parquet(
-        cls, data_dir: str, manifest: dict, vocab: Vocab, max_order: int | None = None
-    ) -> CountTables:
-        """Read `ngrams/` with pyarrow, batch by batch, mapping tokens to vocabulary ids."""
-        order = (
-            manifest["ngrams"]["order"]
-            if max_order is None
-            else min(max_order, manifest["ngrams"]["order"])
-        )
-        tables = cls(len(vocab), vocab.bos, vocab.eos, vocab.unk)
-        paths = [f"{data_dir}/{p}" for p in manifest["ngrams"]["shards"]]
-        dataset = ds.dataset(paths, format="parquet")
-        value_set = pa.array(vocab.tokens)
-        for n in range(1, order + 1):
-            id_parts, count_parts = [], []
-            scanner = dataset.scanner(columns=["ngram", "count"], filter=ds.field("order") == n)
-            for batch in scanner.to_batches():
-                if batch.num_rows == 0:
-                    continue
-                lists = batch.column(0)
-                if pc.any(pc.not_equal(pc.list_value_length(lists), n)).as_py():
-                    raise DataDirError(f"n-gram counts: an order-{n} row has another length")
-                flat = pc.index_in(pc.list_flatten(lists), value_set=value_set)
-                flat = pc.fill_null(flat, vocab.unk).to_numpy(zero_copy_only=False)
-                id_parts.append(flat.astype(np.int64).reshape(-1, n))
-                count_parts.append(batch.column(1).to_numpy(zero_copy_only=False))
-            if not id_parts:
-                raise DataDirError(f"n-gram counts: no rows of order {n}")
-            tables.add_order(n, np.concatenate(id_parts), np.concatenate(count_parts))
-        return tables
-
-    def parent(self, n: int) -> np.ndarray:
-        return self.keys[n] // self.V
-
-    def last(self, n: int) -> np.ndarray:
-        return self.keys[n] % self.V
-
-    def suffix_rows(self, n: int) -> np.ndarray:
-        """For each order-n n-gram, the row of its last n-1 tokens in the order n-1 table."""
-        if n == 2:
-            return self.last(2)
-        prev = self.suffix_rows(n - 1)[self.parent(n)]
-        rows = self.lookup(n - 1, prev * self.V + self.last(n))
-        if (rows < 0).any():
-            raise DataDirError(f"n-gram counts are inconsistent: a suffix of order {n} is missing")
-        return rows
-
-    def first_token(self, n: int) -> np.ndarray:
-        first = np.arange(self.V)
-        for k in range(2, n + 1):
-            first = first[self.parent(k)]
-        return first
-
-    def ending_rows(self, ids: np.ndarray, order: int) -> list[np.ndarray]:
-        """rows[n][j]: row in the order-n table of the n-gram ending at position j, else -1."""
-        rows = [None, ids.astype(np.int64)]
-        for n in range(2, order + 1):
-            prev = np.full(len(ids), -1, dtype=np.int64)
-            prev[1:] = rows[n - 1][:-1]
-            rows.append(self.lookup(n, np.where(prev >= 0, prev * self.V + ids, -1)))
-        return rows
-
-    def context_rows(self, context: list[int], order: int) -> list[int]:
-        """ctx[n]: row in the order n-1 table of the last n-1 tokens of `context` (-1: none)."""
-        ctx = [-1, 0]
-        for n in range(2, order + 1):
-            if len(context) < n - 1:
-                ctx.append(-1)
-                continue
-            row = context[-(n - 1)]
-            for k in range(2, n):
-                row = (
-                    int(self.lookup(k, np.array([row * self.V + context[-(n - 1) + k - 1]]))[0])
-                    if row >= 0
-                    else -1
-                )
-            ctx.append(row)
-        return ctx
+__all__ = ["AddKBigram", "AddKUnigram", "CountTables", "KneserNey", "evaluate", "sample"]
 
 
 class NgramModel:
@@ -215,8 +89,13 @@ class AddKBigram(NgramModel):
 
 
 def modified_kn_discounts(adjusted: np.ndarray) -> tuple[np.ndarray, bool]:
-    """(D1, D2, D3+) from count-of-counts (Chen & Goodman); falls back when degenerate."""
-    n1, n2, n3, n4 = (int((adjusted == c).sum()) for c in (1, 2, 3, 4))
+    """(D1, D2, D3+) from adjusted counts (Chen & Goodman); falls back when degenerate."""
+    return discounts_from_counts_of_counts([int((adjusted == c).sum()) for c in (1, 2, 3, 4)])
+
+
+def discounts_from_counts_of_counts(hist) -> tuple[np.ndarray, bool]:
+    """(D1, D2, D3+) from [n1, n2, n3, n4]; (fallback discounts, True) when degenerate."""
+    n1, n2, n3, n4 = (int(h) for h in hist)
     if min(n1, n2, n3, n4) > 0:
         y = n1 / (n1 + 2 * n2)
         d = np.array([1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3])
@@ -228,76 +107,50 @@ def modified_kn_discounts(adjusted: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 class KneserNey(NgramModel):
+    """Interpolated modified Kneser-Ney of `order`, compiled to an `NgramScorer`."""
+
     def __init__(self, tables: CountTables, order: int | None = None):
         t = tables
         self.t, self.order = t, order or t.order
         if self.order > t.order or self.order < 1:
             raise ValueError(f"order {self.order}: the tables hold orders 1..{t.order}")
         self.name = f"kneser_ney_{self.order}"
-        self.adjusted, self.discounts, self.fallback = [None], [None], [None]
-        self.denominator, self.backoff = [None], [None]
+        self.discounts, self.fallback = [None], [None]
+        top, gamma = [None], [None]
         for n in range(1, self.order + 1):
-            if n == self.order:
-                a = t.counts[n].copy()
-            else:  # continuation counts: distinct left extensions
-                a = np.bincount(t.suffix_rows(n + 1), minlength=len(t.counts[n])).astype(np.int64)
-                starts_bos = t.first_token(n) == t.bos
-                a[starts_bos] = t.counts[n][starts_bos]
-            if n == 1:
-                a[t.bos] = 0
-            d, fallback = modified_kn_discounts(a[a > 0])
-            taken = np.where(a > 0, d[np.minimum(a, 3) - 1], 0.0)
-            taken = np.minimum(taken, a)
-            contexts = 1 if n == 1 else len(t.counts[n - 1])
+            highest = n == self.order
+            a = t.adjusted(n, highest)
+            d, fallback = discounts_from_counts_of_counts(t.counts_histogram(n, highest, a))
+            taken = np.minimum(np.where(a > 0, d[np.clip(a, 1, 3) - 1], 0.0), a)
             parent = np.zeros(len(a), dtype=np.int64) if n == 1 else t.parent(n)
-            denom = np.bincount(parent, weights=a, minlength=contexts)
-            mass = np.bincount(parent, weights=taken, minlength=contexts)
-            self.adjusted.append(a)
+            denom = t.denominators(n, a, highest)
+            kept = np.bincount(parent, weights=a, minlength=len(denom))
+            # the backoff mass: what the discounts took, and the pruned extensions' counts
+            mass = np.bincount(parent, weights=taken, minlength=len(denom)) + (denom - kept)
+            safe = np.where(denom > 0, denom, 1.0)
+            top.append(np.where(denom[parent] > 0, (a - taken) / safe[parent], 0.0))
+            gamma.append(np.where(denom > 0, mass / safe, 1.0))
             self.discounts.append(d)
             self.fallback.append(fallback)
-            self.denominator.append(denom)
-            self.backoff.append(np.divide(mass, denom, out=np.zeros_like(mass), where=denom > 0))
-
-    def _discounted(self, n: int, a: np.ndarray) -> np.ndarray:
-        d = self.discounts[n]
-        return np.where(a > 0, np.maximum(a - d[np.minimum(np.maximum(a, 1), 3) - 1], 0.0), 0.0)
+        self.scorer = NgramScorer(t.V, t.bos, t.eos, t.unk, t.keys[: self.order + 1], top, gamma)
 
     def score(self, ids):
-        t = self.t
-        pred = np.flatnonzero(ids != t.bos)
-        rows = t.ending_rows(ids, self.order)
-        p = np.full(len(pred), 1.0 / t.V)
-        for n in range(1, self.order + 1):
-            if n == 1:
-                ctx = np.zeros(len(pred), dtype=np.int64)
-            else:
-                ctx = rows[n - 1][pred - 1]
-            safe = np.maximum(ctx, 0)
-            denom = self.denominator[n][safe]
-            valid = (ctx >= 0) & (denom > 0)
-            row = rows[n][pred]
-            a = np.where(row >= 0, self.adjusted[n][np.maximum(row, 0)], 0)
-            top = self._discounted(n, a)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                new = top / denom + self.backoff[n][safe] * p
-            p = np.where(valid, new, p)
-        return np.log(p)
+        return self.scorer.log_probs(ids)
 
     def distribution(self, context):
-        t = self.t
+        t, s = self.t, self.scorer
         ctx = t.context_rows(list(context), self.order)
         p = np.full(t.V, 1.0 / t.V)
         for n in range(1, self.order + 1):
             c = ctx[n]
-            if c < 0 or self.denominator[n][c] <= 0:
+            if c < 0:
                 continue
-            a = np.zeros(t.V, dtype=np.int64)
+            p = s.gamma[n][c] * p
             if n == 1:
-                a[:] = self.adjusted[1]
+                p += s.top[1]
             else:
                 lo, hi = np.searchsorted(t.keys[n], [c * t.V, (c + 1) * t.V])
-                a[t.last(n)[lo:hi]] = self.adjusted[n][lo:hi]
-            p = self._discounted(n, a) / self.denominator[n][c] + self.backoff[n][c] * p
+                p[t.last(n)[lo:hi]] += s.top[n][lo:hi]
         return p
 
 
@@ -315,15 +168,49 @@ def evaluate(models: list[NgramModel], blocks, bos: int) -> dict:
     }
 
 
-def build_baselines(
-    tables: CountTables, add_k: float = 1.0, kn_orders: list[int] | None = None
-) -> list[NgramModel]:
-    models: list[NgramModel] = [AddKUnigram(tables, add_k)]
+def baseline_specs(tables: CountTables, add_k: float = 1.0) -> list[tuple[str, callable]]:
+    """(name, builder) of every baseline: add-k unigram and bigram, Kneser-Ney of every
+    counted order. Built one at a time, so that only one model's arrays are held."""
+    specs = [("add_k_unigram", lambda: AddKUnigram(tables, add_k))]
     if tables.order >= 2:
-        models.append(AddKBigram(tables, add_k))
-    for n in kn_orders or range(2, tables.order + 1):
-        models.append(KneserNey(tables, n))
-    return models
+        specs.append(("add_k_bigram", lambda: AddKBigram(tables, add_k)))
+    for n in range(1, tables.order + 1):
+        specs.append((f"kneser_ney_{n}", lambda n=n: KneserNey(tables, n)))
+    return specs
+
+
+def build_baselines(tables: CountTables, add_k: float = 1.0) -> list[NgramModel]:
+    return [build() for _, build in baseline_specs(tables, add_k)]
+
+
+def describe_model(m: NgramModel) -> dict:
+    if isinstance(m, KneserNey):
+        return {
+            "order": m.order,
+            "discounts": [d.tolist() for d in m.discounts[1:]],
+            "fallback_discount_orders": [n for n in range(1, m.order + 1) if m.fallback[n]],
+            "pruned_tables": m.t.pruned,
+        }
+    return {"add_k": m.k}
+
+
+def evaluate_tables(
+    tables: CountTables, blocks: list[np.ndarray], bos: int, add_k: float = 1.0
+) -> dict:
+    """Every baseline of `tables` on `blocks`, each built, scored and dropped in turn."""
+    result = {}
+    for name, build in baseline_specs(tables, add_k):
+        start = time.time()
+        model = build()
+        built = time.time()
+        result[name] = {
+            **evaluate([model], blocks, bos)[name],
+            **describe_model(model),
+            "build_seconds": built - start,
+            "score_seconds": time.time() - built,
+        }
+        del model
+    return result
 
 
 def evaluate_baselines(
@@ -331,18 +218,8 @@ def evaluate_baselines(
 ) -> dict:
     """Every baseline's perplexity on the whole `split` (same tokens as the GRU's)."""
     tables = CountTables.from_parquet(data_dir, manifest, vocab)
-    models = build_baselines(tables, add_k)
-    result = evaluate(models, iter_document_blocks(data_dir, manifest, vocab, split), vocab.bos)
-    for m in models:
-        result[m.name]["add_k" if "add_k" in m.name else "order"] = (
-            m.k if "add_k" in m.name else m.order
-        )
-        if isinstance(m, KneserNey):
-            result[m.name]["discounts"] = [d.tolist() for d in m.discounts[1:]]
-            result[m.name]["fallback_discount_orders"] = [
-                n for n in range(1, m.order + 1) if m.fallback[n]
-            ]
-    return result
+    blocks = list(iter_document_blocks(data_dir, manifest, vocab, split))
+    return evaluate_tables(tables, blocks, vocab.bos, add_k)
 
 
 def sample(
@@ -374,8 +251,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m lm.ngram",
         description="N-gram baselines (add-k unigram/bigram, interpolated modified Kneser-Ney "
-        "up to the counted order) from the pipeline's count tables: perplexity on "
-        "the whole validation split, and samples.",
+        "of every counted order) from the pipeline's count tables: perplexity on the whole "
+        "validation split, samples, and a saved model for the pipeline's perplexity filter.",
     )
     ap.add_argument("--data", required=True, help="pipeline output directory")
     ap.add_argument("--split", default="val", choices=("val", "train"))
@@ -386,35 +263,65 @@ def main(argv=None) -> int:
         type=int,
         default=0,
         metavar="N",
-        help="print a sample of up to N tokens from the best Kneser-Ney model",
+        help="print a sample of up to N tokens from the highest-order Kneser-Ney",
     )
     ap.add_argument("--prompt", default="", help="prompt for --sample")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--save-model",
+        metavar="FILE.npz",
+        help="write Kneser-Ney of --model-order for beam_jobs.prepare "
+        "--perplexity-model (numpy arrays and the vocabulary)",
+    )
+    ap.add_argument(
+        "--model-order",
+        type=int,
+        default=None,
+        help="order of the saved model (default: the highest counted)",
+    )
+    ap.add_argument("--no-eval", action="store_true", help="only --save-model")
     args = ap.parse_args(argv)
     try:
         manifest = load_manifest(args.data)
         vocab = load_vocab(args.data, manifest)
         start = time.time()
         tables = CountTables.from_parquet(args.data, manifest, vocab)
+        if args.model_order is not None and not 1 <= args.model_order <= tables.order:
+            raise LMError(
+                f"--model-order {args.model_order}: the tables hold orders 1..{tables.order}"
+            )
     except LMError as e:
         return exit_with(e)
-    models = build_baselines(tables, args.add_k)
-    built = time.time()
-    result = evaluate(
-        models, iter_document_blocks(args.data, manifest, vocab, args.split), vocab.bos
-    )
+    read = time.time() - start
+    if args.save_model:
+        model = KneserNey(tables, args.model_order)
+        model.scorer.tokens = list(vocab.tokens)
+        model.scorer.info = {
+            "data": args.data,
+            "order": model.order,
+            "fingerprint": manifest.get("input", {}).get("fingerprint"),
+        }
+        model.scorer.save(args.save_model)
+        print(f"saved {model.name} to {args.save_model}")
+    if args.no_eval:
+        return 0
+    blocks = list(iter_document_blocks(args.data, manifest, vocab, args.split))
+    result = evaluate_tables(tables, blocks, vocab.bos, args.add_k)
     print(
-        f"vocabulary {len(vocab)}, counted order {tables.order}, {args.split} tokens "
-        f"{next(iter(result.values()))['tokens']} (tables {built - start:.1f}s, "
-        f"scoring {time.time() - built:.1f}s)"
+        f"vocabulary {len(vocab)}, counted order {tables.order}"
+        f"{' (pruned tables)' if tables.pruned else ''}, {args.split} tokens "
+        f"{next(iter(result.values()))['tokens']} (tables read in {read:.1f}s)"
     )
-    print(f"{'model':<16} {'perplexity':>12}")
+    print(f"{'model':<16} {'perplexity':>12} {'build s':>8} {'score s':>8}")
     for name, r in result.items():
-        print(f"{name:<16} {r['perplexity']:>12.3f}")
+        print(
+            f"{name:<16} {r['perplexity']:>12.3f} {r['build_seconds']:>8.1f} "
+            f"{r['score_seconds']:>8.1f}"
+        )
     if args.json:
         write_json(args.json, result)
     if args.sample:
-        best = models[-1]
+        best = KneserNey(tables)
         print(
             f"\n{best.name} sample:\n{args.prompt}"
             f"{sample(best, vocab, args.prompt, args.sample, args.seed)}"

@@ -8,15 +8,17 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
 from lm.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from lm.data import Vocab
-from lm.device import auto_threads, autocast_for, resolve_device
+from lm.device import autocast_for, resolve_device
 from lm.domains import Domain, build_vocab, resolve_domains, run_fingerprint, unk_mapping
 from lm.errors import CheckpointError, OptionError
+from lm.hardware import choose_amp, choose_threads, cuda_settings
+from lm.holdout import holdout_rows
 from lm.mixture import MixtureSampler
 from lm.model import GRULM, GRUConfig
 from lm.schedule import WarmupCosine, make_optimizer
@@ -45,6 +47,11 @@ class Run:
     fingerprint: str
     path: str
     started: float
+    hardware: dict = field(default_factory=dict)  # what was chosen and why (lm.hardware)
+    # per domain {(shard, row group): rows} never trained on (lm.holdout)
+    holdout: dict = field(default_factory=dict)
+    # with --carry-state: {(domain, worker): the hidden state after its last batch}
+    hidden: dict = field(default_factory=dict)
 
     @property
     def several(self) -> bool:
@@ -117,9 +124,10 @@ def setup(args) -> Run:
                 f"{u['rate']:.4%}) map to <unk>",
                 file=sys.stderr,
             )
-    torch.set_num_threads(args.threads or auto_threads())
+    threads, threads_why = choose_threads(args.threads)
+    torch.set_num_threads(threads)
     device = resolve_device(args.device)
-    autocast, scaler, amp = autocast_for(device, args.amp)
+    cuda = cuda_settings(device)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, CHECKPOINT)
     if os.path.exists(path) and not args.resume:
@@ -128,6 +136,17 @@ def setup(args) -> Run:
         )
     torch.manual_seed(args.seed)
     model = build_model(args, vocab, init, device)
+    amp, amp_why, probe = choose_amp(device, args.amp, model, args.batch_size, args.block_size)
+    autocast, scaler, amp = autocast_for(device, amp)
+    hardware = {
+        "threads": threads,
+        "threads_reason": threads_why,
+        "amp": amp,
+        "amp_reason": amp_why,
+        "amp_probe": probe,
+        "cuda": cuda,
+        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
     optimizer = make_optimizer(model, args.lr, args.weight_decay)
     schedule = WarmupCosine(
         optimizer, args.lr, args.warmup_steps, args.min_lr_ratio, args.max_steps, args.time_budget
@@ -145,12 +164,33 @@ def setup(args) -> Run:
         optimizer,
         schedule,
         MixtureSampler({d.name: d.weight for d in domains}, seed=args.seed),
-        new_state(domains),
+        {**new_state(domains), "hardware_amp": amp},
         {k: getattr(args, k) for k in FIXED_ON_RESUME},
         run_fingerprint(domains),
         path,
         started,
+        hardware,
+        {
+            d.name: holdout_rows(d.dir, d.manifest, args.interpolation_holdout_tokens)
+            for d in domains
+        },
     )
+
+
+# Options newer than a checkpoint, and the value that gives the behaviour it was made with.
+LEGACY_OPTIONS = {"interpolation_holdout_tokens": 0, "carry_state": False}
+
+
+def adopt_legacy_options(run: Run, saved: dict) -> None:
+    """A checkpoint made before an option existed continues as it was made (no held-out slice,
+    no carried state), whatever that option's default is now."""
+    for k, v in LEGACY_OPTIONS.items():
+        if k not in saved:
+            saved[k] = v
+            setattr(run.args, k, v)
+            run.options[k] = v
+    if not run.args.interpolation_holdout_tokens:
+        run.holdout = {name: {} for name in run.holdout}
 
 
 def resume(run: Run) -> None:
@@ -164,6 +204,7 @@ def resume(run: Run) -> None:
         ckpt = load_checkpoint(run.path, run.device)
     except CheckpointError as e:
         raise CheckpointError(f"--resume: {e}") from None
+    adopt_legacy_options(run, ckpt["options"])
     changed = {
         k: (ckpt["options"].get(k), v)
         for k, v in run.options.items()
@@ -181,9 +222,14 @@ def resume(run: Run) -> None:
     torch.set_rng_state(ckpt["rng"]["torch"])
     if run.device.type == "cuda" and ckpt["rng"].get("cuda") is not None:
         torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+    chosen = ckpt["state"].get("hardware_amp")
+    if run.args.amp == "auto" and chosen and chosen != run.amp:  # keep the run's first choice
+        run.autocast, run.scaler, run.amp = autocast_for(run.device, chosen)
+        run.hardware["amp"], run.hardware["amp_reason"] = chosen, "the resumed run's choice"
     if run.scaler is not None and ckpt.get("scaler"):
         run.scaler.load_state_dict(ckpt["scaler"])
     run.state = ckpt["state"]
+    run.hidden = {k: v.to(run.device) for k, v in ckpt.get("hidden", {}).items()}
     print(f"resumed from {run.path} at step {run.state['step']}", file=sys.stderr)
 
 
@@ -201,6 +247,7 @@ def save(run: Run) -> None:
                 "cuda": torch.cuda.get_rng_state_all() if cuda else None,
             },
             "state": run.state,
+            "hidden": run.hidden,
             "options": run.options,
             "model_config": asdict(run.model.config),
             "vocab": run.vocab.tokens,

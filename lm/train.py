@@ -35,12 +35,21 @@ from tqdm import tqdm
 
 from lm.accounting import accounting
 from lm.baselines import cached_baselines
-from lm.data import TrainStream, in_worker_order, iter_documents, split_chars
+from lm.data import (
+    TrainStream,
+    in_worker_order,
+    iter_document_blocks,
+    iter_documents,
+    split_chars,
+)
 from lm.domains import Domain, objective
 from lm.errors import LMError, exit_with
 from lm.evaluate import evaluate
 from lm.files import write_json
+from lm.holdout import iter_holdout_documents
+from lm.interpolate import interpolate
 from lm.metrics import build_metrics
+from lm.ngram_tables import CountTables
 from lm.plots import plot_run
 from lm.run_state import Run, resume, save, setup
 from lm.train_options import build_parser, parse_args
@@ -52,6 +61,11 @@ def train(args) -> dict:
     """The run, as the module docstring says; returns its metrics."""
     run = setup(args)
     resume(run)
+    hw = run.hardware
+    print(
+        f"threads {hw['threads']} ({hw['threads_reason']}); amp {hw['amp']} ({hw['amp_reason']})",
+        file=sys.stderr,
+    )
     state = run.state
     if (args.init_from or run.several) and state["step"] == 0 and not state["history"]:
         # a pretrained model, or several domains: where each domain starts is worth a point
@@ -123,6 +137,8 @@ class Batches:
                 args.block_size,
                 seed=args.seed,
                 start=pos["data_position"],
+                holdout=run.holdout.get(name),
+                lanes=args.carry_state,
             )
             loader = DataLoader(
                 stream,
@@ -150,8 +166,16 @@ def train_step(run: Run, batches: Batches) -> float:
     x = batch["x"].to(run.device, non_blocking=True)
     y = batch["y"].to(run.device, non_blocking=True)
     run.schedule.set(state["step"], state["loop_seconds"])
-    with run.autocast():
-        loss, targets = model.loss(x, y)
+    worker = int(batch["worker"])
+    if run.args.carry_state:  # row b continues row b of this stream's previous batch
+        key = (name, worker)
+        h = run.hidden.get(key) if int(batch["index"]) > 0 else None
+        with run.autocast():
+            loss, targets, h = model.loss_with_state(x, y, h)
+        run.hidden[key] = h.detach()
+    else:
+        with run.autocast():
+            loss, targets = model.loss(x, y)
     optimizer.zero_grad(set_to_none=True)
     if run.scaler is not None:
         run.scaler.scale(loss).backward()
@@ -165,7 +189,6 @@ def train_step(run: Run, batches: Batches) -> float:
         optimizer.step()
     value, n = loss.item(), int(targets)
     pos = state["domains"][name]
-    worker = int(batch["worker"])
     pos["data_position"][worker] = (int(batch["epoch"]), int(batch["index"]) + 1)
     pos["next_worker"] = (worker + 1) % batches.workers[name]
     pos["epoch"] = int(batch["epoch"])
@@ -178,17 +201,25 @@ def train_step(run: Run, batches: Batches) -> float:
     return value
 
 
-def score(run: Run, d: Domain, max_tokens: int | None = None, chars: int | None = None) -> dict:
-    """`lm.evaluate` of the model on domain `d`'s validation split."""
+def score(
+    run: Run,
+    d: Domain,
+    max_tokens: int | None = None,
+    chars: int | None = None,
+    documents=None,
+    token_log_probs: bool = False,
+) -> dict:
+    """`lm.evaluate` of the model on domain `d`'s validation split (or on `documents`)."""
     return evaluate(
         run.model,
-        iter_documents(d.dir, d.manifest, run.vocab, "val"),
+        documents or iter_documents(d.dir, d.manifest, run.vocab, "val"),
         run.device,
         lanes=run.args.eval_lanes,
         block_size=run.args.block_size,
         max_tokens=max_tokens,
         chars=chars,
         autocast=run.autocast() if run.amp != "off" else None,
+        token_log_probs=token_log_probs,
     )
 
 
@@ -262,8 +293,10 @@ def finish(run: Run) -> dict:
     args, state = run.args, run.state
     final_start = time.time()
     finals = {}
+    mixing = args.baselines and any(run.holdout.values())
     for d in run.domains:
-        r = finals[d.name] = score(run, d, None, split_chars(d.dir, d.manifest, "val"))
+        chars = split_chars(d.dir, d.manifest, "val")
+        r = finals[d.name] = score(run, d, None, chars, token_log_probs=mixing)
         print(
             f"final{' ' + d.name if run.several else ''}: val perplexity "
             f"{r['perplexity']:.3f}, {r['bits_per_char']:.4f} bits/char over {r['tokens']} "
@@ -291,11 +324,63 @@ def finish(run: Run) -> dict:
         args.price_per_hour,
         args.price_per_million_tokens,
     )
+    mixed = {d.name: interpolation(run, d, finals[d.name]) for d in run.domains} if mixing else {}
     metrics = build_metrics(run, finals, final, baselines, compute, time.time() - final_start)
+    for name, result in mixed.items():
+        if result is not None:
+            metrics["domains"][name]["interpolated"] = result
+    if not run.several and mixed.get(run.domains[0].name):
+        metrics["interpolated"] = mixed[run.domains[0].name]
     write_json(os.path.join(args.out, "metrics.json"), metrics)
     if args.plots:
         plot_run(args.out, run.domains, run.vocab, metrics)
     return metrics
+
+
+def interpolation(run: Run, d: Domain, final: dict) -> dict | None:
+    """GRU + Kneser-Ney on domain `d` (`lm.interpolate`), or None without a held-out slice."""
+    rows = run.holdout.get(d.name)
+    val_gru = final.pop("token_log_probs")
+    if not rows:
+        return None
+    start = time.time()
+    docs = list(iter_holdout_documents(d.dir, d.manifest, run.vocab, rows))
+    held = score(run, d, documents=iter(docs), token_log_probs=True)["token_log_probs"]
+    tables = CountTables.from_parquet(d.dir, d.manifest, run.vocab)
+    blocks = list(iter_document_blocks(d.dir, d.manifest, run.vocab, "val"))
+    result = interpolate(tables, docs, held, blocks, val_gru)
+    result["seconds"] = time.time() - start
+    print(
+        f"interpolated{' ' + d.name if run.several else ''}: GRU + {result['with']} "
+        f"(GRU weight {result['weight']:.3f}, fitted on {result['holdout_tokens']} held-out "
+        f"train tokens): val perplexity {result['val_perplexity']:.3f}",
+        file=sys.stderr,
+    )
+    return result
+
+
+def verdict(metrics: dict) -> str:
+    """One line: whether the GRU beats every baseline printed, and if not, why not."""
+    if not metrics["baselines"]:
+        return "no baselines were scored (--no-baselines)"
+    best = min(metrics["baselines"], key=metrics["baselines"].get)
+    gru, ppl = metrics["val_perplexity"], metrics["baselines"][best]
+    if gru < ppl:
+        return f"the GRU beats every baseline (best: {best} {ppl:.3f})"
+    c, hw = metrics["compute"], metrics.get("hardware", {})
+    epochs = max(metrics["epochs_started"].values())
+    load = hw.get("load_average_at_start") or [float("nan")]
+    seen = [h["val_perplexity"] for h in metrics["history"]][-3:]
+    trend = " -> ".join(f"{v:.2f}" for v in seen)
+    still = len(seen) > 1 and seen[-1] < seen[-2]
+    return (
+        f"the GRU ({gru:.3f}) does not beat {best} ({ppl:.3f}): it trained on "
+        f"{c['tokens_seen']:,} tokens ({metrics['steps']} steps, epoch {epochs}) at "
+        f"{c['tokens_per_second']:,.0f} tokens/s on {metrics['torch_threads']} thread(s) "
+        f"(load average {load[0]:.1f}, amp {metrics['amp']}), where the n-gram counts saw the "
+        f"whole train split; its periodic val perplexity {trend}"
+        + (": still improving, more --max-steps / --time-budget" if still else "")
+    )
 
 
 def print_summary(metrics: dict, out: str) -> None:
@@ -313,6 +398,11 @@ def print_summary(metrics: dict, out: str) -> None:
     print(f"{'model':<24} {'val perplexity':>15}")
     for name, ppl in {"gru": metrics["val_perplexity"], **metrics["baselines"]}.items():
         print(f"{name:<24} {ppl:>15.3f}")
+    if "interpolated" in metrics:
+        mix = metrics["interpolated"]
+        name = f"gru+{mix['with']} w={mix['weight']:.2f}"
+        print(f"{name:<24} {mix['val_perplexity']:>15.3f}")
+    print(verdict(metrics))
     print(f"metrics: {os.path.join(out, 'metrics.json')}")
 
 

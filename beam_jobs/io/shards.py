@@ -42,10 +42,10 @@ class WriteSplitFn(beam.DoFn):
     train and val `ShardFile`s on `shards`."""
 
     def __init__(self, output_dir: str, num_shards: int, val_fraction: float, seed: str,
-                 row_group_size: int, web: bool = False):
+                 row_group_size: int, web: bool = False, perplexity: bool = False):
         self.output_dir, self.num_shards = output_dir, num_shards
         self.val_fraction, self.seed, self.row_group_size = val_fraction, seed, row_group_size
-        self.web = web
+        self.web, self.perplexity = web, perplexity
 
     def setup(self):
         self.written = beam.metrics.Metrics.counter("write", "split_shards")
@@ -60,7 +60,8 @@ class WriteSplitFn(beam.DoFn):
         # Removed documents are dropped file by file, so the shard is held once, kept only.
         tables = [_drop(read_spill_rows(self.output_dir, path, sorted(by_file[path])), removed)
                   for path in sorted(by_file)]
-        table = pa.concat_tables(tables) if tables else spill_schema(self.web).empty_table()
+        empty = spill_schema(self.web, self.perplexity).empty_table()
+        table = pa.concat_tables(tables) if tables else empty
         del tables
         table = first_per_id(table)  # later records of a repeated id are dead letters
         moved = dict(groups.get("moved", ()))  # the overlap components' splits (overlap/)
@@ -80,7 +81,7 @@ class WriteSplitFn(beam.DoFn):
 
     def _write(self, split: str, shard: int, part: pa.Table) -> ShardFile:
         rel = posixpath.join(split, shard_name(split, shard, self.num_shards))
-        schema = doc_schema(self.web)
+        schema = doc_schema(self.web, self.perplexity)
         table = pa.table({name: part[name] for name in schema.names}, schema=schema)
         sha256 = write_table(FileSystems.join(self.output_dir, rel), table, self.row_group_size)
         self.written.inc()
@@ -96,10 +97,11 @@ class WriteSplitShards(beam.PTransform):
     hash's; a masked one the given text."""
 
     def __init__(self, output_dir: str, num_shards: int, val_fraction: float, seed: str,
-                 row_group_size: int, web: bool = False):
+                 row_group_size: int, web: bool = False, perplexity: bool = False):
         super().__init__()
         self.num_shards = num_shards
-        self.fn = WriteSplitFn(output_dir, num_shards, val_fraction, seed, row_group_size, web)
+        self.fn = WriteSplitFn(output_dir, num_shards, val_fraction, seed, row_group_size, web,
+                               perplexity)
 
     def expand(self, inputs):
         spill_files, removed_ids, *extra = inputs

@@ -42,10 +42,11 @@ class SpillFn(beam.DoFn):
     on `spill_files` as a `SpillFile`."""
 
     def __init__(self, output_dir: str, subdir: str, num_shards: int,
-                 max_bytes: int = SPILL_BYTES, web: bool = False):
+                 max_bytes: int = SPILL_BYTES, web: bool = False, perplexity: bool = False):
         self.output_dir, self.subdir = output_dir, subdir
         self.num_shards, self.max_bytes, self.web = num_shards, max_bytes, web
-        self.schema = spill_schema(web)
+        self.perplexity = perplexity
+        self.schema = spill_schema(web, perplexity)
 
     def setup(self):
         self.docs = beam.metrics.Metrics.counter("spill", "documents")
@@ -64,6 +65,8 @@ class SpillFn(beam.DoFn):
         row = (doc.id, doc.text, doc.n_tokens, doc.n_chars, doc.source)
         if self.web:
             row += doc.web or _NO_WEB
+        if self.perplexity:
+            row += (doc.perplexity,)
         self.rows.append((*row, doc.file, doc.line))
         self.size += len(doc.text)
         self.docs.inc()
@@ -100,9 +103,9 @@ class SpillDocuments(beam.PTransform):
     """`Document`s → {'records': `DedupRecord`s, 'files': one `SpillFile` per spill file}."""
 
     def __init__(self, output_dir: str, subdir: str, num_shards: int,
-                 max_bytes: int = SPILL_BYTES, web: bool = False):
+                 max_bytes: int = SPILL_BYTES, web: bool = False, perplexity: bool = False):
         super().__init__()
-        self.fn = SpillFn(output_dir, subdir, num_shards, max_bytes, web)
+        self.fn = SpillFn(output_dir, subdir, num_shards, max_bytes, web, perplexity)
 
     def expand(self, docs):
         out = docs | "Spill" >> beam.ParDo(self.fn).with_outputs(SPILL_FILES, main="records")

@@ -25,6 +25,7 @@ MARKER = STAGE_DIR + "/stage.json"
 SECOND_JOB_OPTIONS = frozenset({
     "output", "overwrite", "resume", "report", "val_fraction", "split_seed",
     "row_group_size", "min_count", "max_vocab", "ngram_order", "ngram_shards",
+    "ngram_min_count", "ngram_buffer_mb",
     # the split by containment, the leakage report and decontamination (beam_jobs/overlap/)
     # read the stage's spill files: a resume redoes them with the new values
     "containment_split", "leakage_report", "containment_threshold", "overlap_window",

@@ -6,27 +6,39 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from beam_jobs.counts.counting import (
+    CHAR_BOS,
+    TokenCodes,
     build_vocab,
-    merge_packed,
-    ngram_list_array,
+    count_sequences,
+    hash_rows,
+    merge_tables,
     ngrams_of,
-    pack_ngram,
-    packed_ngrams,
-    unpack_ngrams,
+    split_by_shard,
+    unique_rows,
 )
 
-
-def strictly_increasing(keys: np.ndarray) -> bool:
-    """Sorted and unique, compared as uint64 (a float64 cast merges keys above 2**53)."""
-    return bool(np.all(keys[1:] > keys[:-1]))
+CODES = TokenCodes("char")
 
 
-def packed_as_counter(text: str, order: int) -> Counter:
+def as_counter(tables) -> Counter:
     out = Counter()
-    for n, (keys, counts) in enumerate(packed_ngrams(text, order), 1):
-        for gram, count in zip(unpack_ngrams(keys, n), counts.tolist()):
-            out[tuple(gram)] = count
+    for t in tables:
+        for gram, count in zip(t.grams.tolist(), t.counts.tolist()):
+            out[tuple(CODES.token(c) for c in gram)] += count
     return out
+
+
+def reference(texts, order) -> Counter:
+    want = Counter()
+    for text in texts:
+        want.update(ngrams_of(list(text), order))
+    return want
+
+
+def sorted_unique(t) -> bool:
+    """Sorted by key and no row twice (rows sharing a key are distinct)."""
+    rows = {(k, tuple(g)) for k, g in zip(t.keys.tolist(), t.grams.tolist())}
+    return bool(np.all(t.keys[1:] >= t.keys[:-1])) and len(rows) == len(t.keys)
 
 
 def test_reference_counts_marks_document_boundaries():
@@ -36,31 +48,71 @@ def test_reference_counts_marks_document_boundaries():
     assert sum(c for g, c in counts.items() if len(g) == 2) == 3
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.text(max_size=60), st.integers(min_value=1, max_value=3))
-def test_packed_counts_equal_counter_on_any_text(text, order):
-    assert packed_as_counter(text, order) == ngrams_of(list(text), order)
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(max_size=40), max_size=5), st.integers(min_value=1, max_value=9))
+@example(["ああああああああああ", "ああ"], 9)
+def test_counts_of_any_order_equal_counter(texts, order):
+    tables = count_sequences(CODES.sequences(texts), order)
+    assert [t.grams.shape[1] for t in tables] == list(range(1, order + 1))
+    assert all(sorted_unique(t) for t in tables)
+    assert as_counter(tables) == reference(texts, order)
 
 
-def test_packed_counts_with_astral_and_combining_characters():
+def test_counts_with_astral_and_combining_characters():
     text = "𠮷野家で🙂を食べた\u3099ｶﾞ"
-    assert packed_as_counter(text, 3) == ngrams_of(list(text), 3)
+    assert as_counter(count_sequences(CODES.sequences([text]), 6)) == reference([text], 6)
 
 
-def test_merge_packed_sums_counts():
-    a = packed_ngrams("あいう", 2)[1]
-    b = packed_ngrams("いうえ", 2)[1]
-    keys, counts = merge_packed([a, b])
-    got = {tuple(g): c for g, c in zip(unpack_ngrams(keys, 2), counts.tolist())}
-    expected = ngrams_of(list("あいう"), 2) + ngrams_of(list("いうえ"), 2)
-    assert got == {g: c for g, c in expected.items() if len(g) == 2}
-    assert strictly_increasing(keys)
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 2), st.integers(0, 2)), min_size=1, max_size=60
+    )
+)
+def test_unique_rows_is_exact_under_hash_collisions(rows):
+    # keys of 2 bits: most distinct rows collide, and colliding rows come interleaved
+    rows = np.array(rows)
+    keys = (rows[:, 0] * 7 + rows[:, 1]).astype(np.uint64) % np.uint64(4)
+    grams = rows[:, 1:].astype(np.uint32)
+    counts = rows[:, 0].astype(np.int64) + 1
+    t = unique_rows(keys, grams, counts)
+    want = Counter()
+    for k, g, c in zip(keys.tolist(), grams.tolist(), counts.tolist()):
+        want[(k, tuple(g))] += c
+    assert {
+        (k, tuple(g)): c for k, g, c in zip(t.keys.tolist(), t.grams.tolist(), t.counts.tolist())
+    } == want
+    assert sorted_unique(t)
 
 
-def test_pack_ngram_matches_packed_keys():
-    keys = packed_ngrams("ab", 2)[1][0]
-    assert sorted(keys.tolist()) == sorted(
-        pack_ngram(g) for g in (["<bos>", "a"], ["a", "b"], ["b", "<eos>"]))
+def test_merge_tables_sums_counts_across_batches():
+    a = count_sequences(CODES.sequences(["あいう", "いう"]), 3)
+    b = count_sequences(CODES.sequences(["いうえ"]), 3)
+    merged = [merge_tables([x, y]) for x, y in zip(a, b)]
+    assert as_counter(merged) == reference(["あいう", "いう", "いうえ"], 3)
+    assert all(sorted_unique(t) for t in merged)
+
+
+def test_shards_keep_left_extensions_together():
+    tables = count_sequences(CODES.sequences(["abcabdxbc", "cabc"]), 4)
+    for n in range(2, 5):
+        for shard, part in split_by_shard(tables[n - 1], 3):
+            # every x.g in this shard has its suffix g hashing to the same shard
+            suffix = hash_rows(part.grams[:, 1:]) % np.uint64(3)
+            assert set(suffix.tolist()) == {shard}
+    parts = split_by_shard(tables[2], 3)
+    assert sum(len(p.keys) for _, p in parts) == len(tables[2].keys)
+
+
+def test_hash_rows_extends_prefix_keys():
+    grams = np.array([[1, 2, 3], [1, 2, 4]], np.uint32)
+    assert hash_rows(grams[:, :0]).tolist() == [0, 0]
+    assert len(set(hash_rows(grams).tolist())) == 2
+
+
+def test_sequences_mark_bos_and_eos():
+    seq = CODES.sequences(["ab"])[0]
+    assert seq.tolist() == [CHAR_BOS, ord("a"), ord("b"), CODES.eos]
 
 
 def test_build_vocab_orders_and_caps():
@@ -81,10 +133,12 @@ def test_vocab_min_count(min_count):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.text(max_size=80), st.integers(min_value=1, max_value=3))
-def test_arrow_ngram_column_equals_python_unpacking(text, order):
-    keys = packed_ngrams(text, order)[order - 1][0]
-    assert ngram_list_array(keys, order).to_pylist() == unpack_ngrams(keys, order)
+@given(st.lists(st.text(max_size=30), max_size=4), st.integers(min_value=1, max_value=5))
+def test_arrow_ngram_column_equals_python_tokens(texts, order):
+    t = count_sequences(CODES.sequences(texts), order)[order - 1]
+    assert CODES.list_array(t.grams).to_pylist() == [
+        [CODES.token(c) for c in g] for g in t.grams.tolist()
+    ]
 
 
 @settings(max_examples=200, deadline=None)
@@ -95,21 +149,3 @@ def test_char_token_counts_equal_counter_on_any_text(text):
     counts = CharTokenizer().counts(text)
     assert counts == Counter(text)
     assert all(type(c) is int for c in counts.values())  # JSON-ready, as vocab.json needs
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.text(max_size=40), max_size=5), st.integers(min_value=1, max_value=3))
-# Two keys 1 apart above 2**53 (CI found it): float64 would see them equal.
-@example(texts=["00", "01"], order=3)
-def test_packed_counts_of_many_documents_are_their_sum(texts, order):
-    from beam_jobs.counts.counting import packed_ngrams_of_many
-
-    expected = Counter()
-    for text in texts:
-        expected.update(ngrams_of(list(text), order))
-    got = Counter()
-    for n, (keys, counts) in enumerate(packed_ngrams_of_many(texts, order), 1):
-        assert strictly_increasing(keys)  # sorted, unique
-        for gram, count in zip(unpack_ngrams(keys, n), counts.tolist()):
-            got[tuple(gram)] = count
-    assert got == expected

@@ -18,6 +18,7 @@ from lm.errors import CheckpointError
 from lm.interpret import main as interpret_main
 from lm.metrics import read_metrics
 from lm.plots import main as plots_main
+from lm.run_state import LEGACY_OPTIONS
 from lm.train import main as train_main
 from tests.lm_fixtures import small_data_dir
 
@@ -53,6 +54,9 @@ RESUMABLE = [
     "--no-plots",
     "--workers",
     "0",
+    # the layout-1 run trained on the whole split: no held-out slice (lm.holdout)
+    "--interpolation-holdout-tokens",
+    "0",
     *SMALL,
 ]
 
@@ -72,8 +76,10 @@ def full(root, tmp_path_factory):
 
 def as_layout_1(ckpt: dict, manifest: dict) -> dict:
     """A layout-2 checkpoint of a plain --data DIR rewritten as c0d1b05's lm.train wrote it."""
-    ckpt = {k: v for k, v in ckpt.items() if k != "format_version"}
-    state = dict(ckpt["state"])
+    # keys and options added after layout 1 (issue 16) go too
+    ckpt = {k: v for k, v in ckpt.items() if k not in ("format_version", "hidden")}
+    ckpt["options"] = {k: v for k, v in ckpt["options"].items() if k not in LEGACY_OPTIONS}
+    state = {k: v for k, v in ckpt["state"].items() if k != "hardware_amp"}
     stream = state.pop("domains")["data"]
     state.update({k: stream[k] for k in ("data_position", "next_worker", "epoch")})
     state["history"] = [{k: v for k, v in h.items() if k != "domains"} for h in state["history"]]

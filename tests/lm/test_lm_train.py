@@ -107,9 +107,10 @@ def test_train_writes_metrics_and_plots(root, tmp_path):
     assert train_main(["--data", root, "--out", str(out), "--max-steps", "8", *SMALL]) == 2
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(root, tmp_path, workers):
+@pytest.mark.parametrize("workers,carry", [(0, False), (2, False), (2, True)])
+def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(root, tmp_path, workers, carry):
     args = [
+        "--carry-state" if carry else "--no-carry-state",
         "--data",
         root,
         "--max-steps",
