@@ -19,6 +19,7 @@ from beam_jobs.runtime.flags import BoolFlag
 from beam_jobs.text.filters import FilterConfig
 from beam_jobs.text.normalize import WHITESPACE_MODES
 from beam_jobs.text.options import add_quality_args
+from beam_jobs.tokens.options import add_token_args
 from beam_jobs.tokens.tokenizers import TOKENIZERS
 from beam_jobs.web.options import add_web_args
 
@@ -112,6 +113,7 @@ class PrepareOptions(PipelineOptions):
         add_quality_args(parser)
         add_web_args(parser)
         add_near_dedup_args(parser)
+        add_token_args(parser)
 
 
 class _StrictParser(argparse.ArgumentParser):

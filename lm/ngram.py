@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from lm.data import Vocab, iter_document_blocks, load_manifest, load_vocab
+from lm.data import Vocab, iter_document_blocks, load_manifest, load_vocab, split_chars
 from lm.errors import DataDirError, LMError, exit_with
 from lm.files import write_json
 
@@ -408,9 +408,11 @@ def main(argv=None) -> int:
         f"{next(iter(result.values()))['tokens']} (tables {built - start:.1f}s, "
         f"scoring {time.time() - built:.1f}s)"
     )
-    print(f"{'model':<16} {'perplexity':>12}")
+    chars = split_chars(args.data, manifest, args.split)  # bits/char: comparable across tokenizers
+    print(f"{'model':<16} {'perplexity':>12} {'bits/char':>10}")
     for name, r in result.items():
-        print(f"{name:<16} {r['perplexity']:>12.3f}")
+        r["chars"], r["bits_per_char"] = chars, r["nll"] / math.log(2) / max(chars, 1)
+        print(f"{name:<16} {r['perplexity']:>12.3f} {r['bits_per_char']:>10.3f}")
     if args.json:
         write_json(args.json, result)
     if args.sample:

@@ -133,12 +133,13 @@ def tuple_shard(gram: tuple, num_shards: int) -> int:
 class CountNgrams(beam.PTransform):
     """Train texts → Parquet n-gram tables under DIR/ngrams; outputs one `TableFile` per shard."""
 
-    def __init__(self, output_dir: str, tokenizer: str, order: int, num_shards: int,
-                 row_group_size: int = 65536):
+    def __init__(self, output_dir: str, tokenizer: str | dict, order: int, num_shards: int,
+                 row_group_size: int = 65536, tokenizer_dir: str | None = None):
         super().__init__()
         self.output_dir, self.tokenizer, self.order = output_dir, tokenizer, order
         self.num_shards, self.row_group_size = num_shards, row_group_size
         self.packed = tokenizer == "char" and order <= counting.MAX_PACKED_ORDER
+        self.tokenizer_dir = tokenizer_dir  # where a model's files are (`get_tokenizer`)
 
     def expand(self, texts):
         order, num_shards = self.order, self.num_shards
@@ -160,10 +161,12 @@ class CountNgrams(beam.PTransform):
 
             combine_fn = PackedNgramsFn(order)
         else:
-            tokenizer_name = self.tokenizer
+            tokenizer_config, tokenizer_dir, cache = self.tokenizer, self.tokenizer_dir, []
 
             def parts(text):
-                tokens = get_tokenizer(tokenizer_name).tokenize(text)
+                if not cache:  # a model is loaded once per worker, not once per document
+                    cache.append(get_tokenizer(tokenizer_config, tokenizer_dir))
+                tokens = cache[0].tokenize(text)
                 by_shard: dict[int, Counter] = {}
                 for gram, count in counting.ngrams_of(tokens, order).items():
                     by_shard.setdefault(tuple_shard(gram, num_shards), Counter())[gram] = count

@@ -12,7 +12,8 @@ from beam_jobs.outputs.stages import STAGE_DIR
 
 # Written after the dedup stage; manifest first, so deleting in this order never leaves a
 # directory that looks complete.
-FINAL_OUTPUTS = (MANIFEST, "stats.json", "vocab.json", "train", "val", "ngrams", "report")
+FINAL_OUTPUTS = (MANIFEST, "stats.json", "vocab.json", "train", "val", "ngrams", "report",
+                 "tokenizer", "tokens")
 # Written by the dedup stage, marker included.
 STAGE_OUTPUTS = (STAGE_DIR, "duplicates", "rejected")
 

@@ -17,6 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.io.fingerprint import store_checksum
 from beam_jobs.io.fs import read_json, write_json
+from beam_jobs.tokens.options import TOKEN_OPTIONS
 
 STAGE_DIR = "_stages/dedup"
 SPILL_DIR = STAGE_DIR + "/spill"
@@ -24,7 +25,7 @@ MARKER = STAGE_DIR + "/stage.json"
 # Options that only the steps after the dedup stage read: changing them keeps it reusable.
 SECOND_JOB_OPTIONS = frozenset({
     "output", "overwrite", "resume", "report", "val_fraction", "split_seed",
-    "row_group_size", "min_count", "max_vocab", "ngram_order", "ngram_shards"})
+    "row_group_size", "min_count", "max_vocab", "ngram_order", "ngram_shards"}) | TOKEN_OPTIONS
 
 
 def input_metadata(patterns: list[str]) -> list[dict]:
