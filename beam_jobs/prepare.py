@@ -63,6 +63,7 @@ from beam_jobs.records import (
     SpillFile,
 )
 from beam_jobs.runtime.flags import legacy_bool_values
+from beam_jobs.runtime.prism import configure_prism
 from beam_jobs.runtime.runner import choose_local_mode, counter_values, resolve_runner
 from beam_jobs.runtime.worker_env import local_worker_env, tune_this_process
 from beam_jobs.text.clean import CleanDocuments
@@ -190,6 +191,7 @@ def parse_options(argv=None) -> tuple[PrepareOptions, PrepareConfig]:
     check_flags(argv)
     opts = PrepareOptions(argv)
     resolve_runner(opts)
+    configure_prism(opts)  # Prism's binary, found before any work (runtime/prism.py)
     validate(opts)
     return opts, PrepareConfig.from_options(opts)
 

@@ -162,7 +162,7 @@ DOC_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("n_tokens",
 WEB_FIELDS = pa.schema([("url", pa.string()), ("warc_date", pa.string()),
                         ("http_status", pa.int32()), ("content_type", pa.string()),
                         ("charset", pa.string()), ("lang", pa.string()),
-                        ("lang_score", pa.float64()), ("warc_truncated", pa.bool_())])
+                        ("lang_score", pa.float64()), ("warc_truncated", pa.string())])
 # The document schema plus where the record came from (per-file accounting, the rule for
 # repeated ids) and its output shard.
 SPILL_SCHEMA = pa.schema([*DOC_SCHEMA, pa.field("file", pa.string()), pa.field("line", pa.int64()),

@@ -3,6 +3,7 @@ the FnApiRunner (the local default engine) with two worker processes; wall time,
 stage, peak memory of every process.
 
     python benchmarks/bench_scaling.py [--scales 1,2,4] [--peers] [--json out.json]
+    python benchmarks/bench_scaling.py --prism     # on Prism, EXTERNAL pool (prism_pool.py)
 
 The grown corpus is written to a temporary directory. Scale k holds the original files and
 k-1 generated copies of each; a copy replaces every document of the original by either
@@ -44,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.beam_peers import MODES as PEER_MODES  # noqa: E402
 from benchmarks.memory import _children, _rss_bytes, run_measured  # noqa: E402
+from benchmarks.prism_pool import PrismPool, report_prism  # noqa: E402
 
 DEFAULT_INPUT = str(ROOT.parent / "shared" / "corpora" / "ja" / "*.jsonl.gz")
 RUNNER = ["--runner", "FnApiRunner", "--direct_num_workers=2",
@@ -152,6 +154,7 @@ class ProcessPeaks:
     def __init__(self, interval: float = 0.1):
         self.interval, self.peaks, self.roles = interval, defaultdict(int), {}
         self.cpu: dict[int, float] = {}  # user + system seconds, as last seen
+        self.series: dict[int, list] = defaultdict(list)  # (epoch s, MiB) when it moved 1%
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -161,12 +164,19 @@ class ProcessPeaks:
             stack = list(_children(me))
             while stack:
                 pid = stack.pop()
-                self.peaks[pid] = max(self.peaks[pid], _rss_bytes(pid))
+                rss = _rss_bytes(pid)
+                self.peaks[pid] = max(self.peaks[pid], rss)
+                self._record(pid, rss / 2**20)
                 # The last role seen: a new process shows its parent's command until it execs.
                 self.roles[pid] = _role(pid) or self.roles.get(pid, "?")
                 self.cpu[pid] = _cpu_seconds(pid) or self.cpu.get(pid, 0.0)
                 stack.extend(_children(pid))
             self.done.wait(self.interval)
+
+    def _record(self, pid: int, mib: float) -> None:
+        series = self.series[pid]
+        if not series or abs(mib - series[-1][1]) > 0.01 * series[-1][1]:
+            series.append((round(time.time(), 2), round(mib, 1)))
 
     def __enter__(self):
         self.thread.start()
@@ -178,7 +188,7 @@ class ProcessPeaks:
 
     def report(self) -> list[dict]:
         rows = [{"pid": pid, "role": self.roles.get(pid, "?"), "peak_mib": peak / 2**20,
-                 "cpu_s": self.cpu.get(pid, 0.0)}
+                 "cpu_s": self.cpu.get(pid, 0.0), "series": self.series.get(pid, [])}
                 for pid, peak in self.peaks.items() if peak]
         return sorted(rows, key=lambda r: r["pid"])
 
@@ -203,7 +213,9 @@ def _role(pid: int) -> str:
     program = cmd.split(" ", 1)[0].rsplit("/", 1)[-1]
     if program in ("sh", "bash", "dash"):
         return "shell"  # the runner starts each SDK worker through `sh -c`
-    if "sdk_worker_main" in cmd or "SdkHarness" in cmd:
+    if "worker_pool_main" in cmd:
+        return "pool"
+    if "sdk_worker_main" in cmd or "SdkHarness" in cmd or "counting_harness" in cmd:
         return "sdk worker"
     if "bench_scaling" in cmd or "beam_peers" in cmd:
         return "driver"
@@ -223,11 +235,11 @@ def run_with_peaks(cmd: list[str], log: Path, env: dict) -> dict:
     return measured
 
 
-def measure(input_dir: Path, output: Path, extra: list[str]) -> dict:
+def measure(input_dir: Path, output: Path, extra: list[str], runner: list[str] = RUNNER) -> dict:
     timings = output.parent / f"{output.name}.timings.json"
     cmd = [sys.executable, "-m", "benchmarks.bench_scaling", "--child", str(timings), "--",
            "--input", str(input_dir / "*"), "--output", str(output), "--overwrite",
-           *RUNNER, *extra]
+           *runner, *extra]
     measured = run_with_peaks(cmd, output.parent / f"{output.name}.log",
                               {"PYTHONPATH": str(ROOT), "CORPUS_PROGRESS": "0"})
     measured["jobs"] = json.loads(timings.read_text())
@@ -370,6 +382,18 @@ def memory_against_peers(results: dict[int, dict]) -> str:
     return "\n".join(lines)
 
 
+def measure_scale(input_dir: Path, workdir: Path, scale: int, args) -> dict:
+    """One run at one scale; on Prism with a fresh worker pool, as each local run starts its
+    own worker processes."""
+    output = workdir / f"out_{scale}x"
+    if not args.prism:
+        return measure(input_dir, output, args.extra)
+    with PrismPool(workdir / f"pool_{scale}x") as pool:
+        measured = measure(input_dir, output, args.extra, pool.flags())
+    measured.update(fn_bytes=pool.fn_bytes(), workers_started=pool.workers_started())
+    return measured
+
+
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         sys.exit(child(sys.argv[2], sys.argv[4:] if sys.argv[3] == "--" else sys.argv[3:]))
@@ -385,23 +409,29 @@ def main() -> None:
     parser.add_argument("--from-json", help="print the report of an earlier --json and stop")
     parser.add_argument("--peers", action="store_true",
                         help="also measure bare Beam pipelines on the same input (memory)")
+    parser.add_argument("--prism", action="store_true",
+                        help="run on Prism with an EXTERNAL pool (benchmarks/prism_pool.py)")
     parser.add_argument("extra", nargs="*", help="more flags for beam_jobs.prepare (after --)")
     args = parser.parse_args()
     if args.from_json:
         results = json.loads(Path(args.from_json).read_text())
-        print(report({int(scale): r for scale, r in results.items()}))
+        results = {int(scale): r for scale, r in results.items()}
+        print(report(results))
+        if all("fn_bytes" in r for r in results.values()):
+            print("\n" + report_prism(results))
         return
     scales = sorted({int(s) for s in args.scales.split(",")})
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench_scaling_"))
     try:
         started = time.perf_counter()
         dirs = grow_corpus(args.input, scales, args.fraction, args.near_share, workdir)
+        runner = ["--runner", "PrismRunner", "(EXTERNAL pool)"] if args.prism else RUNNER
         print(f"grew the corpus in {time.perf_counter() - started:.0f} s; {os.cpu_count()} "
-              f"cores; runner flags: {' '.join(RUNNER)} {' '.join(args.extra)}", flush=True)
+              f"cores; runner flags: {' '.join(runner)} {' '.join(args.extra)}", flush=True)
         results = {}
         for scale in scales:
             packed, unpacked = input_bytes(dirs[scale])
-            results[scale] = measure(dirs[scale], workdir / f"out_{scale}x", args.extra)
+            results[scale] = measure_scale(dirs[scale], workdir, scale, args)
             results[scale].update(input_mb=unpacked / 1e6, input_gz_mb=packed / 1e6)
             if args.peers:
                 results[scale]["peers"] = {
@@ -411,6 +441,8 @@ def main() -> None:
                   flush=True)
         print()
         print(report(results))
+        if args.prism:
+            print("\n" + report_prism(results))
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1))
     finally:

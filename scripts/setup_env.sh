@@ -14,3 +14,8 @@ if ! python -c "import torch" 2>/dev/null; then
   python -m pip install -q "torch==2.13.0"
 fi
 python -m pip install -q -e ".[lm,test]"
+# Beam's Prism runner (Go), for --runner PrismRunner and the Prism tests: built once into
+# ~/.cache/corpus-lm/prism/ (about 100-180 s), reused after. Without Go those tests skip.
+if command -v go >/dev/null 2>&1; then
+  bash scripts/prism.sh >/dev/null || echo "warning: Prism was not built (see above)" >&2
+fi

@@ -85,3 +85,13 @@ def test_union_find_root_is_smallest():
         "x": "x",
         "y": "x",
     }
+
+
+def test_optimal_params_choose_as_datasketch_does():
+    from datasketch.lsh import _optimal_param
+
+    for num_perm in (16, 64, 128, 256):
+        for threshold in (0.3, 0.5, 0.7, 0.8, 0.9, 0.95):
+            for weights in ((0.5, 0.5), (0.05, 0.95)):
+                assert lsh.optimal_params(threshold, num_perm, *weights) == _optimal_param(
+                    threshold, num_perm, *weights)
