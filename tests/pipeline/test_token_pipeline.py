@@ -12,7 +12,10 @@ import datasets
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
+from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
 from megatron.core.datasets.indexed_dataset import IndexedDataset
+from megatron.core.tokenizers import MegatronTokenizer
 
 from beam_jobs.counts.counting import ngrams_of
 from beam_jobs.io.megatron import MegatronDataset
@@ -96,6 +99,74 @@ def test_megatron_files_read_back_with_megatron_core_and_ours(spm_run):
         )
 
 
+def megatron_prefixes(out, manifest, split) -> list[str]:
+    return [str(out / f["path"]) for f in manifest["tokens"]["megatron"][split]["files"]]
+
+
+def test_megatron_core_builds_its_gpt_dataset_from_the_shards(spm_run):
+    """What Megatron-LM's pretrain_gpt.py does with --train-data-path/--valid-data-path and
+    --tokenizer-type GPTSentencePieceTokenizer (docs/tokens.md): its own tokenizer's end of
+    document is our <eos>, and every document inside a sample is one of ours, whole."""
+    out, manifest = spm_run
+    tokenizer = MegatronTokenizer.from_pretrained(
+        tokenizer_path=str(out / "tokenizer" / "tokenizer.model"),
+        metadata_path={"library": "sentencepiece"},
+    )
+    eos = manifest["tokens"]["eos_id"]
+    assert tokenizer.eod == eos and tokenizer.vocab_size == int(VOCAB)
+    config = GPTDatasetConfig(
+        random_seed=1,
+        sequence_length=1024,
+        blend_per_split=[
+            (megatron_prefixes(out, manifest, "train"), None),
+            (megatron_prefixes(out, manifest, "val"), None),
+            None,
+        ],
+        tokenizer=tokenizer,
+        reset_position_ids=False,
+        reset_attention_mask=False,
+        eod_mask_loss=False,
+    )
+    train, val, _ = BlendedMegatronDatasetBuilder(
+        GPTDataset, [128, 32, 0], lambda: True, config
+    ).build()
+    # Each document as a string of chr(id), so that "is a window of a document" is `in`.
+    docs = [
+        "".join(map(chr, d["input_ids"])) for split in ("train", "val") for d in rows(out, split)
+    ]
+    whole = 0
+    for dataset in (train, val):
+        for k in range(len(dataset)):
+            sample = dataset[k]
+            ids = [*sample["tokens"].tolist(), int(sample["labels"][-1])]
+            assert sample["labels"].tolist()[:-1] == ids[1:-1]
+            pieces = "".join(map(chr, ids)).split(chr(eos))
+            if len(pieces) == 1:  # inside one document
+                assert any(pieces[0] in d for d in docs)
+                continue
+            assert any(d.endswith(pieces[0]) for d in docs)
+            assert any(d.startswith(pieces[-1]) for d in docs)
+            for piece in pieces[1:-1]:  # between two ends: one of our documents, whole
+                assert piece in docs
+                whole += 1
+    assert whole > 0
+
+
+def test_concatenated_megatron_bins_are_nanogpt_train_and_val_bins(spm_run, tmp_path):
+    """nanoGPT's train.py memmaps data/NAME/{train,val}.bin as uint16 with no header: the
+    Megatron .bin files of a split, concatenated in shard order, are exactly that."""
+    out, manifest = spm_run
+    eos = manifest["tokens"]["eos_id"]
+    for split in ("train", "val"):
+        target = tmp_path / f"{split}.bin"
+        with open(target, "wb") as handle:
+            for prefix in megatron_prefixes(out, manifest, split):
+                handle.write(open(prefix + ".bin", "rb").read())
+        got = np.memmap(target, dtype=np.uint16, mode="r")
+        want = [t for d in rows(out, split) for t in [*d["input_ids"], eos]]
+        assert got.tolist() == want
+
+
 def test_llmc_files_read_back_as_llmc_reads_them(spm_run):
     out, manifest = spm_run
     eot = manifest["tokens"]["eos_id"]
@@ -117,10 +188,7 @@ def test_llmc_files_read_back_as_llmc_reads_them(spm_run):
 
 def test_input_ids_load_with_hugging_face_datasets(spm_run):
     out, _ = spm_run
-    files = {
-        "train": sorted(str(p) for p in (out / "train").glob("*.parquet")),
-        "validation": sorted(str(p) for p in (out / "val").glob("*.parquet")),
-    }
+    files = {"train": f"{out}/train/*.parquet", "validation": f"{out}/val/*.parquet"}  # as the docs
     loaded = datasets.load_dataset("parquet", data_files=files, cache_dir=str(out.parent / "hf"))
     assert str(loaded["train"].features["input_ids"].feature.dtype) == "uint16"
     for split, name in (("train", "train"), ("validation", "val")):
