@@ -12,7 +12,7 @@ record type; tests build the same records as production.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import pyarrow as pa
 
@@ -76,7 +76,7 @@ class Document(NamedTuple):
     source: str
     file: str
     line: int
-    sig: Any = None  # np.ndarray[uint32] of num_perm values
+    sig: bytes | None = None  # num_perm uint32 values, little-endian (`minhash.sig_bytes`)
     web: tuple | None = None  # as RawRecord.web
 
 
@@ -92,7 +92,7 @@ class DedupRecord(NamedTuple):
     file: str
     line: int
     spill: str  # the spill file holding the document, relative to the output directory
-    sig: Any = None
+    sig: bytes | None = None  # as Document.sig
 
 
 class Duplicate(NamedTuple):

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from beam_jobs import SCHEMA_VERSION, prepare  # noqa: E402
-from beam_jobs.io.read import check_inputs_exist  # noqa: E402
+from beam_jobs.io.files import check_inputs_exist  # noqa: E402
+from beam_jobs.outputs.lock import OutputLock  # noqa: E402
 from beam_jobs.outputs.stages import input_metadata, stage_key  # noqa: E402
 from beam_jobs.runtime.worker_env import local_worker_env  # noqa: E402
 
@@ -37,25 +38,27 @@ MSECS = (mi.START_BUNDLE_MSECS_URN, mi.PROCESS_BUNDLE_MSECS_URN, mi.FINISH_BUNDL
 
 def run_profiled(argv: list[str]):
     """Run the pipeline; returns (seconds, the pipeline proto, monitoring infos)."""
-    opts = prepare.parse_options(argv)
-    check_inputs_exist(opts.input)
-    prepare.prepare_output_dir(opts.output, True, False)
-    near = prepare.near_dedup_stage(opts)
-    inputs = input_metadata(opts.input)
-    key = stage_key(
-        prepare.own_options(opts),
-        {"schema_version": SCHEMA_VERSION, "near_dedup": near and near.settings()},
-        inputs,
-    )
-    pipeline = beam.Pipeline(options=opts)
-    stage = prepare.build_dedup_stage(pipeline, opts, key)
-    prepare.build_pipeline(pipeline, opts, stage)
-    proto = pipeline.to_runner_api()
-    start = time.perf_counter()
-    with local_worker_env(opts):
-        result = pipeline.run()
-        result.wait_until_finish()
-    return time.perf_counter() - start, proto, list(result.monitoring_infos())
+    opts, config = prepare.parse_options(argv)
+    check_inputs_exist(config.read.patterns)
+    out = config.output.output
+    with OutputLock(out) as lock:
+        prepare.prepare_output_dir(out, True, False)
+        inputs = input_metadata(config.read.patterns)
+        key = stage_key(
+            config.options,
+            {"schema_version": SCHEMA_VERSION,
+             "near_dedup": config.near and config.near.settings()},
+            inputs,
+        )
+        pipeline = beam.Pipeline(options=opts)
+        stage = prepare.build_dedup_stage(pipeline, config, key, lock.run_id)
+        prepare.build_final_steps(pipeline, config, stage, lock.run_id)
+        proto = pipeline.to_runner_api()
+        start = time.perf_counter()
+        with local_worker_env(opts):
+            result = pipeline.run()
+            result.wait_until_finish()
+        return time.perf_counter() - start, proto, list(result.monitoring_infos())
 
 
 def summarize(proto, infos, depth: int) -> dict:

@@ -47,16 +47,16 @@ def optimal_params(
     return pairs[int(np.argmin(fp * fp_weight + fn * fn_weight))]
 
 
-def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[bytes]:
-    """One 10-byte bucket key per band: the band number and a 64-bit hash of its rows."""
-    data = np.ascontiguousarray(sig, dtype="<u4")
-    keys = []
-    for band in range(bands):
-        digest = hashlib.blake2b(
-            data[band * rows : (band + 1) * rows].tobytes(), digest_size=8
-        ).digest()
-        keys.append(band.to_bytes(2, "big") + digest)
-    return keys
+def band_keys(sig: np.ndarray | bytes, bands: int, rows: int) -> list[bytes]:
+    """One 10-byte bucket key per band: the band number and a 64-bit hash of its rows. `sig`:
+    the uint32 signature or its little-endian bytes (the same keys)."""
+    data = sig if isinstance(sig, bytes) else np.ascontiguousarray(sig, dtype="<u4").tobytes()
+    width = 4 * rows
+    return [
+        band.to_bytes(2, "big")
+        + hashlib.blake2b(data[band * width : (band + 1) * width], digest_size=8).digest()
+        for band in range(bands)
+    ]
 
 
 def star_edges(members: Iterable[str]) -> Iterator[tuple[str, str]]:

@@ -256,6 +256,17 @@ class MinHasher:
         }
 
 
-def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
+def sig_bytes(sig: np.ndarray) -> bytes:
+    """A signature as the little-endian bytes that travel between stages (`as_signature`)."""
+    return np.ascontiguousarray(sig, dtype="<u4").tobytes()
+
+
+def as_signature(sig: np.ndarray | bytes) -> np.ndarray:
+    """The uint32 array of a signature given as an array or as `sig_bytes`."""
+    return np.frombuffer(sig, dtype="<u4") if isinstance(sig, bytes) else sig
+
+
+def estimate_jaccard(sig_a: np.ndarray | bytes, sig_b: np.ndarray | bytes) -> float:
     """Fraction of equal hash values: datasketch's `MinHash.jaccard`."""
-    return float(np.count_nonzero(sig_a == sig_b)) / len(sig_a)
+    a, b = as_signature(sig_a), as_signature(sig_b)
+    return float(np.count_nonzero(a == b)) / len(a)
