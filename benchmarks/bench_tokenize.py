@@ -17,7 +17,9 @@ those texts first (or loaded from `--model`: a `.model` or `tokenizer.json`). Ro
   part as `WriteSplitFn` hands it over (Arrow → strings, encode, `n_tokens`, `input_ids`);
 * tokenize step, in the pipeline: a whole `beam_jobs.prepare` run (FnApiRunner, one worker,
   `--tokenizer-model`, `--token-formats parquet`), timed by the step's own counters
-  (`tokens/encode_cpu_us`, `tokens/encoded_chars`: CPU time of the process around that call).
+  (`tokens/encode_cpu_us`, `tokens/encoded_chars`: CPU time of the process around that call;
+  the worker's one-time build of the model from its bytes is `tokens/model_load_cpu_us`,
+  printed beside it).
 
 One core: SentencePiece encodes with `num_threads=1` and the Hugging Face tokenizer with one
 rayon thread (`RAYON_NUM_THREADS=1`, set before the library loads; the in-process runner
@@ -178,6 +180,7 @@ def measure(tokenizer, model: str, parts: list, work: Path, repeats: int) -> dic
         fn(tokenizer, parts[:1])
     wall: dict[str, list[float]] = {name: [] for name in ROWS}
     cpu: dict[str, list[float]] = {name: [] for name in [*ROWS, IN_PIPELINE]}
+    loads: list[float] = []  # ms of CPU the run's workers spent building the model
     for _ in range(repeats):
         for name, fn in ROWS.items():  # interleaved: noise hits every row alike
             start, start_cpu = time.perf_counter(), time.process_time()
@@ -188,11 +191,13 @@ def measure(tokenizer, model: str, parts: list, work: Path, repeats: int) -> dic
         if counters["encoded_chars"] != chars:
             raise RuntimeError(f"the run encoded {counters['encoded_chars']} chars, not {chars}")
         cpu[IN_PIPELINE].append(counters["encode_cpu_us"] / 1e6)
+        loads.append(counters.get("model_load_cpu_us", 0) / 1e3)
     out = {
         name: {"cpu_chars_per_s": chars / statistics.median(times)} for name, times in cpu.items()
     }
     for name, times in wall.items():
         out[name]["wall_chars_per_s"] = chars / statistics.median(times)
+    out[IN_PIPELINE]["model_load_cpu_ms"] = statistics.median(loads)  # once a worker, not timed
     return out
 
 
@@ -207,6 +212,8 @@ def report(name: str, speeds: dict) -> None:
                 f"  (wall: {speed['wall_chars_per_s'] / 1e6:6.2f} M chars/s, "
                 f"{speed['ratio_wall']:6.3f} x)"
             )
+        elif "model_load_cpu_ms" in speed:
+            wall = f"  (+ {speed['model_load_cpu_ms']:.1f} ms building the model, once a worker)"
         print(
             f"{name:22s} {row:34s} {speed['cpu_chars_per_s'] / 1e6:6.2f} M chars/CPU-s "
             f"{speed['ratio_cpu']:6.3f} x bare{wall}",
