@@ -103,11 +103,13 @@ def megatron_prefixes(out, manifest, split) -> list[str]:
     return [str(out / f["path"]) for f in manifest["tokens"]["megatron"][split]["files"]]
 
 
-def test_megatron_core_builds_its_gpt_dataset_from_the_shards(spm_run):
+def test_megatron_core_builds_its_gpt_dataset_from_the_shards(spm_run, tmp_path):
     """What Megatron-LM's pretrain_gpt.py does with --train-data-path/--valid-data-path and
     --tokenizer-type GPTSentencePieceTokenizer (docs/tokens.md): its own tokenizer's end of
     document is our <eos>, and every document inside a sample is one of ours, whole."""
     out, manifest = spm_run
+    # GPTDataset writes its index cache beside the .bin files: build it on a copy.
+    shutil.copytree(out / "tokens", tmp_path / "tokens")
     tokenizer = MegatronTokenizer.from_pretrained(
         tokenizer_path=str(out / "tokenizer" / "tokenizer.model"),
         metadata_path={"library": "sentencepiece"},
@@ -118,8 +120,8 @@ def test_megatron_core_builds_its_gpt_dataset_from_the_shards(spm_run):
         random_seed=1,
         sequence_length=1024,
         blend_per_split=[
-            (megatron_prefixes(out, manifest, "train"), None),
-            (megatron_prefixes(out, manifest, "val"), None),
+            (megatron_prefixes(tmp_path, manifest, "train"), None),
+            (megatron_prefixes(tmp_path, manifest, "val"), None),
             None,
         ],
         tokenizer=tokenizer,
