@@ -16,7 +16,6 @@ import typing
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.combiners import TupleCombineFn
 
 from beam_jobs.dedup import lsh
 from beam_jobs.dedup.minhash import MinHasher, sig_bytes
@@ -56,13 +55,48 @@ class _Signatures(beam.DoFn):
         yield record.id, (rank, record.sig, record.file)
 
 
-def _count_bucket(item):
-    _, (size, _) = item
-    Metrics.distribution(NS, "bucket_size").update(size)
-    counter("buckets").inc()
-    if size > 1:
-        counter("buckets_shared").inc()
-    return item
+class _BucketStats(beam.CombineFn):
+    """A bucket's (rank, id) members → (size, best member). Liftable, so no worker sees a
+    bucket's members; one tuple per step, cheaper than `TupleCombineFn(sum, min)`."""
+
+    def create_accumulator(self):
+        return 0, None
+
+    def add_input(self, acc, member):
+        size, best = acc
+        return size + 1, member if best is None or member < best else best
+
+    def merge_accumulators(self, accumulators):
+        size, best = 0, None
+        for n, member in accumulators:
+            size += n
+            if member is not None and (best is None or member < best):
+                best = member
+        return size, best
+
+    def extract_output(self, acc):
+        return acc
+
+
+class _GiantCenters(beam.DoFn):
+    """(band key, (size, best member)) → (band key, center id) of the buckets over `limit`
+    members; every bucket counted and its size recorded."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+
+    def setup(self):
+        self.sizes = Metrics.distribution(NS, "bucket_size")
+        self.buckets, self.shared = counter("buckets"), counter("buckets_shared")
+
+    def process(self, item):
+        bkey, (size, best) = item
+        self.sizes.update(size)
+        self.buckets.inc()
+        if size > 1:
+            self.shared.inc()
+        if size > self.limit:
+            yield bkey, best[1]
 
 
 @beam.typehints.with_output_types(tuple[bytes, typing.Any])
@@ -96,14 +130,9 @@ class Candidates(beam.PTransform):
         sigs = records | "Signatures" >> beam.ParDo(_Signatures(self.config.keep))
         band_keys = sigs | "BandKeys" >> beam.FlatMap(
             lambda kv: ((bk, (kv[1][0], kv[0])) for bk in lsh.band_keys(kv[1][1], bands, rows)))
-        giant = (
-            band_keys
-            | "One" >> beam.MapTuple(lambda bk, member: (bk, (1, member)))
-            # (size, best (rank, id)): liftable, so no worker sees a bucket's members
-            | "BucketStats" >> beam.CombinePerKey(TupleCombineFn(sum, min))
-            | "CountBuckets" >> beam.Map(_count_bucket)
-            | "GiantBuckets" >> beam.Filter(lambda kv: kv[1][0] > limit)
-            | "GiantCenter" >> beam.MapTuple(lambda bk, stats: (bk, stats[1][1])))
+        giant = (band_keys
+                 | "BucketStats" >> beam.CombinePerKey(_BucketStats())
+                 | "GiantBuckets" >> beam.ParDo(_GiantCenters(limit)))
         routed = band_keys | "RouteGiant" >> beam.ParDo(
             _RouteBandKey(), giant=beam.pvalue.AsDict(giant)
         ).with_outputs("giant_edges", main="normal")
