@@ -18,7 +18,8 @@ from beam_jobs.text.filters import FilterConfig, resolve_scripts
 from beam_jobs.text.normalize import NormalizeConfig
 from beam_jobs.text.options import QualityConfig, quality_config
 from beam_jobs.text.perplexity_filter import PerplexityConfig, perplexity_config
-from beam_jobs.tokens.tokenizers import SPECIAL_TOKENS, get_tokenizer
+from beam_jobs.tokens.options import TokenConfig, token_config
+from beam_jobs.tokens.tokenizers import SPECIAL_TOKENS
 from beam_jobs.web.options import web_config
 from beam_jobs.web.page import WebConfig
 
@@ -60,6 +61,7 @@ class PrepareConfig:
     quality: QualityConfig
     web: WebConfig | None  # None: no WARC/WET input, so no web columns
     tokenizer: str
+    tokens: TokenConfig  # the tokenizer's model and the token shards (beam_jobs.tokens.options)
     near: NearDedupConfig | None  # None: near dedup off
     split: SplitConfig
     counts: CountsConfig
@@ -92,7 +94,8 @@ class PrepareConfig:
                 max_replacement_fraction=opts.max_replacement_fraction),
             quality=quality_config(opts),
             web=web_config(opts, opts.max_record_bytes) if reads_web(opts) else None,
-            tokenizer=opts.tokenizer,
+            tokenizer=(tokens := token_config(opts)).name,
+            tokens=tokens,
             near=NearDedupConfig.from_options(opts),
             split=SplitConfig(opts.val_fraction, opts.split_seed),
             counts=CountsConfig(opts.min_count, opts.max_vocab, opts.ngram_order,
@@ -114,7 +117,7 @@ class PrepareConfig:
             "filters": self.filters.to_dict(),
             "quality": self.quality.settings(),
             "web": dataclasses.asdict(self.web) if self.web else None,
-            "tokenizer": get_tokenizer(self.tokenizer).config(),
+            "tokenizer": self.tokens.settings(),
             "special_tokens": list(SPECIAL_TOKENS),
             "split": {"val_fraction": self.split.val_fraction, "seed": self.split.seed,
                       "rule": COMPONENT_SPLIT_RULE if self.overlap.split else SPLIT_RULE,

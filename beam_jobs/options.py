@@ -22,6 +22,7 @@ from beam_jobs.text.filters import FilterConfig
 from beam_jobs.text.normalize import WHITESPACE_MODES
 from beam_jobs.text.options import add_quality_args
 from beam_jobs.text.perplexity_filter import add_perplexity_args
+from beam_jobs.tokens.options import add_token_args
 from beam_jobs.tokens.tokenizers import TOKENIZERS
 from beam_jobs.web.options import add_web_args
 
@@ -118,6 +119,7 @@ class PrepareOptions(PipelineOptions):
         add_perplexity_args(parser)
         add_near_dedup_args(parser)
         add_overlap_args(parser)
+        add_token_args(parser)
 
 
 class _StrictParser(argparse.ArgumentParser):

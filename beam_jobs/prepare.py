@@ -19,6 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from beam_jobs import SCHEMA_VERSION
 from beam_jobs.config import PrepareConfig
 from beam_jobs.counts.combiners import BuildVocab, CountNgrams
+from beam_jobs.counts.id_vocab import BuildIdVocab
 from beam_jobs.dedup.exact import ExactDedup, RedirectToKept
 from beam_jobs.dedup.ids import UniqueIds
 from beam_jobs.dedup.near import AddSignature, NearDedup
@@ -28,6 +29,7 @@ from beam_jobs.io.parquet import WriteShardedParquet
 from beam_jobs.io.read import ReadDocuments
 from beam_jobs.io.shards import WriteSplitShards
 from beam_jobs.io.spill import SpillDocuments
+from beam_jobs.io.token_shards import ID_COUNTS, TOKEN_FILES, TokenShards
 from beam_jobs.options import (
     PrepareOptions,
     all_flags_parser,
@@ -67,6 +69,7 @@ from beam_jobs.runtime.runner import choose_local_mode, counter_values, resolve_
 from beam_jobs.runtime.worker_env import local_worker_env, tune_this_process
 from beam_jobs.text.clean import CleanDocuments
 from beam_jobs.text.perplexity_filter import ScorePerplexity
+from beam_jobs.tokens.steps import BuildTokenizer, saved_model_config, user_error
 
 
 def build_dedup_stage(pipeline: beam.Pipeline, config: PrepareConfig, key: str,
@@ -77,7 +80,7 @@ def build_dedup_stage(pipeline: beam.Pipeline, config: PrepareConfig, key: str,
     out, web = config.output.output, config.web is not None
     read = pipeline | "Read" >> ReadDocuments(config.read, config.web)
     clean = read["docs"] | "Clean" >> CleanDocuments(config.normalize, config.filters,
-                                                     config.tokenizer, config.quality)
+                                                     config.tokens.clean_tokenizer, config.quality)
     docs, filtered = clean["docs"], [read["filtered"], clean["filtered"]]
     if config.perplexity is not None:
         scored = docs | "Perplexity" >> ScorePerplexity(config.perplexity)
@@ -148,21 +151,31 @@ def build_final_steps(pipeline: beam.Pipeline, config: PrepareConfig, stage: dic
     shard, vocabulary, n-grams, stats, report and manifest. `stage` is what
     `build_dedup_stage` (same job) or `reuse_dedup_stage` returns. Returns the PCollection
     holding the manifest (one element)."""
-    out, counts = config.output.output, config.counts
+    out, counts, tokens = config.output.output, config.counts, config.tokens
     leakage = build_leakage(pipeline, config, stage)
-    written = leakage["inputs"] | "WriteSplits" >> WriteSplitShards(
-        out, config.output.num_shards, config.split.val_fraction, config.split.seed,
-        config.output.row_group_size, web=config.web is not None,
-        perplexity=config.perplexity is not None)
+    write = WriteSplitShards(out, config.output.num_shards, config.split.val_fraction,
+                             config.split.seed, config.output.row_group_size,
+                             web=config.web is not None,
+                             perplexity=config.perplexity is not None)
+    inputs = leakage["inputs"]
+    tokenizer = None
+    if tokens.has_ids:  # trained on what `write` writes as train, then used by it
+        tokenizer = inputs | "Tokenizer" >> BuildTokenizer(tokens, write.fn, out)
+        write.with_tokens(TokenShards(out, tokens.formats, config.output.num_shards), tokenizer)
+    written = inputs | "WriteSplits" >> write
     kept = written["kept"]
     train_texts = (kept
                    | "Train" >> beam.Filter(lambda d: d.split == "train")
                    | "TrainTexts" >> beam.Map(lambda d: d.text))
-    vocab = train_texts | "Vocabulary" >> BuildVocab(
-        out, config.tokenizer, counts.min_count, counts.max_vocab)
+    if tokenizer is None:
+        vocab = train_texts | "Vocabulary" >> BuildVocab(
+            out, config.tokenizer, counts.min_count, counts.max_vocab)
+    else:
+        vocab = written[ID_COUNTS] | "Vocabulary" >> BuildIdVocab(out, tokenizer)
     ngram_shards = train_texts | "NgramCounts" >> CountNgrams(
-        out, config.tokenizer, counts.ngram_order, counts.ngram_shards,
-        min_counts=config.ngram.min_counts, buffer_mb=config.ngram.buffer_mb)
+        out, saved_model_config(tokens), counts.ngram_order, counts.ngram_shards,
+        min_counts=config.ngram.min_counts, buffer_mb=config.ngram.buffer_mb,
+        tokenizer_dir=out)
     kept_events = ([kept
                     | "KeptEvents" >> beam.Map(lambda d: Event(
                         "kept", d.file, d.split, chars=d.n_chars, tokens=d.n_tokens)),
@@ -177,7 +190,10 @@ def build_final_steps(pipeline: beam.Pipeline, config: PrepareConfig, stage: dic
                 kept_events=side.AsSingleton(kept_events),
                 stage=side.AsSingleton(stage["marker"]), vocab=side.AsSingleton(vocab),
                 doc_shards=side.AsList(written["shards"]),
-                ngram_shards=side.AsList(ngram_shards), **leakage["finish"]))
+                ngram_shards=side.AsList(ngram_shards), **leakage["finish"],
+                **({} if tokenizer is None else {
+                    "tokenizer": side.AsSingleton(tokenizer),
+                    "token_files": side.AsList(written[TOKEN_FILES])})))
 
 
 def build_leakage(pipeline: beam.Pipeline, config: PrepareConfig, stage: dict) -> dict:
@@ -191,7 +207,7 @@ def build_leakage(pipeline: beam.Pipeline, config: PrepareConfig, stage: dict) -
     out, side = config.output.output, beam.pvalue
     leak = inputs | "Leakage" >> Leakage(
         out, config.output.num_shards, config.overlap, config.decontaminate, index,
-        config.split.val_fraction, config.split.seed, config.tokenizer)
+        config.split.val_fraction, config.split.seed, config.tokens.clean_tokenizer)
     finish = {"leakage": side.AsSingleton(leak["stats"])}
     events = []
     if leak["duplicates"] is not None:
@@ -262,7 +278,8 @@ def run_locked(opts, config: PrepareConfig, argv: list[str], run_id: str) -> dic
     inputs = input_metadata(config.read.patterns)
     choose_local_mode(opts, argv, sum(f["bytes"] or 0 for f in inputs))
     key = stage_key(config.options, {"schema_version": SCHEMA_VERSION,
-                                     "near_dedup": config.near and config.near.settings()},
+                                     "near_dedup": config.near and config.near.settings(),
+                                     "clean_tokenizer": config.tokens.clean_tokenizer},
                     inputs)
     marker = reusable_stage(opts, config, key) if config.output.resume else None
     reuse = marker is not None
@@ -295,8 +312,11 @@ def main(argv=None) -> int:
     tune_this_process()
     try:
         manifest = run(argv)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except Exception as exc:  # a bad flag, or a tokenizer the sample cannot train
+        line = user_error(exc) or (str(exc) if isinstance(exc, ValueError) else None)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
         return 2
     for line in manifest.get("warnings", []):
         print(f"warning: {line}", file=sys.stderr)

@@ -3,7 +3,8 @@
 A checkpoint is a plain dict, written atomically (`lm.files.save_torch`). Layout version 2:
 
     format_version   2
-    model, model_config, vocab, tokenizer   what inference needs (`load_model`)
+    model, model_config, vocab, tokenizer   what inference needs (`load_model`); a subword
+                     tokenizer's model file travels as `tokenizer_model` (bytes)
     optimizer, schedule, scaler, rng        the training state beside the weights
     options          the flags a --resume must repeat (`lm.train_options.FIXED_ON_RESUME`)
     data             [{name, dir, weight}] per domain; a plain --data DIR is the domain "data"
@@ -24,8 +25,7 @@ import os
 
 import torch
 
-from beam_jobs.tokens.tokenizers import get_tokenizer
-from lm.data import Vocab
+from lm.data import Vocab, tokenizer_of
 from lm.domains import SINGLE, fingerprint_of
 from lm.errors import CheckpointError
 from lm.files import save_torch
@@ -106,4 +106,5 @@ def load_model(path: str, device: str = "cpu") -> tuple[GRULM, Vocab]:
             f"{path}: the weights do not fit the model_config ({str(e).splitlines()[0][:160]})"
         ) from None
     model.eval()
-    return model, Vocab(ckpt["vocab"], get_tokenizer(ckpt["tokenizer"]))
+    tokenizer = tokenizer_of(ckpt["tokenizer"], model_bytes=ckpt.get("tokenizer_model"))
+    return model, Vocab(ckpt["vocab"], tokenizer)

@@ -1,7 +1,9 @@
 """Reading the pipeline's output (docs/output_format.md, schema version 1).
 
 * `load_manifest` refuses a directory that is missing, incomplete or of another schema version.
-* `Vocab` maps tokens to ids with the manifest's vocabulary (unknown tokens become `<unk>`).
+* `Vocab` maps tokens to ids with the manifest's vocabulary (unknown tokens become `<unk>`);
+  with a subword tokenizer (SentencePiece, BPE) the vocabulary is the model's own and `Vocab`
+  encodes and decodes with it. Shards with an `input_ids` column are read as ids directly.
 * `iter_documents` streams one split's documents row group by row group (bounded memory), each
   as the id sequence `<bos> t1 .. tk <eos>`, in manifest order (evaluation order).
 * `TrainStream` is the training `IterableDataset`: it splits (shard, row group) units across
@@ -18,6 +20,7 @@ import os
 from collections.abc import Iterator
 
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
@@ -31,11 +34,13 @@ from beam_jobs.tokens.tokenizers import (
     UNK,
     Tokenizer,
     get_tokenizer,
+    tokenizer_class,
 )
 from lm.errors import DataDirError  # defined with lm's other errors, raised here
 
 SCHEMA_VERSION = 1
 IGNORE_INDEX = -100  # a target that is not scored (padding, the step into a next <bos>)
+INPUT_IDS = "input_ids"  # the pipeline's token-ids column (--token-formats parquet)
 
 
 def load_manifest(data_dir: str) -> dict:
@@ -80,6 +85,8 @@ def load_manifest(data_dir: str) -> dict:
         raise DataDirError(f"{path}: tokenizer {name!r} is not one this version of lm knows "
                            f"({', '.join(sorted(TOKENIZERS))})")
     files = [manifest["vocab"], *manifest["ngrams"]["shards"]]
+    if isinstance(tokenizer, dict) and "model" in tokenizer:  # a subword model (tokenizer/)
+        files.append(tokenizer["model"])
     files += [s["path"] for split in ("train", "val") for s in manifest["splits"][split]["shards"]]
     for rel in files:
         if not os.path.exists(os.path.join(data_dir, rel)):
@@ -122,7 +129,11 @@ def shard_paths(data_dir: str, manifest: dict, split: str) -> list[str]:
 
 
 class Vocab:
-    """Token <-> id with the manifest's vocabulary; out-of-vocabulary tokens map to `<unk>`."""
+    """Token <-> id with the manifest's vocabulary; out-of-vocabulary tokens map to `<unk>`.
+
+    With a tokenizer that has ids (a subword model), the vocabulary is the model's pieces in id
+    order, so encoding and decoding are the model's own (exact round trips, no `<unk>` with
+    byte fallback)."""
 
     def __init__(self, tokens: list[str], tokenizer: Tokenizer):
         if list(tokens[: len(SPECIAL_TOKENS)]) != list(SPECIAL_TOKENS):
@@ -131,6 +142,10 @@ class Vocab:
         self.tokenizer = tokenizer
         self.index = {t: i for i, t in enumerate(self.tokens)}
         self.unk, self.bos, self.eos = (self.index[t] for t in (UNK, BOS, EOS))
+        self.ids = tokenizer.has_ids
+        if self.ids and len(self.tokens) != tokenizer.vocab_size:
+            raise DataDirError(f"the vocabulary has {len(self.tokens)} tokens, the tokenizer "
+                               f"model {tokenizer.vocab_size} ids: they are not one model's")
         self._lut = None
         if tokenizer.name == "char" and all(len(t) == 1 for t in self.tokens[3:]):
             top = max((ord(t) for t in self.tokens[3:]), default=0)
@@ -144,6 +159,8 @@ class Vocab:
 
     def encode(self, text: str) -> np.ndarray:
         """Ids of `text` (no `<bos>`/`<eos>`), int32."""
+        if self.ids:
+            return self.tokenizer.encode(text)
         if self._lut is not None:  # vectorized path for characters
             cps = code_points(text)
             ids = np.full(len(cps), self.unk, dtype=np.int32)
@@ -155,13 +172,34 @@ class Vocab:
 
     def encode_document(self, text: str) -> np.ndarray:
         """`<bos> t1 .. tk <eos>` as int32 ids."""
-        ids = self.encode(text)
+        return self.document(self.encode(text))
+
+    def document(self, ids: np.ndarray) -> np.ndarray:
         out = np.empty(len(ids) + 2, dtype=np.int32)
         out[0], out[1:-1], out[-1] = self.bos, ids, self.eos
         return out
 
+    def encode_documents(self, texts: list[str]) -> list[np.ndarray]:
+        """`encode_document` of each text (one batch call for a subword model)."""
+        if self.ids:
+            return [self.document(ids) for ids in self.tokenizer.encode_batch(texts)]
+        return [self.encode_document(text) for text in texts]
+
+    def documents_from_ids(self, column) -> list[np.ndarray]:
+        """`<bos> ids <eos>` of each row of an `input_ids` column (list of uint16/uint32),
+        which holds what `encode` gives for the row's text."""
+        column = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+        values = pc.list_flatten(column).to_numpy(zero_copy_only=False).astype(np.int32)
+        lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+        if len(values) and int(values.max()) >= len(self.tokens):
+            raise DataDirError("input_ids: an id outside the vocabulary (another model's ids)")
+        return [self.document(ids) for ids in np.split(values, np.cumsum(lengths)[:-1])] if len(
+            lengths) else []
+
     def decode(self, ids, unk_placeholder: str = "\ufffd") -> str:
         """Text of `ids`; `<unk>` is shown as `unk_placeholder`, `<bos>`/`<eos>` dropped."""
+        if self.ids:
+            return self._decode_ids(ids, unk_placeholder)
         out = []
         for i in ids:
             i = int(i)
@@ -170,6 +208,37 @@ class Vocab:
             elif i not in (self.bos, self.eos):
                 out.append(self.tokens[i])
         return self.tokenizer.join(out)
+
+    def _decode_ids(self, ids, unk_placeholder: str) -> str:
+        parts, run = [], []
+        for i in map(int, ids):
+            if i == self.unk:
+                parts += [self.tokenizer.decode(run), unk_placeholder]
+                run = []
+            elif i not in (self.bos, self.eos):
+                run.append(i)
+        return "".join([*parts, self.tokenizer.decode(run)])
+
+
+def tokenizer_of(entry: dict | str, base_dir: str | None = None,
+                 model_bytes: bytes | None = None) -> Tokenizer:
+    """The tokenizer of a manifest's or checkpoint's `tokenizer` entry: a model's files are
+    found relative to `base_dir`, or given as bytes (a checkpoint carries its model)."""
+    try:
+        if model_bytes is None:
+            return get_tokenizer(entry, base_dir)
+        if entry.get("sha256") and hashlib.sha256(model_bytes).hexdigest() != entry["sha256"]:
+            raise ValueError("the model bytes do not match the entry's sha256")
+        return tokenizer_class(entry["name"]).from_bytes(model_bytes, source="checkpoint")
+    except ValueError as e:
+        raise DataDirError(f"tokenizer: {e}") from None
+
+
+def model_bytes_of(tokenizer: Tokenizer) -> dict:
+    """What a checkpoint stores of a subword model so that `lm.generate` needs no data
+    directory: `{"tokenizer_model": bytes}` (nothing for characters)."""
+    data = getattr(tokenizer, "model_bytes", None)
+    return {} if data is None else {"tokenizer_model": data}
 
 
 def read_vocab_json(data_dir: str, manifest: dict) -> dict:
@@ -188,18 +257,26 @@ def read_vocab_json(data_dir: str, manifest: dict) -> dict:
 def load_vocab(data_dir: str, manifest: dict) -> Vocab:
     """The data directory's own vocabulary, with its manifest's tokenizer."""
     raw = read_vocab_json(data_dir, manifest)
-    return Vocab(raw["tokens"], get_tokenizer(manifest["tokenizer"]))
+    return Vocab(raw["tokens"], tokenizer_of(manifest["tokenizer"], data_dir))
+
+
+def row_group_documents(pf: pq.ParquetFile, group: int, vocab: Vocab) -> list[np.ndarray]:
+    """Every document of one row group as `<bos> ids <eos>`: its `input_ids` where the shard
+    has them and they are the vocabulary's, else its text encoded."""
+    if vocab.ids and INPUT_IDS in pf.schema_arrow.names:
+        return vocab.documents_from_ids(pf.read_row_group(group, columns=[INPUT_IDS]).column(0))
+    return vocab.encode_documents(pf.read_row_group(group, columns=["text"]).column(0).to_pylist())
 
 
 def iter_documents(
-    data_dir: str, manifest: dict, vocab: Vocab, split: str, batch_rows: int = 256
+    data_dir: str, manifest: dict, vocab: Vocab, split: str
 ) -> Iterator[np.ndarray]:
-    """Every document of `split` in manifest order as `<bos> .. <eos>` ids (streamed)."""
+    """Every document of `split` in manifest order as `<bos> .. <eos>` ids (streamed one
+    row group at a time)."""
     for path in shard_paths(data_dir, manifest, split):
         pf = pq.ParquetFile(path)
-        for batch in pf.iter_batches(batch_size=batch_rows, columns=["text"]):
-            for text in batch.column(0).to_pylist():
-                yield vocab.encode_document(text)
+        for group in range(pf.metadata.num_row_groups):
+            yield from row_group_documents(pf, group, vocab)
 
 
 def iter_document_blocks(
@@ -311,9 +388,9 @@ class TrainStream(IterableDataset):
             if shard not in files:
                 files[shard] = pq.ParquetFile(self.paths[shard])
             pf = files[shard]
-            texts = pf.read_row_group(group, columns=["text"]).column(0).to_pylist()
-            texts = texts[self.holdout.get((shard, group), 0) :]
-            docs = [self.vocab.encode_document(texts[i]) for i in rng.permutation(len(texts))]
+            docs = row_group_documents(pf, group, self.vocab)
+            docs = docs[self.holdout.get((shard, group), 0) :]  # the interpolation's slice
+            docs = [docs[i] for i in rng.permutation(len(docs))]
             if self.lanes:
                 yield from lanes.add(docs)
                 continue

@@ -13,8 +13,14 @@ import json
 import math
 from dataclasses import dataclass
 
-from beam_jobs.tokens.tokenizers import get_tokenizer
-from lm.data import Vocab, data_fingerprint, load_manifest, read_vocab_json, verify_shards
+from lm.data import (
+    Vocab,
+    data_fingerprint,
+    load_manifest,
+    read_vocab_json,
+    tokenizer_of,
+    verify_shards,
+)
 from lm.errors import MixtureError, OptionError
 from lm.mixture import (
     normalize_weights,
@@ -96,12 +102,17 @@ def build_vocab(domains: list[Domain], init: dict | None = None) -> Vocab:
                     f"--init-from: the checkpoint's tokenizer {init['tokenizer']} differs from "
                     f"{d.dir}'s {d.manifest['tokenizer']}; its ids would mean other tokens"
                 )
-        return Vocab(init["vocab"], get_tokenizer(init["tokenizer"]))
+        return Vocab(
+            init["vocab"], tokenizer_of(init["tokenizer"], model_bytes=init.get("tokenizer_model"))
+        )
     tokenizers = {_tokenizer_key(d.manifest["tokenizer"]) for d in domains}
     if len(tokenizers) > 1:
         raise MixtureError(f"the domains use different tokenizers: {sorted(tokenizers)}")
+    tokenizer = tokenizer_of(domains[0].manifest["tokenizer"], domains[0].dir)
+    if tokenizer.has_ids:  # one model: its pieces in id order, in every domain
+        return Vocab(read_vocab_json(domains[0].dir, domains[0].manifest)["tokens"], tokenizer)
     tokens, _ = union_vocab([read_vocab_json(d.dir, d.manifest) for d in domains])
-    return Vocab(tokens, get_tokenizer(domains[0].manifest["tokenizer"]))
+    return Vocab(tokens, tokenizer)
 
 
 def unk_mapping(domains: list[Domain], vocab: Vocab) -> dict:

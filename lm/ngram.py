@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from beam_jobs.text.perplexity import NgramScorer
-from lm.data import Vocab, iter_document_blocks, load_manifest, load_vocab
+from lm.data import Vocab, iter_document_blocks, load_manifest, load_vocab, split_chars
 from lm.errors import LMError, exit_with
 from lm.files import write_json
 from lm.ngram_tables import CountTables
@@ -312,11 +312,13 @@ def main(argv=None) -> int:
         f"{' (pruned tables)' if tables.pruned else ''}, {args.split} tokens "
         f"{next(iter(result.values()))['tokens']} (tables read in {read:.1f}s)"
     )
-    print(f"{'model':<16} {'perplexity':>12} {'build s':>8} {'score s':>8}")
+    chars = split_chars(args.data, manifest, args.split)  # bits/char: comparable across tokenizers
+    print(f"{'model':<16} {'perplexity':>12} {'bits/char':>10} {'build s':>8} {'score s':>8}")
     for name, r in result.items():
+        r["chars"], r["bits_per_char"] = chars, r["nll"] / math.log(2) / max(chars, 1)
         print(
-            f"{name:<16} {r['perplexity']:>12.3f} {r['build_seconds']:>8.1f} "
-            f"{r['score_seconds']:>8.1f}"
+            f"{name:<16} {r['perplexity']:>12.3f} {r['bits_per_char']:>10.3f} "
+            f"{r['build_seconds']:>8.1f} {r['score_seconds']:>8.1f}"
         )
     if args.json:
         write_json(args.json, result)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from lm.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
-from lm.data import Vocab
+from lm.data import Vocab, model_bytes_of
 from lm.device import autocast_for, resolve_device
 from lm.domains import Domain, build_vocab, resolve_domains, run_fingerprint, unk_mapping
 from lm.errors import CheckpointError, OptionError
@@ -252,6 +252,7 @@ def save(run: Run) -> None:
             "model_config": asdict(run.model.config),
             "vocab": run.vocab.tokens,
             "tokenizer": run.domains[0].manifest["tokenizer"],
+            **model_bytes_of(run.vocab.tokenizer),  # a subword model, for lm.generate
             "data": [
                 {"name": d.name, "dir": os.path.abspath(d.dir), "weight": d.weight}
                 for d in run.domains

@@ -10,6 +10,7 @@ refused before anything is written. Its loader also asserts a shard holds at lea
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -49,11 +50,15 @@ def shard_bytes(docs: Sequence[np.ndarray], vocab_size: int, eot_id: int) -> byt
 
 
 def write_llmc(path: str, docs: Sequence[np.ndarray], vocab_size: int, eot_id: int) -> dict:
-    """Write the shard at `path` (whole, or not at all); returns its counts."""
+    """Write the shard at `path` (whole, or not at all); returns its counts and sha256."""
     data = shard_bytes(docs, vocab_size, eot_id)
     with atomic_create(path) as handle:
         handle.write(data)
-    return {"documents": len(docs), "tokens": (len(data) - 4 * HEADER_INTS) // 2}
+    return {
+        "documents": len(docs),
+        "tokens": (len(data) - 4 * HEADER_INTS) // 2,
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
 
 
 def read_llmc(path: str) -> np.ndarray:

@@ -19,6 +19,7 @@ reader mmaps the `.bin` and numpy cannot mmap an empty file: it opens only with 
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections.abc import Sequence
 
@@ -80,14 +81,25 @@ def index_bytes(lengths: np.ndarray, dtype: np.dtype) -> bytes:
 
 
 def write_megatron(prefix: str, docs: Sequence[np.ndarray], vocab_size: int, eos_id: int) -> dict:
-    """`prefix.bin` and `prefix.idx` for `docs` (id arrays, in order); returns their counts."""
+    """`prefix.bin` and `prefix.idx` for `docs` (id arrays, in order); returns their counts,
+    dtype and each file's sha256."""
     dtype = megatron_dtype(vocab_size)
     flat, lengths = documents_with_eos(docs, eos_id, vocab_size, dtype)
+    data = flat.astype(dtype.newbyteorder("<"), copy=False).tobytes()
+    index = index_bytes(lengths, dtype)
     with atomic_create(prefix + ".bin") as handle:
-        handle.write(flat.astype(dtype.newbyteorder("<"), copy=False).tobytes())
+        handle.write(data)
     with atomic_create(prefix + ".idx") as handle:
-        handle.write(index_bytes(lengths, dtype))
-    return {"documents": len(docs), "tokens": int(lengths.sum()), "dtype": dtype.name}
+        handle.write(index)
+    return {
+        "documents": len(docs),
+        "tokens": int(lengths.sum()),
+        "dtype": dtype.name,
+        "sha256": {
+            ".bin": hashlib.sha256(data).hexdigest(),
+            ".idx": hashlib.sha256(index).hexdigest(),
+        },
+    }
 
 
 class MegatronDataset:

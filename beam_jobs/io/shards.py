@@ -25,6 +25,7 @@ from beam_jobs.split.assign import assign_split, shard_of
 
 SHARDS = "shards"
 EMIT_ROWS = 1024
+INPUT_IDS = "input_ids"  # the token-ids column (beam_jobs.io.input_ids), when written
 
 
 def _drop(table: pa.Table, ids: pa.Array) -> pa.Table:
@@ -38,40 +39,56 @@ def _spill_parts(info: SpillFile):
 
 
 class WriteSplitFn(beam.DoFn):
-    """(shard, {'part': row-group refs, 'removed': ids}) → the shard's `KeptDocument`s; its
-    train and val `ShardFile`s on `shards`."""
+    """(shard, {'part': row-group refs, 'removed': ids[, 'moved': (id, split)][, 'masked':
+    (id, (text, n_chars, n_tokens))]}) → the shard's `KeptDocument`s; its train and val
+    `ShardFile`s on `shards` (and token files on their tags, with `tokens`)."""
 
     def __init__(self, output_dir: str, num_shards: int, val_fraction: float, seed: str,
-                 row_group_size: int, web: bool = False, perplexity: bool = False):
+                 row_group_size: int, web: bool = False, perplexity: bool = False,
+                 tokens=None):
         self.output_dir, self.num_shards = output_dir, num_shards
         self.val_fraction, self.seed, self.row_group_size = val_fraction, seed, row_group_size
         self.web, self.perplexity = web, perplexity
+        self.tokens = tokens  # beam_jobs.io.token_shards.TokenShards, or None
 
     def setup(self):
         self.written = beam.metrics.Metrics.counter("write", "split_shards")
 
-    def process(self, item):
-        shard, groups = item
+    def kept_table(self, groups, columns: list[str] | None = None) -> pa.Table:
+        """The shard's documents from its spill row groups: removed ids dropped, one row per
+        id, sorted by id, decontaminated texts masked."""
         removed = pa.array(sorted({r for r in groups["removed"] if r is not None}),
                            type=pa.string())
+        masked = dict(groups.get("masked", ()))  # decontaminated texts (overlap/mask.py)
+        if masked and columns is not None:
+            columns = [*columns, *(c for c in ("n_chars", "n_tokens") if c not in columns)]
         by_file: dict[str, list[int]] = {}
         for path, group in groups["part"]:
             by_file.setdefault(path, []).append(group)
         # Removed documents are dropped file by file, so the shard is held once, kept only.
-        tables = [_drop(read_spill_rows(self.output_dir, path, sorted(by_file[path])), removed)
-                  for path in sorted(by_file)]
+        tables = [_drop(read_spill_rows(self.output_dir, path, sorted(by_file[path]), columns),
+                        removed) for path in sorted(by_file)]
         empty = spill_schema(self.web, self.perplexity).empty_table()
-        table = pa.concat_tables(tables) if tables else empty
+        table = pa.concat_tables(tables) if tables else empty.select(columns or empty.column_names)
         del tables
         table = first_per_id(table)  # later records of a repeated id are dead letters
-        moved = dict(groups.get("moved", ()))  # the overlap components' splits (overlap/)
-        masked = dict(groups.get("masked", ()))  # decontaminated texts (overlap/mask.py)
-        if masked:
-            table = apply_masks(table, masked)
+        return apply_masks(table, masked) if masked else table
+
+    def split_parts(self, table: pa.Table, groups):
+        """(split name, its rows) for train, then val: a moved id (the overlap components'
+        split, overlap/) takes the given split instead of its own hash's."""
+        moved = dict(groups.get("moved", ()))
         is_val = pa.array([(moved.get(i) or assign_split(i, self.val_fraction, self.seed))
                            == "val" for i in table["id"].to_pylist()], type=pa.bool_())
         for name, mask in (("train", pc.invert(is_val)), ("val", is_val)):
-            part = table.filter(mask)
+            yield name, table.filter(mask)
+
+    def process(self, item, tokenizer=None):
+        shard, groups = item
+        for name, part in self.split_parts(self.kept_table(groups), groups):
+            if self.tokens is not None:  # ids, n_tokens, input_ids, token files
+                part, outputs = self.tokens.process(name, shard, part, tokenizer)
+                yield from outputs
             yield beam.pvalue.TaggedOutput(SHARDS, self._write(name, shard, part))
             for start in range(0, part.num_rows, EMIT_ROWS):  # a slice of Python strings at a time
                 piece = part.slice(start, EMIT_ROWS)
@@ -82,6 +99,8 @@ class WriteSplitFn(beam.DoFn):
     def _write(self, split: str, shard: int, part: pa.Table) -> ShardFile:
         rel = posixpath.join(split, shard_name(split, shard, self.num_shards))
         schema = doc_schema(self.web, self.perplexity)
+        if INPUT_IDS in part.column_names:
+            schema = schema.append(part.schema.field(INPUT_IDS))
         table = pa.table({name: part[name] for name in schema.names}, schema=schema)
         sha256 = write_table(FileSystems.join(self.output_dir, rel), table, self.row_group_size)
         self.written.inc()
@@ -92,9 +111,8 @@ class WriteSplitFn(beam.DoFn):
 
 class WriteSplitShards(beam.PTransform):
     """(`SpillFile`s, removed ids[, moved (id, split)[, masked (id, (text, n_chars,
-    n_tokens))]]) → {'kept': `KeptDocument`s, 'shards': train and val `ShardFile`s}; every
-    shard of both splits is written. A moved id takes the given split instead of its own
-    hash's; a masked one the given text."""
+    n_tokens))]]) → {'kept': `KeptDocument`s, 'shards': train and val `ShardFile`s, and the
+    token files' tags with `with_tokens`}; every shard of both splits is written."""
 
     def __init__(self, output_dir: str, num_shards: int, val_fraction: float, seed: str,
                  row_group_size: int, web: bool = False, perplexity: bool = False):
@@ -102,6 +120,30 @@ class WriteSplitShards(beam.PTransform):
         self.num_shards = num_shards
         self.fn = WriteSplitFn(output_dir, num_shards, val_fraction, seed, row_group_size, web,
                                perplexity)
+        self.tokenizer = None  # a PCollection of one tokenizer, for `fn.tokens`
+
+    def with_tokens(self, tokens, tokenizer) -> WriteSplitShards:
+        """Write token ids too: `tokens` (a `TokenShards`) with `tokenizer` as side input."""
+        self.fn.tokens, self.tokenizer = tokens, tokenizer
+        return self
+
+    def expand(self, inputs):
+        joined = inputs | "JoinShards" >> JoinShards(self.num_shards)
+        side = {} if self.tokenizer is None else {
+            "tokenizer": beam.pvalue.AsSingleton(self.tokenizer)}
+        tags = (SHARDS, *(self.fn.tokens.tags if self.fn.tokens is not None else ()))
+        out = joined | "WriteSplits" >> beam.ParDo(self.fn, **side).with_outputs(
+            *tags, main="kept")
+        return {"kept": out.kept, **{tag: out[tag] for tag in tags}}
+
+
+class JoinShards(beam.PTransform):
+    """(`SpillFile`s, removed ids[, moved[, masked]]) → (shard, {'part': row-group refs,
+    'removed': ids, ...}) for every shard, as `WriteSplitFn` takes it."""
+
+    def __init__(self, num_shards: int):
+        super().__init__()
+        self.num_shards = num_shards
 
     def expand(self, inputs):
         spill_files, removed_ids, *extra = inputs
@@ -114,7 +156,4 @@ class WriteSplitShards(beam.PTransform):
         for name, pcoll in zip(("moved", "masked"), extra):
             joined[name] = pcoll | f"{name.title()}ByShard" >> beam.Map(
                 lambda kv: (shard_of(kv[0], num_shards), kv))
-        out = (joined
-               | "JoinShard" >> beam.CoGroupByKey()
-               | "WriteSplits" >> beam.ParDo(self.fn).with_outputs(SHARDS, main="kept"))
-        return {"kept": out.kept, "shards": out[SHARDS]}
+        return joined | "JoinShard" >> beam.CoGroupByKey()

@@ -15,7 +15,7 @@ from beam_jobs.outputs.stages import STAGE_DIR
 # The contaminated rows of duplicates/ depend on the split, so they are a final output.
 CONTAMINATED_SHARD = "duplicates/contaminated-00000-of-00001.parquet"
 FINAL_OUTPUTS = (MANIFEST, "stats.json", "vocab.json", "train", "val", "ngrams", "report",
-                 CONTAMINATED_SHARD)
+                 "tokenizer", "tokens", CONTAMINATED_SHARD)
 # Written by the dedup stage, marker included.
 STAGE_OUTPUTS = (STAGE_DIR, "duplicates", "rejected")
 

@@ -18,6 +18,7 @@ from beam_jobs.outputs.report import draw_report
 from beam_jobs.outputs.stages import SPILL_DIR, decode_counter, encode_counter, write_marker
 from beam_jobs.outputs.stats import finalize
 from beam_jobs.overlap.report import small_val_warning
+from beam_jobs.tokens.manifest import token_manifest, token_stats
 
 
 def _rows(records, key: str = "path") -> list[dict]:
@@ -54,13 +55,15 @@ class Finish(beam.DoFn):
         self.report, self.run_id = report, run_id
 
     def process(self, _, kept_events, stage, vocab, doc_shards, ngram_shards, leakage=None,
-                contaminated_shards=()):
+                contaminated_shards=(), tokenizer=None, token_files=()):
         check_lock(self.output_dir, self.run_id)
         stats = finalize(kept_events + decode_counter(stage["events"]))
         stats.update(leakage or {})  # the leakage report, decontamination (overlap/)
         small = small_val_warning(stats, self.options.get("val_fraction") or 0)
         if small and self.options.get("containment_split"):
             stats["warnings"].append(small)
+        if tokenizer is not None:  # a model with ids: its entries (beam_jobs.tokens.manifest)
+            stats = token_stats(stats, tokenizer)
         write_json(FileSystems.join(self.output_dir, "stats.json"), stats)
         report = draw_report(self.output_dir, stats, vocab) if self.report else []
         manifest = build_manifest(
@@ -68,6 +71,8 @@ class Finish(beam.DoFn):
             doc_shards=_rows(doc_shards), ngram_shards=_rows(ngram_shards),
             duplicate_shards=stage["duplicate_shards"] + _rows(contaminated_shards),
             rejected_shards=stage["rejected_shards"], report=report)
+        if tokenizer is not None:
+            manifest.update(token_manifest(tokenizer, token_files, self.options))
         manifest["warnings"] = stats["warnings"]
         check_lock(self.output_dir, self.run_id)  # the last moment another run could have won
         write_manifest(self.output_dir, manifest)

@@ -43,7 +43,7 @@ def draw_report(output_dir: str, stats: dict, vocab: dict, top_k: int = 40) -> l
 
     specials = set(vocab["special_tokens"])
     pairs = [(t, c) for t, c in zip(vocab["tokens"], vocab["counts"]) if t not in specials]
-    pairs = pairs[:top_k]
+    pairs = sorted(pairs, key=lambda tc: -tc[1])[:top_k]  # a subword vocabulary is in id order
     if pairs:
         labels = [{" ": "␣", "\n": "⏎", "\t": "⇥"}.get(t, t) for t, _ in pairs]
         fig, ax = plt.subplots(figsize=(max(7, 0.28 * len(pairs)), 4))

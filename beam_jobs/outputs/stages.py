@@ -17,6 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.io.fingerprint import store_checksum
 from beam_jobs.io.fs import read_json, write_json
+from beam_jobs.tokens.options import TOKEN_OPTIONS
 
 STAGE_DIR = "_stages/dedup"
 SPILL_DIR = STAGE_DIR + "/spill"
@@ -30,7 +31,8 @@ SECOND_JOB_OPTIONS = frozenset({
     # read the stage's spill files: a resume redoes them with the new values
     "containment_split", "leakage_report", "containment_threshold", "overlap_window",
     "overlap_sample", "overlap_max_group", "max_val_component", "overlap_cc_rounds",
-    "decontaminate", "decontaminate_mode", "decontaminate_chars", "decontaminate_words"})
+    "decontaminate", "decontaminate_mode", "decontaminate_chars", "decontaminate_words",
+}) | TOKEN_OPTIONS
 
 
 def input_metadata(patterns: list[str]) -> list[dict]:

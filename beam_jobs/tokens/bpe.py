@@ -133,8 +133,8 @@ def train_bpe(texts: Iterable[str], vocab_size: int, min_frequency: int = 2) -> 
     if got < vocab_size:
         raise VocabSizeError(
             f"--vocab-size {vocab_size} is larger than the tokenizer sample supports (at most "
-            f"{got} pieces with --min-frequency {min_frequency}); lower --vocab-size or raise "
-            "--tokenizer-sample-mb"
+            f"{got} pieces, merging pairs seen {min_frequency} times or more); lower --vocab-size "
+            "or raise --tokenizer-sample-mb"
         )
     info = {
         "model_type": "byte-level BPE",

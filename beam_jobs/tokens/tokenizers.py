@@ -102,10 +102,8 @@ TOKENIZERS: dict[str, type[Tokenizer] | str] = {
 }
 
 
-def get_tokenizer(config: dict | str, base_dir: str | None = None) -> Tokenizer:
-    """Build a tokenizer from its name or from the `tokenizer` entry of a manifest (a trained
-    model's files are found relative to `base_dir`)."""
-    name = config if isinstance(config, str) else config["name"]
+def tokenizer_class(name: str) -> type[Tokenizer]:
+    """The registered class of a tokenizer name (importing its module on first use)."""
     try:
         cls = TOKENIZERS[name]
     except KeyError:
@@ -113,4 +111,12 @@ def get_tokenizer(config: dict | str, base_dir: str | None = None) -> Tokenizer:
     if isinstance(cls, str):
         module, attr = cls.split(":")
         cls = getattr(importlib.import_module(module), attr)
+    return cls
+
+
+def get_tokenizer(config: dict | str, base_dir: str | None = None) -> Tokenizer:
+    """Build a tokenizer from its name or from the `tokenizer` entry of a manifest (a trained
+    model's files are found relative to `base_dir`)."""
+    name = config if isinstance(config, str) else config["name"]
+    cls = tokenizer_class(name)
     return cls.from_config(config if isinstance(config, dict) else {"name": name}, base_dir)

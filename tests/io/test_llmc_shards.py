@@ -1,32 +1,12 @@
 """llm.c token shards, read back with numpy exactly as llm.c's loaders read them."""
 
+import hashlib
+
 import numpy as np
 import pytest
 
 from beam_jobs.io.llmc import VocabularyTooLarge, check_vocab, read_llmc, write_llmc
-
-
-def llmc_load_data_shard(filename: str) -> np.ndarray:
-    """llm.c's train_gpt2.py `_load_data_shard`, step for step."""
-    with open(filename, "rb") as f:
-        header = np.frombuffer(f.read(256 * 4), dtype=np.int32)
-        assert header[0] == 20240520, "magic number mismatch in the data .bin file"
-        assert header[1] == 1, "unsupported version"
-        ntok = header[2]
-        tokens = np.frombuffer(f.read(), dtype=np.uint16)
-    assert len(tokens) == ntok, "number of tokens read does not match header?"
-    return tokens
-
-
-def dataloader_h_checks(filename: str) -> int:
-    """llmc/dataloader.h `dataloader_load_shard_`: header, ntok > 0, exact file size."""
-    raw = open(filename, "rb").read()
-    header = np.frombuffer(raw[: 256 * 4], dtype=np.int32)
-    assert header[0] == 20240520 and header[1] == 1
-    ntok = int(header[2])
-    assert ntok > 0
-    assert len(raw) == 256 * 4 + ntok * 2
-    return ntok
+from tests.token_readers import dataloader_h_checks, llmc_load_data_shard
 
 
 def documents(vocab_size: int, seed: int = 0) -> list[np.ndarray]:
@@ -47,7 +27,11 @@ def test_llmc_loaders_read_our_shard(tmp_path, vocab_size):
     tokens = llmc_load_data_shard(path)
     want = np.concatenate([np.concatenate([[2], d]) for d in docs])
     assert tokens.tolist() == want.tolist()
-    assert counts == {"documents": 40, "tokens": len(want)}
+    assert counts == {
+        "documents": 40,
+        "tokens": len(want),
+        "sha256": hashlib.sha256(open(path, "rb").read()).hexdigest(),
+    }
     assert dataloader_h_checks(path) == len(want)
     assert read_llmc(path).tolist() == want.tolist()
     # Documents are recovered by splitting at the end-of-text ids (none inside a document).

@@ -1,6 +1,8 @@
 """Megatron `.bin`/`.idx`: read back by megatron-core's own IndexedDataset and by our reader,
 byte-identical to what megatron-core's IndexedDatasetBuilder writes for the same documents."""
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -24,11 +26,14 @@ def test_megatron_core_reads_our_files(tmp_path, vocab_size):
     docs = documents(vocab_size)
     prefix = str(tmp_path / "train-00000-of-00001")
     counts = write_megatron(prefix, docs, vocab_size, eos_id=2)
+    digests = counts.pop("sha256")
     assert counts == {
         "documents": 50,
         "tokens": sum(len(d) + 1 for d in docs),
         "dtype": "uint16" if vocab_size < 65500 else "int32",
     }
+    for ext, digest in digests.items():
+        assert hashlib.sha256(open(prefix + ext, "rb").read()).hexdigest() == digest
     theirs = IndexedDataset(prefix)
     assert len(theirs) == len(docs)
     assert theirs.index.dtype == megatron_dtype(vocab_size)
