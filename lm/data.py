@@ -260,12 +260,16 @@ def load_vocab(data_dir: str, manifest: dict) -> Vocab:
     return Vocab(raw["tokens"], tokenizer_of(manifest["tokenizer"], data_dir))
 
 
-def row_group_documents(pf: pq.ParquetFile, group: int, vocab: Vocab) -> list[np.ndarray]:
-    """Every document of one row group as `<bos> ids <eos>`: its `input_ids` where the shard
-    has them and they are the vocabulary's, else its text encoded."""
+def row_group_documents(
+    pf: pq.ParquetFile, group: int, vocab: Vocab, skip: int = 0
+) -> list[np.ndarray]:
+    """Every document of one row group but its first `skip` as `<bos> ids <eos>`: its
+    `input_ids` where the shard has them and they are the vocabulary's, else its text encoded."""
     if vocab.ids and INPUT_IDS in pf.schema_arrow.names:
-        return vocab.documents_from_ids(pf.read_row_group(group, columns=[INPUT_IDS]).column(0))
-    return vocab.encode_documents(pf.read_row_group(group, columns=["text"]).column(0).to_pylist())
+        ids = pf.read_row_group(group, columns=[INPUT_IDS]).column(0)
+        return vocab.documents_from_ids(ids.slice(skip))
+    texts = pf.read_row_group(group, columns=["text"]).column(0).to_pylist()
+    return vocab.encode_documents(texts[skip:])
 
 
 def iter_documents(
@@ -388,8 +392,8 @@ class TrainStream(IterableDataset):
             if shard not in files:
                 files[shard] = pq.ParquetFile(self.paths[shard])
             pf = files[shard]
-            docs = row_group_documents(pf, group, self.vocab)
-            docs = docs[self.holdout.get((shard, group), 0) :]  # the interpolation's slice
+            # the leading rows held out for the interpolation (`lm.holdout`) are never read
+            docs = row_group_documents(pf, group, self.vocab, self.holdout.get((shard, group), 0))
             docs = [docs[i] for i in rng.permutation(len(docs))]
             if self.lanes:
                 yield from lanes.add(docs)
