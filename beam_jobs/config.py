@@ -25,8 +25,10 @@ from beam_jobs.web.page import WebConfig
 
 DEDUP_KEY = "NFKC, lower-case, seed punctuation to space, whitespace folded"
 SPLIT_RULE = "blake2b-64(id, person='split'+seed) < val_fraction * 2**64"
-COMPONENT_SPLIT_RULE = ("the rule for the smallest id of the document's containment component; "
-                        "a component above max_val_component goes to train (docs/leakage.md)")
+COMPONENT_SPLIT_RULE = (
+    "the rule for the smallest id of the document's containment component; "
+    "a component above max_val_component goes to train (docs/leakage.md)"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,35 +80,56 @@ class PrepareConfig:
         work."""
         return cls(
             read=ReadConfig(
-                tuple(opts.input), opts.format, opts.text_field, opts.id_field,
-                opts.source_field, opts.max_record_bytes, opts.decode_errors,
-                int(opts.read_block_mb * (1 << 20)), opts.encoding),
-            normalize=NormalizeConfig(form=opts.unicode_form, lowercase=opts.lowercase,
-                                      punct_to_space=opts.punct_to_space,
-                                      whitespace=opts.whitespace),
+                tuple(opts.input),
+                opts.format,
+                opts.text_field,
+                opts.id_field,
+                opts.source_field,
+                opts.max_record_bytes,
+                opts.decode_errors,
+                int(opts.read_block_mb * (1 << 20)),
+                opts.encoding,
+            ),
+            normalize=NormalizeConfig(
+                form=opts.unicode_form,
+                lowercase=opts.lowercase,
+                punct_to_space=opts.punct_to_space,
+                whitespace=opts.whitespace,
+            ),
             filters=FilterConfig(
-                min_chars=opts.min_chars, max_chars=opts.max_chars,
-                scripts=resolve_scripts(opts.scripts), min_script_ratio=opts.min_script_ratio,
+                min_chars=opts.min_chars,
+                max_chars=opts.max_chars,
+                scripts=resolve_scripts(opts.scripts),
+                min_script_ratio=opts.min_script_ratio,
                 min_letter_ratio=opts.min_letter_ratio,
                 max_duplicate_line_fraction=opts.max_duplicate_line_fraction,
                 ngram_size=opts.duplicate_ngram_size,
                 max_duplicate_ngram_fraction=opts.max_duplicate_ngram_fraction,
-                max_replacement_fraction=opts.max_replacement_fraction),
+                max_replacement_fraction=opts.max_replacement_fraction,
+            ),
             quality=quality_config(opts),
             web=web_config(opts, opts.max_record_bytes) if reads_web(opts) else None,
             tokenizer=(tokens := token_config(opts)).name,
             tokens=tokens,
             near=NearDedupConfig.from_options(opts),
             split=SplitConfig(opts.val_fraction, opts.split_seed),
-            counts=CountsConfig(opts.min_count, opts.max_vocab, opts.ngram_order,
-                                opts.ngram_shards),
-            output=OutputConfig(opts.output, opts.num_shards, opts.row_group_size, opts.report,
-                                opts.overwrite, opts.resume),
+            counts=CountsConfig(
+                opts.min_count, opts.max_vocab, opts.ngram_order, opts.ngram_shards
+            ),
+            output=OutputConfig(
+                opts.output,
+                opts.num_shards,
+                opts.row_group_size,
+                opts.report,
+                opts.overwrite,
+                opts.resume,
+            ),
             options=own_options(opts),
             overlap=OverlapConfig.from_options(opts),
             decontaminate=DecontaminateConfig.from_options(opts),
             ngram=NgramConfig.from_options(opts),
-            perplexity=perplexity_config(opts))
+            perplexity=perplexity_config(opts),
+        )
 
     def settings(self) -> dict:
         """How the data was made, as the manifest records it (`perplexity_filter` only when
@@ -119,9 +142,12 @@ class PrepareConfig:
             "web": dataclasses.asdict(self.web) if self.web else None,
             "tokenizer": self.tokens.settings(),
             "special_tokens": list(SPECIAL_TOKENS),
-            "split": {"val_fraction": self.split.val_fraction, "seed": self.split.seed,
-                      "rule": COMPONENT_SPLIT_RULE if self.overlap.split else SPLIT_RULE,
-                      "overlap": self.overlap.settings()},
+            "split": {
+                "val_fraction": self.split.val_fraction,
+                "seed": self.split.seed,
+                "rule": COMPONENT_SPLIT_RULE if self.overlap.split else SPLIT_RULE,
+                "overlap": self.overlap.settings(),
+            },
             "decontamination": self.decontaminate.settings() if self.decontaminate else None,
             "near_dedup": self.near.settings() if self.near else None,
         }
@@ -136,9 +162,11 @@ def reads_web(opts) -> bool:
         return True
     if opts.format != "auto":
         return False
-    return any(detect_format(meta.path, "auto") in WARC_FORMATS
-               for result in FileSystems.match(list(opts.input))
-               for meta in result.metadata_list)
+    return any(
+        detect_format(meta.path, "auto") in WARC_FORMATS
+        for result in FileSystems.match(list(opts.input))
+        for meta in result.metadata_list
+    )
 
 
 def own_options(opts: PrepareOptions) -> dict:

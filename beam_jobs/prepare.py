@@ -72,15 +72,17 @@ from beam_jobs.text.perplexity_filter import ScorePerplexity
 from beam_jobs.tokens.steps import BuildTokenizer, saved_model_config, user_error
 
 
-def build_dedup_stage(pipeline: beam.Pipeline, config: PrepareConfig, key: str,
-                      run_id: str) -> dict:
+def build_dedup_stage(
+    pipeline: beam.Pipeline, config: PrepareConfig, key: str, run_id: str
+) -> dict:
     """read → clean → spill → unique ids → exact dedup → near dedup. The documents stay in
     the spill files where they were cleaned; only `DedupRecord`s cross the dedup shuffles.
     Writes the duplicate and rejected tables, and last the stage's marker."""
     out, web = config.output.output, config.web is not None
     read = pipeline | "Read" >> ReadDocuments(config.read, config.web)
-    clean = read["docs"] | "Clean" >> CleanDocuments(config.normalize, config.filters,
-                                                     config.tokens.clean_tokenizer, config.quality)
+    clean = read["docs"] | "Clean" >> CleanDocuments(
+        config.normalize, config.filters, config.tokens.clean_tokenizer, config.quality
+    )
     docs, filtered = clean["docs"], [read["filtered"], clean["filtered"]]
     if config.perplexity is not None:
         scored = docs | "Perplexity" >> ScorePerplexity(config.perplexity)
@@ -88,44 +90,69 @@ def build_dedup_stage(pipeline: beam.Pipeline, config: PrepareConfig, key: str,
         filtered.append(scored["filtered"])
     if config.near is not None:
         docs = docs | "Sign" >> beam.ParDo(AddSignature(config.near.hasher()))
-    spilled = docs | "SpillDocs" >> SpillDocuments(out, SPILL_DIR, config.output.num_shards,
-                                                   web=web,
-                                                   perplexity=config.perplexity is not None)
+    spilled = docs | "SpillDocs" >> SpillDocuments(
+        out, SPILL_DIR, config.output.num_shards, web=web, perplexity=config.perplexity is not None
+    )
     unique = spilled["records"] | "UniqueIds" >> UniqueIds()
     exact = unique["records"] | "ExactDedup" >> ExactDedup()
     duplicates = [exact["duplicates"]]
     if config.near is not None:
         near = exact["kept"] | "NearDedup" >> NearDedup(config.near, out)
-        duplicates = [duplicates[0] | "RedirectToKept" >> RedirectToKept(near["duplicates"]),
-                      near["duplicates"]]
+        duplicates = [
+            duplicates[0] | "RedirectToKept" >> RedirectToKept(near["duplicates"]),
+            near["duplicates"],
+        ]
 
     all_duplicates = duplicates | "AllDuplicates" >> beam.Flatten()
     duplicate_shards = all_duplicates | "WriteDuplicates" >> WriteShardedParquet(
-        out, "duplicates", "duplicates", config.output.num_shards, DUPLICATE_SCHEMA,
-        row_group_size=65536)
+        out,
+        "duplicates",
+        "duplicates",
+        config.output.num_shards,
+        DUPLICATE_SCHEMA,
+        row_group_size=65536,
+    )
     rejected = (read["rejected"], unique["rejected"]) | "AllRejected" >> beam.Flatten()
     rejected_shards = rejected | "WriteRejected" >> WriteShardedParquet(
-        out, "rejected", "rejected", 1, REJECTED_WEB_SCHEMA if web else REJECTED_SCHEMA,
-        sort_key=("file", "line", "reason", "raw"), shard_key="file", row_group_size=65536)
+        out,
+        "rejected",
+        "rejected",
+        1,
+        REJECTED_WEB_SCHEMA if web else REJECTED_SCHEMA,
+        sort_key=("file", "line", "reason", "raw"),
+        shard_key="file",
+        row_group_size=65536,
+    )
     events = [
         read["files"] | "ReadEvents" >> beam.Map(lambda f: Event("read", f.path, n=f.records)),
         rejected | "RejectedEvents" >> beam.Map(lambda r: Event("rejected", r.file, r.reason)),
-        filtered | "AllFiltered" >> beam.Flatten()
+        filtered
+        | "AllFiltered" >> beam.Flatten()
         | "FilteredEvents" >> beam.Map(lambda r: Event("filtered", r.file, r.reason)),
-        read["skipped"], clean["pii"],
-        all_duplicates | "DuplicateEvents" >> beam.Map(
-            lambda r: Event("duplicate", r.file, r.kind)),
+        read["skipped"],
+        clean["pii"],
+        all_duplicates
+        | "DuplicateEvents" >> beam.Map(lambda r: Event("duplicate", r.file, r.kind)),
     ]
-    counts = (events | "AllEvents" >> beam.Flatten()
-              | "CountEvents" >> beam.CombineGlobally(CountEvents()))
+    counts = (
+        events
+        | "AllEvents" >> beam.Flatten()
+        | "CountEvents" >> beam.CombineGlobally(CountEvents())
+    )
     side = beam.pvalue
-    marker = (pipeline
-              | "Once" >> beam.Create([None])
-              | "StageDone" >> beam.ParDo(
-                  StageDone(out, key, run_id), events=side.AsSingleton(counts),
-                  files=side.AsList(read["files"]), spill_files=side.AsList(spilled["files"]),
-                  duplicate_shards=side.AsList(duplicate_shards),
-                  rejected_shards=side.AsList(rejected_shards)))
+    marker = (
+        pipeline
+        | "Once" >> beam.Create([None])
+        | "StageDone"
+        >> beam.ParDo(
+            StageDone(out, key, run_id),
+            events=side.AsSingleton(counts),
+            files=side.AsList(read["files"]),
+            spill_files=side.AsList(spilled["files"]),
+            duplicate_shards=side.AsList(duplicate_shards),
+            rejected_shards=side.AsList(rejected_shards),
+        )
+    )
     removed = all_duplicates | "RemovedIds" >> beam.Map(lambda row: row.id)
     return {"marker": marker, "spill_files": spilled["files"], "removed": removed}
 
@@ -134,29 +161,37 @@ def reuse_dedup_stage(pipeline: beam.Pipeline, config: PrepareConfig, marker: di
     """The dedup stage of an earlier run, from its marker and files, as `build_dedup_stage`
     returns it (for `--resume`)."""
     out = config.output.output
-    removed = (pipeline
-               | "DuplicateShards" >> beam.Create(
-                   [FileSystems.join(out, s["path"]) for s in marker["duplicate_shards"]])
-               | "ReadDuplicates" >> beam.io.ReadAllFromParquet(columns=["id"])
-               | "RemovedIds" >> beam.Map(lambda row: row["id"]))
+    removed = (
+        pipeline
+        | "DuplicateShards"
+        >> beam.Create([FileSystems.join(out, s["path"]) for s in marker["duplicate_shards"]])
+        | "ReadDuplicates" >> beam.io.ReadAllFromParquet(columns=["id"])
+        | "RemovedIds" >> beam.Map(lambda row: row["id"])
+    )
     spill_files = [SpillFile(**s) for s in marker["spill_files"]]
-    return {"marker": pipeline | "Marker" >> beam.Create([marker]),
-            "spill_files": pipeline | "SpillFiles" >> beam.Create(spill_files),
-            "removed": removed}
+    return {
+        "marker": pipeline | "Marker" >> beam.Create([marker]),
+        "spill_files": pipeline | "SpillFiles" >> beam.Create(spill_files),
+        "removed": removed,
+    }
 
 
-def build_final_steps(pipeline: beam.Pipeline, config: PrepareConfig, stage: dict,
-                      run_id: str):
+def build_final_steps(pipeline: beam.Pipeline, config: PrepareConfig, stage: dict, run_id: str):
     """The dedup stage's spill files minus the removed ids → train/val shards written shard by
     shard, vocabulary, n-grams, stats, report and manifest. `stage` is what
     `build_dedup_stage` (same job) or `reuse_dedup_stage` returns. Returns the PCollection
     holding the manifest (one element)."""
     out, counts, tokens = config.output.output, config.counts, config.tokens
     leakage = build_leakage(pipeline, config, stage)
-    write = WriteSplitShards(out, config.output.num_shards, config.split.val_fraction,
-                             config.split.seed, config.output.row_group_size,
-                             web=config.web is not None,
-                             perplexity=config.perplexity is not None)
+    write = WriteSplitShards(
+        out,
+        config.output.num_shards,
+        config.split.val_fraction,
+        config.split.seed,
+        config.output.row_group_size,
+        web=config.web is not None,
+        perplexity=config.perplexity is not None,
+    )
     inputs = leakage["inputs"]
     tokenizer = None
     if tokens.has_ids:  # trained on what `write` writes as train, then used by it
@@ -164,36 +199,61 @@ def build_final_steps(pipeline: beam.Pipeline, config: PrepareConfig, stage: dic
         write.with_tokens(TokenShards(out, tokens.formats, config.output.num_shards), tokenizer)
     written = inputs | "WriteSplits" >> write
     kept = written["kept"]
-    train_texts = (kept
-                   | "Train" >> beam.Filter(lambda d: d.split == "train")
-                   | "TrainTexts" >> beam.Map(lambda d: d.text))
+    train_texts = (
+        kept
+        | "Train" >> beam.Filter(lambda d: d.split == "train")
+        | "TrainTexts" >> beam.Map(lambda d: d.text)
+    )
     if tokenizer is None:
         vocab = train_texts | "Vocabulary" >> BuildVocab(
-            out, config.tokenizer, counts.min_count, counts.max_vocab)
+            out, config.tokenizer, counts.min_count, counts.max_vocab
+        )
     else:
         vocab = written[ID_COUNTS] | "Vocabulary" >> BuildIdVocab(out, tokenizer)
     ngram_shards = train_texts | "NgramCounts" >> CountNgrams(
-        out, saved_model_config(tokens), counts.ngram_order, counts.ngram_shards,
-        min_counts=config.ngram.min_counts, buffer_mb=config.ngram.buffer_mb,
-        tokenizer_dir=out)
-    kept_events = ([kept
-                    | "KeptEvents" >> beam.Map(lambda d: Event(
-                        "kept", d.file, d.split, chars=d.n_chars, tokens=d.n_tokens)),
-                    *leakage["events"]]
-                   | "FinalEvents" >> beam.Flatten()
-                   | "Stats" >> beam.CombineGlobally(CountEvents()))
+        out,
+        saved_model_config(tokens),
+        counts.ngram_order,
+        counts.ngram_shards,
+        min_counts=config.ngram.min_counts,
+        buffer_mb=config.ngram.buffer_mb,
+        tokenizer_dir=out,
+    )
+    kept_events = (
+        [
+            kept
+            | "KeptEvents"
+            >> beam.Map(
+                lambda d: Event("kept", d.file, d.split, chars=d.n_chars, tokens=d.n_tokens)
+            ),
+            *leakage["events"],
+        ]
+        | "FinalEvents" >> beam.Flatten()
+        | "Stats" >> beam.CombineGlobally(CountEvents())
+    )
     side = beam.pvalue
-    return (pipeline
-            | "Last" >> beam.Create([None])
-            | "Finish" >> beam.ParDo(
-                Finish(out, config.options, config.settings(), config.output.report, run_id),
-                kept_events=side.AsSingleton(kept_events),
-                stage=side.AsSingleton(stage["marker"]), vocab=side.AsSingleton(vocab),
-                doc_shards=side.AsList(written["shards"]),
-                ngram_shards=side.AsList(ngram_shards), **leakage["finish"],
-                **({} if tokenizer is None else {
+    return (
+        pipeline
+        | "Last" >> beam.Create([None])
+        | "Finish"
+        >> beam.ParDo(
+            Finish(out, config.options, config.settings(), config.output.report, run_id),
+            kept_events=side.AsSingleton(kept_events),
+            stage=side.AsSingleton(stage["marker"]),
+            vocab=side.AsSingleton(vocab),
+            doc_shards=side.AsList(written["shards"]),
+            ngram_shards=side.AsList(ngram_shards),
+            **leakage["finish"],
+            **(
+                {}
+                if tokenizer is None
+                else {
                     "tokenizer": side.AsSingleton(tokenizer),
-                    "token_files": side.AsList(written[TOKEN_FILES])})))
+                    "token_files": side.AsList(written[TOKEN_FILES]),
+                }
+            ),
+        )
+    )
 
 
 def build_leakage(pipeline: beam.Pipeline, config: PrepareConfig, stage: dict) -> dict:
@@ -206,16 +266,26 @@ def build_leakage(pipeline: beam.Pipeline, config: PrepareConfig, stage: dict) -
         return {"inputs": inputs, "events": [], "finish": {}}
     out, side = config.output.output, beam.pvalue
     leak = inputs | "Leakage" >> Leakage(
-        out, config.output.num_shards, config.overlap, config.decontaminate, index,
-        config.split.val_fraction, config.split.seed, config.tokens.clean_tokenizer)
+        out,
+        config.output.num_shards,
+        config.overlap,
+        config.decontaminate,
+        index,
+        config.split.val_fraction,
+        config.split.seed,
+        config.tokens.clean_tokenizer,
+    )
     finish = {"leakage": side.AsSingleton(leak["stats"])}
     events = []
     if leak["duplicates"] is not None:
-        removed = ((stage["removed"], leak["duplicates"] | "ContaminatedIds" >> beam.Map(
-            lambda row: row.id)) | "AllRemoved" >> beam.Flatten())
+        removed = (
+            stage["removed"],
+            leak["duplicates"] | "ContaminatedIds" >> beam.Map(lambda row: row.id),
+        ) | "AllRemoved" >> beam.Flatten()
         inputs = (stage["spill_files"], removed)
         shards = leak["duplicates"] | "WriteContaminated" >> WriteShardedParquet(
-            out, "duplicates", "contaminated", 1, DUPLICATE_SCHEMA, row_group_size=65536)
+            out, "duplicates", "contaminated", 1, DUPLICATE_SCHEMA, row_group_size=65536
+        )
         finish["contaminated_shards"] = side.AsList(shards)
         events = [leak["events"]]
     if leak["moved"] is not None or leak["masked"] is not None:
@@ -247,13 +317,15 @@ def reusable_stage(opts, config: PrepareConfig, key: str) -> dict | None:
     if marker is None or marker.get("key") != key:
         return None
     base = common_base(list(config.read.patterns))
-    now = local_digests(opts, list(config.read.patterns), base,
-                        FileSystems.join(out, STAGE_DIR))
+    now = local_digests(opts, list(config.read.patterns), base, FileSystems.join(out, STAGE_DIR))
     then = {f["path"]: f["digest"] for f in marker["files"]}
     changed = sorted(p for p in set(now) | set(then) if now.get(p) != then.get(p))
     if changed:
-        logging.warning("not reusing the dedup stage: %d input file(s) changed since it was "
-                        "made (%s)", len(changed), ", ".join(changed[:5]))
+        logging.warning(
+            "not reusing the dedup stage: %d input file(s) changed since it was made (%s)",
+            len(changed),
+            ", ".join(changed[:5]),
+        )
         return None
     return marker
 
@@ -277,10 +349,15 @@ def run_locked(opts, config: PrepareConfig, argv: list[str], run_id: str) -> dic
     out, started = config.output.output, time.time()
     inputs = input_metadata(config.read.patterns)
     choose_local_mode(opts, argv, sum(f["bytes"] or 0 for f in inputs))
-    key = stage_key(config.options, {"schema_version": SCHEMA_VERSION,
-                                     "near_dedup": config.near and config.near.settings(),
-                                     "clean_tokenizer": config.tokens.clean_tokenizer},
-                    inputs)
+    key = stage_key(
+        config.options,
+        {
+            "schema_version": SCHEMA_VERSION,
+            "near_dedup": config.near and config.near.settings(),
+            "clean_tokenizer": config.tokens.clean_tokenizer,
+        },
+        inputs,
+    )
     marker = reusable_stage(opts, config, key) if config.output.resume else None
     reuse = marker is not None
     pipeline = beam.Pipeline(options=opts)
@@ -321,8 +398,10 @@ def main(argv=None) -> int:
     for line in manifest.get("warnings", []):
         print(f"warning: {line}", file=sys.stderr)
     splits = manifest["splits"]
-    print(f"prepared: train {splits['train']['rows']} docs / {splits['train']['tokens']} "
-          f"tokens, val {splits['val']['rows']} docs / {splits['val']['tokens']} tokens")
+    print(
+        f"prepared: train {splits['train']['rows']} docs / {splits['train']['tokens']} "
+        f"tokens, val {splits['val']['rows']} docs / {splits['val']['tokens']} tokens"
+    )
     return 0
 
 

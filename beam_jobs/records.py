@@ -157,17 +157,38 @@ class Event(NamedTuple):
 
 # ── Arrow schemas of the written tables (docs/output_format.md) ──────────────────────────────
 
-DOC_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("n_tokens", pa.int64()),
-                        ("n_chars", pa.int64()), ("source", pa.string())])
+DOC_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("text", pa.string()),
+        ("n_tokens", pa.int64()),
+        ("n_chars", pa.int64()),
+        ("source", pa.string()),
+    ]
+)
 # What a web page adds to its shard row, when the run reads WARC/WET (docs/output_format.md).
-WEB_FIELDS = pa.schema([("url", pa.string()), ("warc_date", pa.string()),
-                        ("http_status", pa.int32()), ("content_type", pa.string()),
-                        ("charset", pa.string()), ("lang", pa.string()),
-                        ("lang_score", pa.float64()), ("warc_truncated", pa.string())])
+WEB_FIELDS = pa.schema(
+    [
+        ("url", pa.string()),
+        ("warc_date", pa.string()),
+        ("http_status", pa.int32()),
+        ("content_type", pa.string()),
+        ("charset", pa.string()),
+        ("lang", pa.string()),
+        ("lang_score", pa.float64()),
+        ("warc_truncated", pa.string()),
+    ]
+)
 # The document schema plus where the record came from (per-file accounting, the rule for
 # repeated ids) and its output shard.
-SPILL_SCHEMA = pa.schema([*DOC_SCHEMA, pa.field("file", pa.string()), pa.field("line", pa.int64()),
-                          pa.field("shard", pa.int32())])
+SPILL_SCHEMA = pa.schema(
+    [
+        *DOC_SCHEMA,
+        pa.field("file", pa.string()),
+        pa.field("line", pa.int64()),
+        pa.field("shard", pa.int32()),
+    ]
+)
 
 
 # What a run with --perplexity-model adds, after the web columns.
@@ -183,12 +204,28 @@ def doc_schema(web: bool = False, perplexity: bool = False) -> pa.Schema:
 
 def spill_schema(web: bool = False, perplexity: bool = False) -> pa.Schema:
     """The spill file schema: the shard schema, then file, line, shard (always last)."""
-    return pa.schema([*doc_schema(web, perplexity), *list(SPILL_SCHEMA)[len(DOC_SCHEMA):]])
-DUPLICATE_SCHEMA = pa.schema([("id", pa.string()), ("duplicate_of", pa.string()),
-                              ("kind", pa.string()), ("similarity", pa.float64())])
-REJECTED_SCHEMA = pa.schema([("file", pa.string()), ("line", pa.int64()), ("id", pa.string()),
-                             ("reason", pa.string()), ("detail", pa.string()),
-                             ("raw", pa.string())])
+    return pa.schema([*doc_schema(web, perplexity), *list(SPILL_SCHEMA)[len(DOC_SCHEMA) :]])
+
+
+DUPLICATE_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("duplicate_of", pa.string()),
+        ("kind", pa.string()),
+        ("similarity", pa.float64()),
+    ]
+)
+REJECTED_SCHEMA = pa.schema(
+    [
+        ("file", pa.string()),
+        ("line", pa.int64()),
+        ("id", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("raw", pa.string()),
+    ]
+)
 REJECTED_WEB_SCHEMA = pa.schema([*REJECTED_SCHEMA, ("offset", pa.int64())])
-NGRAM_SCHEMA = pa.schema([("order", pa.int32()), ("ngram", pa.list_(pa.string())),
-                          ("count", pa.int64())])
+NGRAM_SCHEMA = pa.schema(
+    [("order", pa.int32()), ("ngram", pa.list_(pa.string())), ("count", pa.int64())]
+)

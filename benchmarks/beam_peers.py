@@ -30,10 +30,12 @@ def build(pipeline: beam.Pipeline, mode: str, pattern: str, output: str) -> None
     lines = pipeline | "Read" >> beam.io.ReadFromText(pattern)
     if mode == "shuffle":
         lines = lines | "Shuffle" >> beam.Reshuffle()
-    (lines
-     | "Size" >> beam.Map(len)
-     | "Sum" >> beam.CombineGlobally(sum)
-     | "Write" >> beam.io.WriteToText(output, num_shards=1))
+    (
+        lines
+        | "Size" >> beam.Map(len)
+        | "Sum" >> beam.CombineGlobally(sum)
+        | "Write" >> beam.io.WriteToText(output, num_shards=1)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,14 +38,19 @@ def make_step(model, optimizer, amp: bool):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         return int(targets)
+
     return step
 
 
 def batches_from_data_path(args, manifest, vocab, seed):
     stream = TrainStream(args.data, manifest, vocab, args.batch_size, args.block_size, seed=seed)
-    loader = DataLoader(stream, batch_size=None, num_workers=args.workers,
-                        prefetch_factor=4 if args.workers else None,
-                        generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(
+        stream,
+        batch_size=None,
+        num_workers=args.workers,
+        prefetch_factor=4 if args.workers else None,
+        generator=torch.Generator().manual_seed(seed),
+    )
     return in_worker_order(loader, stream.active_workers(args.workers))
 
 
@@ -108,22 +113,32 @@ def main(argv=None) -> int:
 
     bare, data = [], []
     for r in range(args.rounds):
-        b, d = interleaved(step, memory, batches_from_data_path(args, manifest, vocab, 10 + r),
-                           args.steps, args.warmup)
+        b, d = interleaved(
+            step,
+            memory,
+            batches_from_data_path(args, manifest, vocab, 10 + r),
+            args.steps,
+            args.warmup,
+        )
         bare.append(b)
         data.append(d)
         print(f"round {r}: bare {b:,.0f} tok/s, data path {d:,.0f} tok/s", flush=True)
-    result = {"bare_tokens_per_second": statistics.median(bare),
-              "data_path_tokens_per_second": statistics.median(data),
-              "data_path_alone_tokens_per_second": alone,
-              "overhead": 1 - statistics.median(data) / statistics.median(bare),
-              "rounds": {"bare": bare, "data_path": data},
-              "config": vars(args), "vocab_size": len(vocab),
-              "load_average": os.getloadavg()}
+    result = {
+        "bare_tokens_per_second": statistics.median(bare),
+        "data_path_tokens_per_second": statistics.median(data),
+        "data_path_alone_tokens_per_second": alone,
+        "overhead": 1 - statistics.median(data) / statistics.median(bare),
+        "rounds": {"bare": bare, "data_path": data},
+        "config": vars(args),
+        "vocab_size": len(vocab),
+        "load_average": os.getloadavg(),
+    }
     print(f"bare loop (in-memory tensors): {result['bare_tokens_per_second']:,.0f} tok/s")
     print(f"full data path:                {result['data_path_tokens_per_second']:,.0f} tok/s")
-    print(f"data path cost: {100 * result['overhead']:.1f}% "
-          f"(data path alone, no training: {alone:,.0f} tok/s)")
+    print(
+        f"data path cost: {100 * result['overhead']:.1f}% "
+        f"(data path alone, no training: {alone:,.0f} tok/s)"
+    )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)

@@ -159,11 +159,17 @@ def near_dedup_records(docs, tmp: str, config):
     from beam_jobs.io.spill import SpillDocuments
     from beam_jobs.records import Document
 
-    return (docs
-            | "ToDocument" >> beam.Map(lambda d: Document(
-                d["id"], d["text"], d["key"], d["n_chars"], d["n_chars"], d["source"], "f", 0))
-            | "Sign" >> beam.ParDo(AddSignature(config.hasher()))
-            | "Spill" >> SpillDocuments(tmp, "spill", 4))["records"]
+    return (
+        docs
+        | "ToDocument"
+        >> beam.Map(
+            lambda d: Document(
+                d["id"], d["text"], d["key"], d["n_chars"], d["n_chars"], d["source"], "f", 0
+            )
+        )
+        | "Sign" >> beam.ParDo(AddSignature(config.hasher()))
+        | "Spill" >> SpillDocuments(tmp, "spill", 4)
+    )["records"]
 
 
 def beam_system(docs, runner_args=(), **kwargs):
@@ -228,17 +234,29 @@ def quality(path: Path, shingle_size: int, threshold: float, num_perm: int, syst
         name = f"datasketch MinHashLSH {b}x{r} (query + union-find)"
         row = score(name, true_pairs, linked, rep, sets, threshold, idx)
         print(json.dumps({**row, "bands": b, "rows": r}), flush=True)
-    variants = [("exact", DEFAULT_TRIAGE_SIGMAS, "twin"), ("exact", DEFAULT_TRIAGE_SIGMAS,
-                 "components"), ("exact", 0.0, "twin"), ("estimate", None, "twin"),
-                ("none", None, "twin")]
+    variants = [
+        ("exact", DEFAULT_TRIAGE_SIGMAS, "twin"),
+        ("exact", DEFAULT_TRIAGE_SIGMAS, "components"),
+        ("exact", 0.0, "twin"),
+        ("estimate", None, "twin"),
+        ("none", None, "twin"),
+    ]
     for verify, sigmas, rule in variants:
         extra = {} if sigmas is None else {"triage_sigmas": sigmas}
         edges, rep, counters, secs = beam_system(
-            docs, shingle_size=shingle_size, threshold=threshold, num_perm=num_perm,
-            verify=verify, keep_rule=rule, **extra
+            docs,
+            shingle_size=shingle_size,
+            threshold=threshold,
+            num_perm=num_perm,
+            verify=verify,
+            keep_rule=rule,
+            **extra,
         )
-        name = (f"NearDedup verify={verify}" + ("" if sigmas is None else f" triage={sigmas:g}σ")
-                + f" keep={rule}")
+        name = (
+            f"NearDedup verify={verify}"
+            + ("" if sigmas is None else f" triage={sigmas:g}σ")
+            + f" keep={rule}"
+        )
         row = score(name, true_pairs, edges, rep, sets, threshold, idx)
         keys = (
             "candidate_edges",
@@ -321,8 +339,10 @@ def whole_corpus(threshold: float, workers: int):
         records = near_dedup_records(docs, f"{tmp}/{upto}", config)
         if upto == "signatures":
             return records | beam.FlatMap(
-                lambda r: lsh.band_keys(r.sig, config.bands, config.rows) if r.sig is not None
-                else [])
+                lambda r: (
+                    lsh.band_keys(r.sig, config.bands, config.rows) if r.sig is not None else []
+                )
+            )
         return records | NearDedup(config, f"{tmp}/{upto}")
 
     peak = [0.0]

@@ -48,12 +48,17 @@ from benchmarks.memory import _children, _rss_bytes, run_measured  # noqa: E402
 from benchmarks.prism_pool import PrismPool, report_prism  # noqa: E402
 
 DEFAULT_INPUT = str(ROOT.parent / "shared" / "corpora" / "ja" / "*.jsonl.gz")
-RUNNER = ["--runner", "FnApiRunner", "--direct_num_workers=2",
-          "--direct_running_mode=multi_processing"]
+RUNNER = [
+    "--runner",
+    "FnApiRunner",
+    "--direct_num_workers=2",
+    "--direct_running_mode=multi_processing",
+]
 TIME_METRIC = "ptransform_execution_time:total_msecs"
 
 
 # ---- growing the corpus ---------------------------------------------------------------
+
 
 def read_records(path: str, fraction: float) -> list[dict]:
     with gzip.open(path, "rt", encoding="utf-8") as handle:
@@ -89,8 +94,9 @@ def grown_copy(records: list[dict], copy: int, near_share: float, seed: str) -> 
     out = []
     for record, parts in zip(records, split):
         if rng.random() < near_share:
-            out.append({**record, "id": f"{record['id']}#near{copy}",
-                        "text": perturb(record["text"], rng)})
+            out.append(
+                {**record, "id": f"{record['id']}#near{copy}", "text": perturb(record["text"], rng)}
+            )
         else:
             text = "\n\n".join(rng.choice(pool) for _ in parts)
             out.append({**record, "id": f"{record['id']}#fresh{copy}", "text": text})
@@ -103,8 +109,9 @@ def write_records(path: Path, records: list[dict]) -> None:
             handle.write((json.dumps(record, ensure_ascii=False) + "\n").encode())
 
 
-def grow_corpus(pattern: str, scales: list[int], fraction: float, near_share: float,
-                workdir: Path) -> dict[int, Path]:
+def grow_corpus(
+    pattern: str, scales: list[int], fraction: float, near_share: float, workdir: Path
+) -> dict[int, Path]:
     """A directory of input files per scale (symlinks into one pool of generated files)."""
     pool = workdir / "pool"
     pool.mkdir(parents=True, exist_ok=True)  # a reused --workdir: files are written anew
@@ -148,6 +155,7 @@ def input_bytes(directory: Path) -> tuple[int, int]:
 
 # ---- measuring one run --------------------------------------------------------------
 
+
 class ProcessPeaks:
     """Peak RSS of every process below this one, with what it is, sampled every 0.1 s."""
 
@@ -187,9 +195,17 @@ class ProcessPeaks:
         self.thread.join()
 
     def report(self) -> list[dict]:
-        rows = [{"pid": pid, "role": self.roles.get(pid, "?"), "peak_mib": peak / 2**20,
-                 "cpu_s": self.cpu.get(pid, 0.0), "series": self.series.get(pid, [])}
-                for pid, peak in self.peaks.items() if peak]
+        rows = [
+            {
+                "pid": pid,
+                "role": self.roles.get(pid, "?"),
+                "peak_mib": peak / 2**20,
+                "cpu_s": self.cpu.get(pid, 0.0),
+                "series": self.series.get(pid, []),
+            }
+            for pid, peak in self.peaks.items()
+            if peak
+        ]
         return sorted(rows, key=lambda r: r["pid"])
 
 
@@ -226,8 +242,9 @@ def run_with_peaks(cmd: list[str], log: Path, env: dict) -> dict:
     """Run a command with its output in `log`; wall time and every process's peak memory."""
     with open(log, "wb") as handle, ProcessPeaks() as peaks:
         try:
-            measured = run_measured(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=handle,
-                                    stderr=subprocess.STDOUT)
+            measured = run_measured(
+                cmd, cwd=ROOT, env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT
+            )
         except RuntimeError:
             sys.stderr.write(log.read_text(errors="replace")[-4000:])
             raise
@@ -237,11 +254,24 @@ def run_with_peaks(cmd: list[str], log: Path, env: dict) -> dict:
 
 def measure(input_dir: Path, output: Path, extra: list[str], runner: list[str] = RUNNER) -> dict:
     timings = output.parent / f"{output.name}.timings.json"
-    cmd = [sys.executable, "-m", "benchmarks.bench_scaling", "--child", str(timings), "--",
-           "--input", str(input_dir / "*"), "--output", str(output), "--overwrite",
-           *runner, *extra]
-    measured = run_with_peaks(cmd, output.parent / f"{output.name}.log",
-                              {"PYTHONPATH": str(ROOT), "CORPUS_PROGRESS": "0"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.bench_scaling",
+        "--child",
+        str(timings),
+        "--",
+        "--input",
+        str(input_dir / "*"),
+        "--output",
+        str(output),
+        "--overwrite",
+        *runner,
+        *extra,
+    ]
+    measured = run_with_peaks(
+        cmd, output.parent / f"{output.name}.log", {"PYTHONPATH": str(ROOT), "CORPUS_PROGRESS": "0"}
+    )
     measured["jobs"] = json.loads(timings.read_text())
     measured["stats"] = json.loads((output / "stats.json").read_text())
     return measured
@@ -249,9 +279,22 @@ def measure(input_dir: Path, output: Path, extra: list[str], runner: list[str] =
 
 def measure_peer(mode: str, input_dir: Path, output: Path) -> dict:
     """A bare Beam pipeline (`benchmarks/beam_peers.py`) on the same input and runner flags."""
-    cmd = [sys.executable, "-m", "benchmarks.beam_peers", mode, "--input",
-           str(input_dir / "*"), "--output", str(output), *RUNNER]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.beam_peers",
+        mode,
+        "--input",
+        str(input_dir / "*"),
+        "--output",
+        str(output),
+        *RUNNER,
+    ]
     return run_with_peaks(cmd, output.parent / f"{output.name}.log", {"PYTHONPATH": str(ROOT)})
+
+
+def _driver_and_worker(run) -> str:
+    return f"{peak_by_role(run, 'driver'):>14.0f} / {peak_by_role(run, 'sdk worker'):<5.0f}"
 
 
 def peak_by_role(processes: list[dict], role: str) -> float:
@@ -272,8 +315,7 @@ def child(timings_path: str, argv: list[str]) -> int:
             result = original(self, *args, **kwargs)
             if depth[0] == 1:
                 result.wait_until_finish()
-                jobs.append({"seconds": time.perf_counter() - started,
-                             "steps": step_msecs(result)})
+                jobs.append({"seconds": time.perf_counter() - started, "steps": step_msecs(result)})
             return result
         finally:
             depth[0] -= 1
@@ -309,11 +351,14 @@ def by_stage(jobs: list[dict]) -> dict[str, float]:
 
 # ---- the report ----------------------------------------------------------------------
 
+
 def report(results: dict[int, dict]) -> str:
     base = results[min(results)]
-    lines = [f"{'scale':>5} {'input MB':>9} {'docs':>8} {'dups exact/near':>16} "
-             f"{'wall s':>7} {'ratio':>6} {'jobs s':>13} {'tree MiB':>9} {'driver MiB':>10} "
-             f"{'worker MiB':>10} {'procs':>5}"]
+    lines = [
+        f"{'scale':>5} {'input MB':>9} {'docs':>8} {'dups exact/near':>16} "
+        f"{'wall s':>7} {'ratio':>6} {'jobs s':>13} {'tree MiB':>9} {'driver MiB':>10} "
+        f"{'worker MiB':>10} {'procs':>5}"
+    ]
     for scale, r in sorted(results.items()):
         stats = r["stats"]
         kinds = stats.get("duplicates_by_kind", {})
@@ -324,15 +369,21 @@ def report(results: dict[int, dict]) -> str:
             f"{r['seconds'] / base['seconds']:>6.2f} {jobs:>13} {r['peak_tree_mib']:>9.0f} "
             f"{peak_by_role(r['processes_peak'], 'driver'):>10.0f} "
             f"{peak_by_role(r['processes_peak'], 'sdk worker'):>10.0f} "
-            f"{r['processes']:>5}")
+            f"{r['processes']:>5}"
+        )
     stages = {scale: by_stage(r["jobs"]) for scale, r in results.items()}
     largest = stages[max(stages)]
-    names = sorted((s for s in largest if largest[s] >= 0.01 * sum(largest.values())),
-                   key=lambda s: -largest[s])
+    names = sorted(
+        (s for s in largest if largest[s] >= 0.01 * sum(largest.values())),
+        key=lambda s: -largest[s],
+    )
     rest = {scale: sum(v for s, v in st.items() if s not in names) for scale, st in stages.items()}
-    lines += ["", "time per stage (worker seconds, summed over workers; ratio to 1×; stages "
-              "under 1% of the total at the largest scale are summed as 'other'):",
-              f"{'stage':28}" + "".join(f"{f'{s}×':>16}" for s in sorted(results))]
+    lines += [
+        "",
+        "time per stage (worker seconds, summed over workers; ratio to 1×; stages "
+        "under 1% of the total at the largest scale are summed as 'other'):",
+        f"{'stage':28}" + "".join(f"{f'{s}×':>16}" for s in sorted(results)),
+    ]
     for name in names:
         cells = []
         for scale in sorted(results):
@@ -343,40 +394,54 @@ def report(results: dict[int, dict]) -> str:
     lines.append(f"{'other':28}" + "".join(f"{rest[s]:>8.1f} {'':>7}" for s in sorted(rest)))
     if all("peers" in r for r in results.values()):
         lines += ["", memory_against_peers(results)]
-    lines += ["", "peak memory (MiB) and CPU seconds per process (the driver, then SDK workers "
-              "by start order; each Beam job starts its own workers):"]
+    lines += [
+        "",
+        "peak memory (MiB) and CPU seconds per process (the driver, then SDK workers "
+        "by start order; each Beam job starts its own workers):",
+    ]
     for scale, r in sorted(results.items()):
         procs = [p for p in r["processes_peak"] if p["role"] in ("driver", "sdk worker")]
         if all("cpu_s" in p for p in procs):  # results of an older version have no CPU times
-            lines.append(f"{scale:>4}× " + ", ".join(
-                f"{p['role']} {p['peak_mib']:.0f} MiB/{p['cpu_s']:.0f} s" for p in procs)
-                + f"; CPU total {sum(p['cpu_s'] for p in procs):.0f} s")
+            lines.append(
+                f"{scale:>4}× "
+                + ", ".join(
+                    f"{p['role']} {p['peak_mib']:.0f} MiB/{p['cpu_s']:.0f} s" for p in procs
+                )
+                + f"; CPU total {sum(p['cpu_s'] for p in procs):.0f} s"
+            )
         else:
-            lines.append(f"{scale:>4}× " + ", ".join(
-                f"{p['role']} {p['peak_mib']:.0f} MiB" for p in procs))
+            lines.append(
+                f"{scale:>4}× " + ", ".join(f"{p['role']} {p['peak_mib']:.0f} MiB" for p in procs)
+            )
     return "\n".join(lines)
 
 
 def memory_against_peers(results: dict[int, dict]) -> str:
     """Peak driver / largest worker of the pipeline and of the bare Beam peers, and how much
     each grows per 1× of input between the smallest and the largest scale."""
-    runs = {"pipeline": lambda r: r["processes_peak"],
-            **{f"peer: {mode}": (lambda r, m=mode: r["peers"][m]["processes_peak"])
-               for mode in PEER_MODES}}
-    lines = ["peak memory against bare Beam pipelines on the same runner and input (MiB, "
-             "driver / largest worker; benchmarks/beam_peers.py):",
-             f"{'scale':>5} " + "".join(f"{name:>22}" for name in runs)]
+    runs = {
+        "pipeline": lambda r: r["processes_peak"],
+        **{
+            f"peer: {mode}": (lambda r, m=mode: r["peers"][m]["processes_peak"])
+            for mode in PEER_MODES
+        },
+    }
+    lines = [
+        "peak memory against bare Beam pipelines on the same runner and input (MiB, "
+        "driver / largest worker; benchmarks/beam_peers.py):",
+        f"{'scale':>5} " + "".join(f"{name:>22}" for name in runs),
+    ]
     for scale, r in sorted(results.items()):
-        lines.append(f"{scale:>4}× " + "".join(
-            f"{peak_by_role(get(r), 'driver'):>14.0f} / {peak_by_role(get(r), 'sdk worker'):<5.0f}"
-            for get in runs.values()))
+        lines.append(f"{scale:>4}× " + "".join(_driver_and_worker(get(r)) for get in runs.values()))
     low, high = min(results), max(results)
     if high > low:
         growth = []
         for get in runs.values():
-            d, w = ((peak_by_role(get(results[high]), role)
-                     - peak_by_role(get(results[low]), role)) / (high - low)
-                    for role in ("driver", "sdk worker"))
+            d, w = (
+                (peak_by_role(get(results[high]), role) - peak_by_role(get(results[low]), role))
+                / (high - low)
+                for role in ("driver", "sdk worker")
+            )
             growth.append(f"{d:>+14.0f} / {w:<+5.0f}")
         lines.append(f"{'per 1×':>5} " + "".join(growth))
     return "\n".join(lines)
@@ -400,17 +465,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", default=DEFAULT_INPUT, help="the 1× corpus (glob, .jsonl.gz)")
     parser.add_argument("--scales", default="1,2,4")
-    parser.add_argument("--fraction", type=float, default=1.0,
-                        help="use the first share of every file (for a quick check)")
-    parser.add_argument("--near-share", type=float, default=0.5,
-                        help="share of generated documents that are near duplicates")
+    parser.add_argument(
+        "--fraction",
+        type=float,
+        default=1.0,
+        help="use the first share of every file (for a quick check)",
+    )
+    parser.add_argument(
+        "--near-share",
+        type=float,
+        default=0.5,
+        help="share of generated documents that are near duplicates",
+    )
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--workdir", help="keep the grown corpus and outputs here")
     parser.add_argument("--from-json", help="print the report of an earlier --json and stop")
-    parser.add_argument("--peers", action="store_true",
-                        help="also measure bare Beam pipelines on the same input (memory)")
-    parser.add_argument("--prism", action="store_true",
-                        help="run on Prism with an EXTERNAL pool (benchmarks/prism_pool.py)")
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="also measure bare Beam pipelines on the same input (memory)",
+    )
+    parser.add_argument(
+        "--prism",
+        action="store_true",
+        help="run on Prism with an EXTERNAL pool (benchmarks/prism_pool.py)",
+    )
     parser.add_argument("extra", nargs="*", help="more flags for beam_jobs.prepare (after --)")
     args = parser.parse_args()
     if args.from_json:
@@ -426,8 +505,11 @@ def main() -> None:
         started = time.perf_counter()
         dirs = grow_corpus(args.input, scales, args.fraction, args.near_share, workdir)
         runner = ["--runner", "PrismRunner", "(EXTERNAL pool)"] if args.prism else RUNNER
-        print(f"grew the corpus in {time.perf_counter() - started:.0f} s; {os.cpu_count()} "
-              f"cores; runner flags: {' '.join(runner)} {' '.join(args.extra)}", flush=True)
+        print(
+            f"grew the corpus in {time.perf_counter() - started:.0f} s; {os.cpu_count()} "
+            f"cores; runner flags: {' '.join(runner)} {' '.join(args.extra)}",
+            flush=True,
+        )
         results = {}
         for scale in scales:
             packed, unpacked = input_bytes(dirs[scale])
@@ -436,9 +518,12 @@ def main() -> None:
             if args.peers:
                 results[scale]["peers"] = {
                     mode: measure_peer(mode, dirs[scale], workdir / f"peer_{mode}_{scale}x")
-                    for mode in PEER_MODES}
-            print(f"{scale}×: {unpacked / 1e6:.1f} MB in {results[scale]['seconds']:.1f} s",
-                  flush=True)
+                    for mode in PEER_MODES
+                }
+            print(
+                f"{scale}×: {unpacked / 1e6:.1f} MB in {results[scale]['seconds']:.1f} s",
+                flush=True,
+            )
         print()
         print(report(results))
         if args.prism:

@@ -59,8 +59,9 @@ def main() -> None:
     for f in sorted(out["files"], key=lambda f: f.path):
         print(f"| {f.path} | {f.records} | {seen[f.path]} |")
     for name in OUTPUTS[1:4]:
-        reasons = collections.Counter(r.detail if isinstance(r, Event) else r.reason
-                                      for r in out[name])
+        reasons = collections.Counter(
+            r.detail if isinstance(r, Event) else r.reason for r in out[name]
+        )
         print(f"\n{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())))
     lang = WEB_FIELDS.names.index("lang")
     ja_kept = {d.id for d in out["docs"] if d.web[lang] == "ja"}

@@ -72,6 +72,10 @@ def run_measured(cmd: list[str], interval: float = 0.1, **kwargs) -> dict:
         raise RuntimeError(f"{cmd[:3]}... exited with {code}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"seconds": time.perf_counter() - start, "cpu_seconds": cpu,
-            "peak_tree_mib": peak["tree"] / 2**20,
-            "peak_process_mib": peak["single"] / 2**20, "processes": peak["processes"]}
+    return {
+        "seconds": time.perf_counter() - start,
+        "cpu_seconds": cpu,
+        "peak_tree_mib": peak["tree"] / 2**20,
+        "peak_process_mib": peak["single"] / 2**20,
+        "processes": peak["processes"],
+    }

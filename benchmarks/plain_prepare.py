@@ -22,8 +22,9 @@ from beam_jobs.text.filters import FilterConfig, filter_reason
 from beam_jobs.text.normalize import dedup_key, normalize_text
 
 
-def main(out_dir: str, paths: list[str], num_shards: int = 4, val_fraction: float = 0.05,
-         order: int = 3) -> dict:
+def main(
+    out_dir: str, paths: list[str], num_shards: int = 4, val_fraction: float = 0.05, order: int = 3
+) -> dict:
     config = FilterConfig()
     stats = Counter()
     kept: dict[str, dict] = {}  # dedup key → smallest-id document
@@ -38,8 +39,13 @@ def main(out_dir: str, paths: list[str], num_shards: int = 4, val_fraction: floa
                 if reason:
                     stats["filtered"] += 1
                     continue
-                doc = {"id": record["id"], "text": text, "n_tokens": len(list(text)),
-                       "n_chars": len(text), "source": record.get("source")}
+                doc = {
+                    "id": record["id"],
+                    "text": text,
+                    "n_tokens": len(list(text)),
+                    "n_chars": len(text),
+                    "source": record.get("source"),
+                }
                 key = dedup_key(text)
                 if key in kept:
                     stats["duplicates"] += 1
@@ -61,13 +67,24 @@ def main(out_dir: str, paths: list[str], num_shards: int = 4, val_fraction: floa
     for (split, shard), docs in shards.items():
         os.makedirs(os.path.join(out_dir, split), exist_ok=True)
         docs.sort(key=lambda d: d["id"])
-        pq.write_table(pa.Table.from_pylist(docs), os.path.join(
-            out_dir, split, f"{split}-{shard:05d}.parquet"), compression="zstd")
+        pq.write_table(
+            pa.Table.from_pylist(docs),
+            os.path.join(out_dir, split, f"{split}-{shard:05d}.parquet"),
+            compression="zstd",
+        )
     os.makedirs(os.path.join(out_dir, "ngrams"), exist_ok=True)
     grams = sorted(ngrams)
-    pq.write_table(pa.table({"order": [len(g) for g in grams], "ngram": [list(g) for g in grams],
-                             "count": [ngrams[g] for g in grams]}),
-                   os.path.join(out_dir, "ngrams", "ngrams.parquet"), compression="zstd")
+    pq.write_table(
+        pa.table(
+            {
+                "order": [len(g) for g in grams],
+                "ngram": [list(g) for g in grams],
+                "count": [ngrams[g] for g in grams],
+            }
+        ),
+        os.path.join(out_dir, "ngrams", "ngrams.parquet"),
+        compression="zstd",
+    )
     with open(os.path.join(out_dir, "vocab.json"), "w") as f:
         json.dump(build_vocab(tokens), f, ensure_ascii=False)
     stats["kept"] = len(kept)

@@ -46,8 +46,10 @@ def run_profiled(argv: list[str]):
         inputs = input_metadata(config.read.patterns)
         key = stage_key(
             config.options,
-            {"schema_version": SCHEMA_VERSION,
-             "near_dedup": config.near and config.near.settings()},
+            {
+                "schema_version": SCHEMA_VERSION,
+                "near_dedup": config.near and config.near.settings(),
+            },
             inputs,
         )
         pipeline = beam.Pipeline(options=opts)

@@ -82,8 +82,10 @@ def load_manifest(data_dir: str) -> dict:
     tokenizer = manifest["tokenizer"]
     name = tokenizer.get("name") if isinstance(tokenizer, dict) else tokenizer
     if name not in TOKENIZERS:
-        raise DataDirError(f"{path}: tokenizer {name!r} is not one this version of lm knows "
-                           f"({', '.join(sorted(TOKENIZERS))})")
+        raise DataDirError(
+            f"{path}: tokenizer {name!r} is not one this version of lm knows "
+            f"({', '.join(sorted(TOKENIZERS))})"
+        )
     files = [manifest["vocab"], *manifest["ngrams"]["shards"]]
     if isinstance(tokenizer, dict) and "model" in tokenizer:  # a subword model (tokenizer/)
         files.append(tokenizer["model"])
@@ -105,15 +107,20 @@ def verify_shards(data_dir: str, manifest: dict) -> None:
                 rows = pq.read_metadata(path).num_rows
             except (OSError, ValueError) as e:  # ArrowInvalid is a ValueError
                 detail = (str(e).strip().splitlines() or [""])[0][:120]
-                raise DataDirError(f"{path}: unreadable shard, truncated or not Parquet "
-                                   f"({detail})") from None
+                raise DataDirError(
+                    f"{path}: unreadable shard, truncated or not Parquet ({detail})"
+                ) from None
             if rows != shard["rows"]:
-                raise DataDirError(f"{path}: {rows} rows where the manifest says "
-                                   f"{shard['rows']}; the shard is not the one the pipeline "
-                                   "wrote")
+                raise DataDirError(
+                    f"{path}: {rows} rows where the manifest says "
+                    f"{shard['rows']}; the shard is not the one the pipeline "
+                    "wrote"
+                )
             if "sha256" in shard and file_sha256(path) != shard["sha256"]:
-                raise DataDirError(f"{path}: its bytes differ from the manifest's sha256; "
-                                   "the shard is not the one the pipeline wrote")
+                raise DataDirError(
+                    f"{path}: its bytes differ from the manifest's sha256; "
+                    "the shard is not the one the pipeline wrote"
+                )
 
 
 def file_sha256(path: str) -> str:
@@ -144,8 +151,10 @@ class Vocab:
         self.unk, self.bos, self.eos = (self.index[t] for t in (UNK, BOS, EOS))
         self.ids = tokenizer.has_ids
         if self.ids and len(self.tokens) != tokenizer.vocab_size:
-            raise DataDirError(f"the vocabulary has {len(self.tokens)} tokens, the tokenizer "
-                               f"model {tokenizer.vocab_size} ids: they are not one model's")
+            raise DataDirError(
+                f"the vocabulary has {len(self.tokens)} tokens, the tokenizer "
+                f"model {tokenizer.vocab_size} ids: they are not one model's"
+            )
         self._lut = None
         if tokenizer.name == "char" and all(len(t) == 1 for t in self.tokens[3:]):
             top = max((ord(t) for t in self.tokens[3:]), default=0)
@@ -193,8 +202,11 @@ class Vocab:
         lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
         if len(values) and int(values.max()) >= len(self.tokens):
             raise DataDirError("input_ids: an id outside the vocabulary (another model's ids)")
-        return [self.document(ids) for ids in np.split(values, np.cumsum(lengths)[:-1])] if len(
-            lengths) else []
+        return (
+            [self.document(ids) for ids in np.split(values, np.cumsum(lengths)[:-1])]
+            if len(lengths)
+            else []
+        )
 
     def decode(self, ids, unk_placeholder: str = "\ufffd") -> str:
         """Text of `ids`; `<unk>` is shown as `unk_placeholder`, `<bos>`/`<eos>` dropped."""
@@ -220,8 +232,9 @@ class Vocab:
         return "".join([*parts, self.tokenizer.decode(run)])
 
 
-def tokenizer_of(entry: dict | str, base_dir: str | None = None,
-                 model_bytes: bytes | None = None) -> Tokenizer:
+def tokenizer_of(
+    entry: dict | str, base_dir: str | None = None, model_bytes: bytes | None = None
+) -> Tokenizer:
     """The tokenizer of a manifest's or checkpoint's `tokenizer` entry: a model's files are
     found relative to `base_dir`, or given as bytes (a checkpoint carries its model)."""
     try:
@@ -272,9 +285,7 @@ def row_group_documents(
     return vocab.encode_documents(texts[skip:])
 
 
-def iter_documents(
-    data_dir: str, manifest: dict, vocab: Vocab, split: str
-) -> Iterator[np.ndarray]:
+def iter_documents(data_dir: str, manifest: dict, vocab: Vocab, split: str) -> Iterator[np.ndarray]:
     """Every document of `split` in manifest order as `<bos> .. <eos>` ids (streamed one
     row group at a time)."""
     for path in shard_paths(data_dir, manifest, split):

@@ -232,5 +232,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The flags of `lm.train`; the old value forms of its booleans (`--baselines off`) still
     parse, with a warning."""
     parser = build_parser()
-    return parser.parse_args(legacy_bool_values(sys.argv[1:] if argv is None else list(argv),
-                                                parser))
+    return parser.parse_args(
+        legacy_bool_values(sys.argv[1:] if argv is None else list(argv), parser)
+    )

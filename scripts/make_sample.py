@@ -11,8 +11,12 @@ from pathlib import Path
 SHARED = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/corpora/ja")
 OUT = Path("data/sample/ja_sample.jsonl.gz")
 # (file, documents to take, max characters per document)
-PLAN = [("ja_manpages", 90, 6000), ("ja_libreoffice_help", 70, 4000),
-        ("ja_gimp_help", 35, 5000), ("ja_debian_docs", 6, 12000)]
+PLAN = [
+    ("ja_manpages", 90, 6000),
+    ("ja_libreoffice_help", 70, 4000),
+    ("ja_gimp_help", 35, 5000),
+    ("ja_debian_docs", 6, 12000),
+]
 PYTHON_PAGES, PYTHON_MAX = 22, 9000  # pages taken on every branch: natural near-duplicates
 
 
@@ -33,9 +37,14 @@ def main():
     pages = defaultdict(list)
     for r in load("ja_python_docs"):
         pages[r["doc_path"]].append(r)
-    eligible = sorted((p for p, rs in pages.items()
-                       if len(rs) >= 5 and all(200 <= len(r["text"]) <= PYTHON_MAX for r in rs)),
-                      key=lambda p: hashlib.sha256(p.encode()).hexdigest())
+    eligible = sorted(
+        (
+            p
+            for p, rs in pages.items()
+            if len(rs) >= 5 and all(200 <= len(r["text"]) <= PYTHON_MAX for r in rs)
+        ),
+        key=lambda p: hashlib.sha256(p.encode()).hexdigest(),
+    )
     for page in eligible[:PYTHON_PAGES]:
         chosen += sorted(pages[page], key=lambda r: r["id"])
     OUT.parent.mkdir(parents=True, exist_ok=True)

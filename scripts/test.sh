@@ -6,4 +6,5 @@ bash scripts/setup_env.sh
 # shellcheck disable=SC1091
 . "${VENV:-.venv}/bin/activate"
 ruff check .
+ruff format --check .
 python -m pytest "$@"

@@ -17,8 +17,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpora"
 SAMPLE = ROOT / "data" / "sample" / "ja_sample.jsonl.gz"
-PROSE = ("吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。"
-         "何でも薄暗いじめじめした所でニャーニャー泣いていた事だけは記憶している。")
+PROSE = (
+    "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。"
+    "何でも薄暗いじめじめした所でニャーニャー泣いていた事だけは記憶している。"
+)
 
 
 def corpus_slice(name: str, count: int) -> list[dict]:
@@ -54,8 +56,11 @@ def python_docs_pages(pages: int) -> list[dict]:
             record = json.loads(line)
             if record["id"].startswith("python-docs-ja:"):
                 by_page.setdefault(record["id"].split(":", 2)[2], []).append(record)
-    chosen = [p for p in sorted(by_page) if len(by_page[p]) >= 5
-              and all(len(r["text"]) < 8000 for r in by_page[p])][:pages]
+    chosen = [
+        p
+        for p in sorted(by_page)
+        if len(by_page[p]) >= 5 and all(len(r["text"]) < 8000 for r in by_page[p])
+    ][:pages]
     return [r for p in chosen for r in by_page[p]]
 
 
@@ -66,7 +71,8 @@ def ja_slice_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("ja_slice")
     write_jsonl(d / "python_docs.jsonl.gz", python_docs_pages(8))
     write_jsonl(d / "manpages.jsonl.gz", corpus_slice("ja/ja_manpages.jsonl.gz", 40))
-    write_jsonl(d / "libreoffice.jsonl", corpus_slice("ja/ja_libreoffice_help.jsonl.gz", 40),
-                gz=False)
+    write_jsonl(
+        d / "libreoffice.jsonl", corpus_slice("ja/ja_libreoffice_help.jsonl.gz", 40), gz=False
+    )
     write_jsonl(d / "gimp.jsonl.gz", corpus_slice("ja/ja_gimp_help.jsonl.gz", 20))
     return d

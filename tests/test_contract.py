@@ -22,8 +22,21 @@ from lm.train_options import parse_args
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     out = tmp_path_factory.mktemp("contract") / "data"
-    run(["--input", str(SAMPLE), "--output", str(out), "--runner", "FnApiRunner",
-         "--val-fraction", "0.1", "--num-shards", "2", "--no-report"])
+    run(
+        [
+            "--input",
+            str(SAMPLE),
+            "--output",
+            str(out),
+            "--runner",
+            "FnApiRunner",
+            "--val-fraction",
+            "0.1",
+            "--num-shards",
+            "2",
+            "--no-report",
+        ]
+    )
     return out
 
 
@@ -38,8 +51,9 @@ def test_lm_reads_what_the_pipeline_writes(prepared):
             table = pq.read_table(prepared / shard["path"])
             assert table.schema.equals(DOC_SCHEMA) and table.num_rows == shard["rows"]
     vocab = load_vocab(str(prepared), manifest)
-    train_text = "".join(pq.read_table(prepared / "train", columns=["text"])
-                         .column("text").to_pylist())
+    train_text = "".join(
+        pq.read_table(prepared / "train", columns=["text"]).column("text").to_pylist()
+    )
     assert set(vocab.tokens[3:]) == set(train_text)  # every train character, nothing else
     texts = val_texts(prepared)
     docs = list(iter_documents(str(prepared), manifest, vocab, "val"))
@@ -72,10 +86,32 @@ def test_count_tables_are_the_counts_of_the_train_shards(prepared):
 
 
 def test_a_few_training_steps_and_the_whole_validation_split(prepared, tmp_path):
-    metrics = train(parse_args(["--data", str(prepared), "--out", str(tmp_path / "run"),
-                                "--max-steps", "3", "--hidden", "32", "--emb-dim", "16",
-                                "--batch-size", "4", "--block-size", "32", "--eval-every",
-                                "3", "--no-progress", "--no-plots", "--threads", "1"]))
+    metrics = train(
+        parse_args(
+            [
+                "--data",
+                str(prepared),
+                "--out",
+                str(tmp_path / "run"),
+                "--max-steps",
+                "3",
+                "--hidden",
+                "32",
+                "--emb-dim",
+                "16",
+                "--batch-size",
+                "4",
+                "--block-size",
+                "32",
+                "--eval-every",
+                "3",
+                "--no-progress",
+                "--no-plots",
+                "--threads",
+                "1",
+            ]
+        )
+    )
     texts = val_texts(prepared)
     assert metrics["steps"] == 3
     assert metrics["val_tokens"] == sum(map(len, texts)) + len(texts)  # every val target

@@ -60,6 +60,8 @@ class BuildVocab(beam.PTransform):
             write_json(path, vocab)
             return vocab
 
-        return (texts
-                | "CountTokens" >> beam.CombineGlobally(TokenCountsFn(self.tokenizer))
-                | "SelectAndWrite" >> beam.Map(finish))
+        return (
+            texts
+            | "CountTokens" >> beam.CombineGlobally(TokenCountsFn(self.tokenizer))
+            | "SelectAndWrite" >> beam.Map(finish)
+        )

@@ -28,7 +28,8 @@ def _keep_or_drop(item):
         else:
             beam.metrics.Metrics.counter("dedup", "exact_duplicates").inc()
             yield beam.pvalue.TaggedOutput(
-                "duplicates", Duplicate(record.id, winner, "exact", 1.0, record.file))
+                "duplicates", Duplicate(record.id, winner, "exact", 1.0, record.file)
+            )
 
 
 class ExactDedup(beam.PTransform):
@@ -37,13 +38,16 @@ class ExactDedup(beam.PTransform):
 
     def expand(self, records):
         keyed = records | "KeyByHash" >> beam.Map(lambda r: (r.key_hash, r))
-        winners = (keyed
-                   | "IdOnly" >> beam.MapTuple(lambda k, r: (k, r.id))
-                   | "SmallestIdPerKey" >> beam.CombinePerKey(min))
-        out = ({"doc": keyed, "winner": winners}
-               | "JoinWinner" >> beam.CoGroupByKey()
-               | "KeepOrDrop" >> beam.FlatMap(_keep_or_drop).with_outputs(
-                   "duplicates", main="kept"))
+        winners = (
+            keyed
+            | "IdOnly" >> beam.MapTuple(lambda k, r: (k, r.id))
+            | "SmallestIdPerKey" >> beam.CombinePerKey(min)
+        )
+        out = (
+            {"doc": keyed, "winner": winners}
+            | "JoinWinner" >> beam.CoGroupByKey()
+            | "KeepOrDrop" >> beam.FlatMap(_keep_or_drop).with_outputs("duplicates", main="kept")
+        )
         return {"kept": out.kept, "duplicates": out.duplicates}
 
 
@@ -66,8 +70,11 @@ class RedirectToKept(beam.PTransform):
         self.near_duplicates = near_duplicates
 
     def expand(self, exact_duplicates):
-        return ({"exact": exact_duplicates | "ByKept" >> beam.Map(
-                    lambda r: (r.duplicate_of, r)),
-                 "near": self.near_duplicates | "ByRemoved" >> beam.Map(lambda r: (r.id, r))}
-                | "JoinChains" >> beam.CoGroupByKey()
-                | "Redirect" >> beam.FlatMap(_redirect))
+        return (
+            {
+                "exact": exact_duplicates | "ByKept" >> beam.Map(lambda r: (r.duplicate_of, r)),
+                "near": self.near_duplicates | "ByRemoved" >> beam.Map(lambda r: (r.id, r)),
+            }
+            | "JoinChains" >> beam.CoGroupByKey()
+            | "Redirect" >> beam.FlatMap(_redirect)
+        )

@@ -26,9 +26,17 @@ def _first_by_location(item):
     first = records[0]
     for r in records[1:]:
         beam.metrics.Metrics.counter("read", "duplicate_ids").inc()
-        yield beam.pvalue.TaggedOutput(REJECTED, Rejected(
-            r.file, r.line, doc_id, "duplicate_id",
-            f"id already used at {first.file}:{first.line}", ""))
+        yield beam.pvalue.TaggedOutput(
+            REJECTED,
+            Rejected(
+                r.file,
+                r.line,
+                doc_id,
+                "duplicate_id",
+                f"id already used at {first.file}:{first.line}",
+                "",
+            ),
+        )
 
 
 class UniqueIds(beam.PTransform):
@@ -36,18 +44,20 @@ class UniqueIds(beam.PTransform):
     for the others}."""
 
     def expand(self, records):
-        out = (records
-               | "ById" >> beam.Map(lambda r: (r.id, r))
-               | "GroupById" >> beam.GroupByKey()
-               | "FirstById" >> beam.FlatMap(_first_by_location).with_outputs(
-                   REJECTED, main="records"))
+        out = (
+            records
+            | "ById" >> beam.Map(lambda r: (r.id, r))
+            | "GroupById" >> beam.GroupByKey()
+            | "FirstById" >> beam.FlatMap(_first_by_location).with_outputs(REJECTED, main="records")
+        )
         return {"records": out.records, "rejected": out[REJECTED]}
 
 
 def first_per_id(table: pa.Table) -> pa.Table:
     """Rows sorted by id, keeping the first row of each id by (file, line)."""
-    table = table.take(pc.sort_indices(
-        table, [("id", "ascending"), ("file", "ascending"), ("line", "ascending")]))
+    table = table.take(
+        pc.sort_indices(table, [("id", "ascending"), ("file", "ascending"), ("line", "ascending")])
+    )
     if table.num_rows < 2:
         return table
     ids = table["id"].combine_chunks()

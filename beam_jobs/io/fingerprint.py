@@ -76,7 +76,7 @@ class InputDigests(beam.PTransform):
         base, out_path = self.base, self.out_path
 
         def relative(path: str) -> str:
-            return path[len(base):] if path.startswith(base) else path.rsplit("/", 1)[-1]
+            return path[len(base) :] if path.startswith(base) else path.rsplit("/", 1)[-1]
 
         def write(pairs):
             from beam_jobs.io.fs import write_json
@@ -84,14 +84,16 @@ class InputDigests(beam.PTransform):
             write_json(out_path, dict(sorted(pairs)))
             return len(pairs)
 
-        return (pbegin
-                | "Patterns" >> beam.Create(self.patterns)
-                | "Match" >> fileio.MatchAll()
-                | "Spread" >> beam.Reshuffle()
-                | "Open" >> fileio.ReadMatches()
-                | "Digest" >> beam.Map(lambda f: (relative(f.metadata.path), file_digest(f)))
-                | "All" >> beam.combiners.ToList()
-                | "Write" >> beam.Map(write))
+        return (
+            pbegin
+            | "Patterns" >> beam.Create(self.patterns)
+            | "Match" >> fileio.MatchAll()
+            | "Spread" >> beam.Reshuffle()
+            | "Open" >> fileio.ReadMatches()
+            | "Digest" >> beam.Map(lambda f: (relative(f.metadata.path), file_digest(f)))
+            | "All" >> beam.combiners.ToList()
+            | "Write" >> beam.Map(write)
+        )
 
 
 def local_digests(options, patterns: list[str], base: str, work_dir: str) -> dict[str, str]:

@@ -70,5 +70,6 @@ def read_json(path: str):
 
 def write_json(path: str, obj, indent: int = 1) -> None:
     with atomic_create(path) as handle:
-        handle.write(json.dumps(obj, ensure_ascii=False, indent=indent,
-                                sort_keys=True).encode("utf-8"))
+        handle.write(
+            json.dumps(obj, ensure_ascii=False, indent=indent, sort_keys=True).encode("utf-8")
+        )

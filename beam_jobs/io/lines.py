@@ -21,8 +21,12 @@ from collections.abc import Callable, Iterator
 CHUNK_BYTES = 1 << 20
 _BREAK = re.compile(rb"\r\n?|\n")
 # Byte-order marks that say a file is not UTF-8, longest first (UTF-32 LE starts like UTF-16).
-BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 def bom_encoding(head: bytes) -> str | None:
@@ -33,8 +37,9 @@ def bom_encoding(head: bytes) -> str | None:
     return None
 
 
-def iter_lines(read: Callable[[int], bytes], max_bytes: int,
-               chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes | int]:
+def iter_lines(
+    read: Callable[[int], bytes], max_bytes: int, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[bytes | int]:
     """Each line's bytes without its line break, in order; for a line longer than
     `max_bytes`, its length (an int) instead. A last line without a line break counts; an
     empty one after the last break does not."""

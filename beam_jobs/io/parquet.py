@@ -62,8 +62,9 @@ def write_table(path: str, table: pa.Table, row_group_size: int) -> str:
     sha256, which the manifest records so a reader can tell the shard is the one written."""
     with atomic_create(path) as handle:
         hashing = _HashingWriter(handle)
-        pq.write_table(table, hashing, compression="zstd", row_group_size=row_group_size,
-                       write_statistics=True)
+        pq.write_table(
+            table, hashing, compression="zstd", row_group_size=row_group_size, write_statistics=True
+        )
     return hashing.digest.hexdigest()
 
 
@@ -77,9 +78,11 @@ class EveryShard(beam.PTransform):
         self.num_shards = num_shards
 
     def expand(self, pbegin):
-        return (pbegin
-                | "Shards" >> beam.Create(range(self.num_shards))
-                | "NoRows" >> beam.Map(lambda shard: (shard, None)))
+        return (
+            pbegin
+            | "Shards" >> beam.Create(range(self.num_shards))
+            | "NoRows" >> beam.Map(lambda shard: (shard, None))
+        )
 
 
 class WriteShardedParquet(beam.PTransform):
@@ -87,9 +90,17 @@ class WriteShardedParquet(beam.PTransform):
     `DIR/SUBDIR/PREFIX-SSSSS-of-NNNNN.parquet`, sorted by `sort_key` (a field or a tuple of
     fields; nulls first), sharded by a hash of `shard_key`; outputs one `TableFile` per shard."""
 
-    def __init__(self, output_dir: str, subdir: str, prefix: str, num_shards: int,
-                 schema: pa.Schema, sort_key: str | tuple[str, ...] = "id", shard_key: str = "id",
-                 row_group_size: int = 1024):
+    def __init__(
+        self,
+        output_dir: str,
+        subdir: str,
+        prefix: str,
+        num_shards: int,
+        schema: pa.Schema,
+        sort_key: str | tuple[str, ...] = "id",
+        shard_key: str = "id",
+        row_group_size: int = 1024,
+    ):
         super().__init__()
         self.output_dir, self.subdir, self.prefix = output_dir, subdir, prefix
         self.num_shards, self.schema, self.row_group_size = num_shards, schema, row_group_size
@@ -99,11 +110,14 @@ class WriteShardedParquet(beam.PTransform):
     def expand(self, rows):
         num_shards, shard_key = self.num_shards, self.shard_key
         keyed = rows | "KeyByShard" >> beam.Map(
-            lambda row: (shard_of(str(getattr(row, shard_key)), num_shards), row))
-        return ((keyed, rows.pipeline | "AllShards" >> EveryShard(num_shards))
-                | "Flatten" >> beam.Flatten()
-                | "GroupByShard" >> beam.GroupByKey()
-                | "WriteShard" >> beam.MapTuple(self._write))
+            lambda row: (shard_of(str(getattr(row, shard_key)), num_shards), row)
+        )
+        return (
+            (keyed, rows.pipeline | "AllShards" >> EveryShard(num_shards))
+            | "Flatten" >> beam.Flatten()
+            | "GroupByShard" >> beam.GroupByKey()
+            | "WriteShard" >> beam.MapTuple(self._write)
+        )
 
     def _write(self, shard: int, rows) -> TableFile:
         def order(row):  # nulls first

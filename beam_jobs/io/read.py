@@ -37,8 +37,16 @@ from beam_jobs.runtime.progress import report_progress
 REJECTED = "rejected"
 FILES = "files"
 FILTERED, SKIPPED = "filtered", "skipped"  # WARC records that are not documents
-def rejected(reason: str, detail, raw: bytes | str = b"", doc_id: str | None = None,
-             file: str | None = None, line: int | None = None) -> Rejected:
+
+
+def rejected(
+    reason: str,
+    detail,
+    raw: bytes | str = b"",
+    doc_id: str | None = None,
+    file: str | None = None,
+    line: int | None = None,
+) -> Rejected:
     """A dead letter; its location is filled in by the step that knows it."""
     if isinstance(raw, bytes):
         raw = raw[:800].decode("utf-8", errors="replace")
@@ -76,8 +84,14 @@ class SplitFile(beam.DoFn):
     rejected (`too_large`) as it streams by, never held. A file that breaks midway keeps the
     lines read before the break and adds one `unreadable_file` record for the rest."""
 
-    def __init__(self, base: str, fmt: str, block_bytes: int = BLOCK_BYTES,
-                 max_record_bytes: int = 16 << 20, encoding: str = "utf-8"):
+    def __init__(
+        self,
+        base: str,
+        fmt: str,
+        block_bytes: int = BLOCK_BYTES,
+        max_record_bytes: int = 16 << 20,
+        encoding: str = "utf-8",
+    ):
         self.base, self.fmt, self.block_bytes = base, fmt, block_bytes
         self.max_record_bytes, self.encoding = max_record_bytes, encoding
 
@@ -88,7 +102,7 @@ class SplitFile(beam.DoFn):
 
     def process(self, readable: fileio.ReadableFile):
         path = readable.metadata.path
-        rel = path[len(self.base):] if path.startswith(self.base) else posixpath.basename(path)
+        rel = path[len(self.base) :] if path.startswith(self.base) else posixpath.basename(path)
         fmt = detect_format(path, self.fmt)
         digest, count = hashlib.sha256(), [0]
         try:
@@ -97,15 +111,26 @@ class SplitFile(beam.DoFn):
             elif fmt in WARC_FORMATS:
                 from beam_jobs.io.warc import split_warc  # (it imports this module)
 
-                yield from split_warc(readable, rel, self.block_bytes, self.max_record_bytes,
-                                      digest, count, self.blocks)
+                yield from split_warc(
+                    readable,
+                    rel,
+                    self.block_bytes,
+                    self.max_record_bytes,
+                    digest,
+                    count,
+                    self.blocks,
+                )
             else:
                 yield from self._line_blocks(readable, rel, fmt, digest, count)
         except Exception as exc:  # a file that breaks midway: keep what was read
             count[0] += 1
             beam.metrics.Metrics.counter("read", "broken_files").inc()
-            yield beam.pvalue.TaggedOutput(REJECTED, rejected(
-                "unreadable_file", f"{type(exc).__name__}: {exc}", file=rel, line=count[0]))
+            yield beam.pvalue.TaggedOutput(
+                REJECTED,
+                rejected(
+                    "unreadable_file", f"{type(exc).__name__}: {exc}", file=rel, line=count[0]
+                ),
+            )
         self.files.inc()
         yield beam.pvalue.TaggedOutput(FILES, InputFile(rel, count[0], digest.hexdigest()))
 
@@ -116,9 +141,16 @@ class SplitFile(beam.DoFn):
                 read, bom = self._reader(handle, digest)
                 if read is None:  # a UTF-16/32 file read as UTF-8: one record says why
                     count[0] += 1
-                    yield beam.pvalue.TaggedOutput(REJECTED, rejected(
-                        "wrong_encoding", f"the file opens with a {bom.upper()} byte-order "
-                        "mark; pass --encoding auto (or the encoding)", file=rel, line=1))
+                    yield beam.pvalue.TaggedOutput(
+                        REJECTED,
+                        rejected(
+                            "wrong_encoding",
+                            f"the file opens with a {bom.upper()} byte-order "
+                            "mark; pass --encoding auto (or the encoding)",
+                            file=rel,
+                            line=1,
+                        ),
+                    )
                     return
                 for line in iter_lines(read, self.max_record_bytes):
                     count[0] += 1
@@ -126,8 +158,10 @@ class SplitFile(beam.DoFn):
                         if lines:
                             yield self._text_block(rel, fmt, first, lines, size)
                         lines, size, first = [], 0, count[0] + 1
-                        yield beam.pvalue.TaggedOutput(REJECTED, rejected(
-                            "too_large", f"{line} bytes", file=rel, line=count[0]))
+                        yield beam.pvalue.TaggedOutput(
+                            REJECTED,
+                            rejected("too_large", f"{line} bytes", file=rel, line=count[0]),
+                        )
                         continue
                     lines.append(line)
                     size += len(line) + 1
@@ -208,8 +242,15 @@ class ParseBlock(beam.DoFn):
     """A block → `RawRecord`s; records that cannot be decoded or parsed go to the `rejected`
     output as `Rejected` rows with their location and reason."""
 
-    def __init__(self, text_field: str, id_field: str, source_field: str,
-                 max_record_bytes: int, decode_errors: str = "strict", web=None):
+    def __init__(
+        self,
+        text_field: str,
+        id_field: str,
+        source_field: str,
+        max_record_bytes: int,
+        decode_errors: str = "strict",
+        web=None,
+    ):
         self.text_field, self.id_field, self.source_field = text_field, id_field, source_field
         self.max_record_bytes, self.decode_errors = max_record_bytes, decode_errors
         self.web, self.warc = web, None  # web: a beam_jobs.web.page.WebConfig
@@ -229,8 +270,10 @@ class ParseBlock(beam.DoFn):
         if fmt == "parquet":
             rows = self._parquet_rows(rel, first, *payload)
         else:
-            rows = ((first + i, self._parse_line(raw, fmt))
-                    for i, raw in enumerate(block_lines(payload)))
+            rows = (
+                (first + i, self._parse_line(raw, fmt))
+                for i, raw in enumerate(block_lines(payload))
+            )
         for line, parsed in rows:
             self.records.inc()
             if isinstance(parsed, Rejected):
@@ -270,15 +313,22 @@ class ParseBlock(beam.DoFn):
         if not isinstance(obj, dict):
             return rejected("bad_json", "record is not an object", raw)
         doc_id = obj.get(self.id_field)
-        if doc_id is not None and (isinstance(doc_id, bool)
-                                   or not isinstance(doc_id, (str, int, float, bytes))):
-            return rejected("bad_id", f"{self.id_field!r} is {type(doc_id).__name__}, not a "
-                            "string or number", raw)
+        if doc_id is not None and (
+            isinstance(doc_id, bool) or not isinstance(doc_id, (str, int, float, bytes))
+        ):
+            return rejected(
+                "bad_id",
+                f"{self.id_field!r} is {type(doc_id).__name__}, not a string or number",
+                raw,
+            )
         doc_id = None if doc_id is None else _as_text(doc_id)
         text = obj.get(self.text_field)
         if text is None:
-            detail = (f"{self.text_field!r} is null" if self.text_field in obj
-                      else f"no {self.text_field!r} field")
+            detail = (
+                f"{self.text_field!r} is null"
+                if self.text_field in obj
+                else f"no {self.text_field!r} field"
+            )
             return rejected("missing_text", detail, raw, doc_id)
         if isinstance(text, bytes):  # a binary Parquet column: UTF-8, under the same rules
             try:
@@ -286,21 +336,30 @@ class ParseBlock(beam.DoFn):
             except UnicodeDecodeError as exc:
                 return rejected("bad_utf8", exc, raw, doc_id)
         if not isinstance(text, str):
-            return rejected("non_string_text", f"{self.text_field!r} is {type(text).__name__}",
-                            raw, doc_id)
+            return rejected(
+                "non_string_text", f"{self.text_field!r} is {type(text).__name__}", raw, doc_id
+            )
         if len(text) > self.max_record_bytes // 4 and (
-                len(text.encode("utf-8", "surrogatepass")) > self.max_record_bytes):
-            return rejected("too_large", f"{self.text_field!r} holds over "
-                            f"{self.max_record_bytes} bytes", raw, doc_id)  # a Parquet cell
+            len(text.encode("utf-8", "surrogatepass")) > self.max_record_bytes
+        ):
+            return rejected(
+                "too_large",
+                f"{self.text_field!r} holds over {self.max_record_bytes} bytes",
+                raw,
+                doc_id,
+            )  # a Parquet cell
         if "\x00" in text:
             return rejected("nul_byte", "text contains NUL", raw, doc_id)
         source = obj.get(self.source_field)
         source = source if isinstance(source, str) else None
         for value in (text, doc_id, source):
             if value is not None and not _encodable(value):  # a JSON escape like "\ud800"
-                return rejected("bad_utf8", "lone surrogate (not UTF-8)", raw,
-                                doc_id and doc_id.encode("utf-8", "backslashreplace")
-                                .decode("utf-8"))
+                return rejected(
+                    "bad_utf8",
+                    "lone surrogate (not UTF-8)",
+                    raw,
+                    doc_id and doc_id.encode("utf-8", "backslashreplace").decode("utf-8"),
+                )
         return doc_id, text, source
 
     def _parquet_rows(self, rel, first, path, group):
@@ -313,8 +372,11 @@ class ParseBlock(beam.DoFn):
             parquet = pq.ParquetFile(handle if plain else io.BytesIO(handle.read()))
             n = parquet.metadata.row_group(group).num_rows
             try:
-                columns = [c for c in (self.text_field, self.id_field, self.source_field)
-                           if c in parquet.schema_arrow.names]
+                columns = [
+                    c
+                    for c in (self.text_field, self.id_field, self.source_field)
+                    if c in parquet.schema_arrow.names
+                ]
                 objs, error = parquet.read_row_group(group, columns=columns).to_pylist(), None
             except Exception as exc:  # a damaged row group: account for every row it held
                 objs, error = [], exc
@@ -338,11 +400,17 @@ class ReadDocuments(beam.PTransform):
         # Matches Beam drops without a word (local dangling symlinks, loops), found now on the
         # driver from metadata, so that each becomes a counted dead letter.
         self.unreadable = [self._relative(p) for p in unreadable_matches(self.patterns)]
-        self.parse = ParseBlock(config.text_field, config.id_field, config.source_field,
-                                config.max_record_bytes, config.decode_errors, web)
+        self.parse = ParseBlock(
+            config.text_field,
+            config.id_field,
+            config.source_field,
+            config.max_record_bytes,
+            config.decode_errors,
+            web,
+        )
 
     def _relative(self, path: str) -> str:
-        return path[len(self.base):] if path.startswith(self.base) else posixpath.basename(path)
+        return path[len(self.base) :] if path.startswith(self.base) else posixpath.basename(path)
 
     def expand(self, pbegin):
         c = self.config
@@ -355,21 +423,37 @@ class ReadDocuments(beam.PTransform):
             | "Paths" >> beam.Map(lambda m: m.path)
             | "DistinctFiles" >> beam.Distinct()
             | "ReadMatches" >> fileio.ReadMatches()
-            | "SplitFiles" >> beam.ParDo(SplitFile(
-                self.base, c.fmt, c.block_bytes, c.max_record_bytes, c.encoding))
-            .with_outputs(REJECTED, FILES, main="blocks"))
-        parsed = (split.blocks
-                  # One file may be most of the input: spread its blocks over the workers.
-                  | "SpreadBlocks" >> beam.Reshuffle()
-                  | "Parse" >> beam.ParDo(self.parse).with_outputs(REJECTED, FILTERED, SKIPPED,
-                                                                   main="docs"))
+            | "SplitFiles"
+            >> beam.ParDo(
+                SplitFile(self.base, c.fmt, c.block_bytes, c.max_record_bytes, c.encoding)
+            ).with_outputs(REJECTED, FILES, main="blocks")
+        )
+        parsed = (
+            split.blocks
+            # One file may be most of the input: spread its blocks over the workers.
+            | "SpreadBlocks" >> beam.Reshuffle()
+            | "Parse"
+            >> beam.ParDo(self.parse).with_outputs(REJECTED, FILTERED, SKIPPED, main="docs")
+        )
         unreadable = pbegin | "Unreadable" >> beam.Create(self.unreadable)
-        broken = unreadable | "UnreadableRecords" >> beam.Map(lambda rel: rejected(
-            "unreadable_file", "a dangling symlink or a symlink loop", file=rel, line=1))
-        rejected_rows = ((split[REJECTED], parsed[REJECTED], broken)
-                         | "AllRejected" >> beam.Flatten())
-        files = ((split[FILES], unreadable | "UnreadableFiles" >> beam.Map(
-                    lambda rel: InputFile(rel, 1, "")))
-                 | "AllFiles" >> beam.Flatten())
-        return {"docs": parsed.docs, "rejected": rejected_rows, "files": files,
-                "filtered": parsed[FILTERED], "skipped": parsed[SKIPPED]}
+        broken = unreadable | "UnreadableRecords" >> beam.Map(
+            lambda rel: rejected(
+                "unreadable_file", "a dangling symlink or a symlink loop", file=rel, line=1
+            )
+        )
+        rejected_rows = (
+            split[REJECTED],
+            parsed[REJECTED],
+            broken,
+        ) | "AllRejected" >> beam.Flatten()
+        files = (
+            split[FILES],
+            unreadable | "UnreadableFiles" >> beam.Map(lambda rel: InputFile(rel, 1, "")),
+        ) | "AllFiles" >> beam.Flatten()
+        return {
+            "docs": parsed.docs,
+            "rejected": rejected_rows,
+            "files": files,
+            "filtered": parsed[FILTERED],
+            "skipped": parsed[SKIPPED],
+        }

@@ -43,9 +43,17 @@ class WriteSplitFn(beam.DoFn):
     (id, (text, n_chars, n_tokens))]}) → the shard's `KeptDocument`s; its train and val
     `ShardFile`s on `shards` (and token files on their tags, with `tokens`)."""
 
-    def __init__(self, output_dir: str, num_shards: int, val_fraction: float, seed: str,
-                 row_group_size: int, web: bool = False, perplexity: bool = False,
-                 tokens=None):
+    def __init__(
+        self,
+        output_dir: str,
+        num_shards: int,
+        val_fraction: float,
+        seed: str,
+        row_group_size: int,
+        web: bool = False,
+        perplexity: bool = False,
+        tokens=None,
+    ):
         self.output_dir, self.num_shards = output_dir, num_shards
         self.val_fraction, self.seed, self.row_group_size = val_fraction, seed, row_group_size
         self.web, self.perplexity = web, perplexity
@@ -57,8 +65,9 @@ class WriteSplitFn(beam.DoFn):
     def kept_table(self, groups, columns: list[str] | None = None) -> pa.Table:
         """The shard's documents from its spill row groups: removed ids dropped, one row per
         id, sorted by id, decontaminated texts masked."""
-        removed = pa.array(sorted({r for r in groups["removed"] if r is not None}),
-                           type=pa.string())
+        removed = pa.array(
+            sorted({r for r in groups["removed"] if r is not None}), type=pa.string()
+        )
         masked = dict(groups.get("masked", ()))  # decontaminated texts (overlap/mask.py)
         if masked and columns is not None:
             columns = [*columns, *(c for c in ("n_chars", "n_tokens") if c not in columns)]
@@ -66,8 +75,10 @@ class WriteSplitFn(beam.DoFn):
         for path, group in groups["part"]:
             by_file.setdefault(path, []).append(group)
         # Removed documents are dropped file by file, so the shard is held once, kept only.
-        tables = [_drop(read_spill_rows(self.output_dir, path, sorted(by_file[path]), columns),
-                        removed) for path in sorted(by_file)]
+        tables = [
+            _drop(read_spill_rows(self.output_dir, path, sorted(by_file[path]), columns), removed)
+            for path in sorted(by_file)
+        ]
         empty = spill_schema(self.web, self.perplexity).empty_table()
         table = pa.concat_tables(tables) if tables else empty.select(columns or empty.column_names)
         del tables
@@ -78,8 +89,13 @@ class WriteSplitFn(beam.DoFn):
         """(split name, its rows) for train, then val: a moved id (the overlap components'
         split, overlap/) takes the given split instead of its own hash's."""
         moved = dict(groups.get("moved", ()))
-        is_val = pa.array([(moved.get(i) or assign_split(i, self.val_fraction, self.seed))
-                           == "val" for i in table["id"].to_pylist()], type=pa.bool_())
+        is_val = pa.array(
+            [
+                (moved.get(i) or assign_split(i, self.val_fraction, self.seed)) == "val"
+                for i in table["id"].to_pylist()
+            ],
+            type=pa.bool_(),
+        )
         for name, mask in (("train", pc.invert(is_val)), ("val", is_val)):
             yield name, table.filter(mask)
 
@@ -104,9 +120,15 @@ class WriteSplitFn(beam.DoFn):
         table = pa.table({name: part[name] for name in schema.names}, schema=schema)
         sha256 = write_table(FileSystems.join(self.output_dir, rel), table, self.row_group_size)
         self.written.inc()
-        return ShardFile(rel, shard, table.num_rows, split,
-                         int(pc.sum(table["n_tokens"]).as_py() or 0),
-                         int(pc.sum(table["n_chars"]).as_py() or 0), sha256)
+        return ShardFile(
+            rel,
+            shard,
+            table.num_rows,
+            split,
+            int(pc.sum(table["n_tokens"]).as_py() or 0),
+            int(pc.sum(table["n_chars"]).as_py() or 0),
+            sha256,
+        )
 
 
 class WriteSplitShards(beam.PTransform):
@@ -114,12 +136,21 @@ class WriteSplitShards(beam.PTransform):
     n_tokens))]]) → {'kept': `KeptDocument`s, 'shards': train and val `ShardFile`s, and the
     token files' tags with `with_tokens`}; every shard of both splits is written."""
 
-    def __init__(self, output_dir: str, num_shards: int, val_fraction: float, seed: str,
-                 row_group_size: int, web: bool = False, perplexity: bool = False):
+    def __init__(
+        self,
+        output_dir: str,
+        num_shards: int,
+        val_fraction: float,
+        seed: str,
+        row_group_size: int,
+        web: bool = False,
+        perplexity: bool = False,
+    ):
         super().__init__()
         self.num_shards = num_shards
-        self.fn = WriteSplitFn(output_dir, num_shards, val_fraction, seed, row_group_size, web,
-                               perplexity)
+        self.fn = WriteSplitFn(
+            output_dir, num_shards, val_fraction, seed, row_group_size, web, perplexity
+        )
         self.tokenizer = None  # a PCollection of one tokenizer, for `fn.tokens`
 
     def with_tokens(self, tokens, tokenizer) -> WriteSplitShards:
@@ -129,11 +160,11 @@ class WriteSplitShards(beam.PTransform):
 
     def expand(self, inputs):
         joined = inputs | "JoinShards" >> JoinShards(self.num_shards)
-        side = {} if self.tokenizer is None else {
-            "tokenizer": beam.pvalue.AsSingleton(self.tokenizer)}
+        side = (
+            {} if self.tokenizer is None else {"tokenizer": beam.pvalue.AsSingleton(self.tokenizer)}
+        )
         tags = (SHARDS, *(self.fn.tokens.tags if self.fn.tokens is not None else ()))
-        out = joined | "WriteSplits" >> beam.ParDo(self.fn, **side).with_outputs(
-            *tags, main="kept")
+        out = joined | "WriteSplits" >> beam.ParDo(self.fn, **side).with_outputs(*tags, main="kept")
         return {"kept": out.kept, **{tag: out[tag] for tag in tags}}
 
 
@@ -149,11 +180,11 @@ class JoinShards(beam.PTransform):
         spill_files, removed_ids, *extra = inputs
         num_shards = self.num_shards
         parts = spill_files | "RowGroups" >> beam.FlatMap(_spill_parts)
-        removed = removed_ids | "RemovedByShard" >> beam.Map(
-            lambda i: (shard_of(i, num_shards), i))
+        removed = removed_ids | "RemovedByShard" >> beam.Map(lambda i: (shard_of(i, num_shards), i))
         every = spill_files.pipeline | "EveryShard" >> EveryShard(num_shards)
         joined = {"part": parts, "removed": (removed, every) | "AllShards" >> beam.Flatten()}
         for name, pcoll in zip(("moved", "masked"), extra):
             joined[name] = pcoll | f"{name.title()}ByShard" >> beam.Map(
-                lambda kv: (shard_of(kv[0], num_shards), kv))
+                lambda kv: (shard_of(kv[0], num_shards), kv)
+            )
         return joined | "JoinShard" >> beam.CoGroupByKey()

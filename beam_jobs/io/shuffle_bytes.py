@@ -10,8 +10,7 @@ _SIZE_BYTES = 8
 
 
 def pack(data: bytes) -> bytes:
-    return len(data).to_bytes(_SIZE_BYTES, "little") + pa.compress(data, codec="zstd",
-                                                                    asbytes=True)
+    return len(data).to_bytes(_SIZE_BYTES, "little") + pa.compress(data, codec="zstd", asbytes=True)
 
 
 def unpack(packed: bytes) -> bytes:

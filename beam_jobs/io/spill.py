@@ -41,8 +41,15 @@ class SpillFn(beam.DoFn):
     `max_bytes` of text are buffered and at the end of the bundle. Each written file comes out
     on `spill_files` as a `SpillFile`."""
 
-    def __init__(self, output_dir: str, subdir: str, num_shards: int,
-                 max_bytes: int = SPILL_BYTES, web: bool = False, perplexity: bool = False):
+    def __init__(
+        self,
+        output_dir: str,
+        subdir: str,
+        num_shards: int,
+        max_bytes: int = SPILL_BYTES,
+        web: bool = False,
+        perplexity: bool = False,
+    ):
         self.output_dir, self.subdir = output_dir, subdir
         self.num_shards, self.max_bytes, self.web = num_shards, max_bytes, web
         self.perplexity = perplexity
@@ -70,16 +77,18 @@ class SpillFn(beam.DoFn):
         self.rows.append((*row, doc.file, doc.line))
         self.size += len(doc.text)
         self.docs.inc()
-        yield DedupRecord(doc.id, key_hash(doc.key), doc.n_chars, doc.file, doc.line, self.rel,
-                          doc.sig)
+        yield DedupRecord(
+            doc.id, key_hash(doc.key), doc.n_chars, doc.file, doc.line, self.rel, doc.sig
+        )
         if self.size >= self.max_bytes:
             yield beam.pvalue.TaggedOutput(SPILL_FILES, self._flush())
 
     def finish_bundle(self):
         if self.rows:
             info = self._flush()
-            yield beam.pvalue.TaggedOutput(SPILL_FILES, WindowedValue(
-                info, GlobalWindow().max_timestamp(), [GlobalWindow()]))
+            yield beam.pvalue.TaggedOutput(
+                SPILL_FILES, WindowedValue(info, GlobalWindow().max_timestamp(), [GlobalWindow()])
+            )
 
     def _flush(self) -> SpillFile:
         columns = dict(zip(self.schema.names[:-1], map(list, zip(*self.rows))))
@@ -102,8 +111,15 @@ class SpillFn(beam.DoFn):
 class SpillDocuments(beam.PTransform):
     """`Document`s → {'records': `DedupRecord`s, 'files': one `SpillFile` per spill file}."""
 
-    def __init__(self, output_dir: str, subdir: str, num_shards: int,
-                 max_bytes: int = SPILL_BYTES, web: bool = False, perplexity: bool = False):
+    def __init__(
+        self,
+        output_dir: str,
+        subdir: str,
+        num_shards: int,
+        max_bytes: int = SPILL_BYTES,
+        web: bool = False,
+        perplexity: bool = False,
+    ):
         super().__init__()
         self.fn = SpillFn(output_dir, subdir, num_shards, max_bytes, web, perplexity)
 
@@ -112,8 +128,9 @@ class SpillDocuments(beam.PTransform):
         return {"records": out.records, "files": out[SPILL_FILES]}
 
 
-def read_spill_rows(output_dir: str, rel: str, row_groups: list[int] | None = None,
-                    columns: list[str] | None = None) -> pa.Table:
+def read_spill_rows(
+    output_dir: str, rel: str, row_groups: list[int] | None = None, columns: list[str] | None = None
+) -> pa.Table:
     """Row groups (all when None) of a spill file, as an Arrow table."""
     with FileSystems.open(FileSystems.join(output_dir, rel)) as handle:
         parquet = pq.ParquetFile(handle)
@@ -127,7 +144,7 @@ def remove_unreferenced(output_dir: str, subdir: str, referenced: set[str]) -> i
     pattern = FileSystems.join(output_dir, subdir, "spill-*.parquet*")
     paths = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list]
     prefix = FileSystems.join(output_dir, "")
-    stale = [p for p in paths if p[len(prefix):].lstrip("/") not in referenced]
+    stale = [p for p in paths if p[len(prefix) :].lstrip("/") not in referenced]
     if stale:
         FileSystems.delete(stale)
     return len(stale)
@@ -170,8 +187,10 @@ class KeysFromSpill(beam.PTransform):
     def expand(self, requests):
         # Only the location joins the requests: the signature need not travel again.
         places = self.records | "PlaceOf" >> beam.Map(lambda r: (r.id, (r.spill, r.file, r.line)))
-        return ({"need": requests, "place": places}
-                | "JoinRequests" >> beam.CoGroupByKey()
-                | "NeededSpill" >> beam.FlatMap(_needed_location)
-                | "BySpillFile" >> beam.GroupByKey()
-                | "ReadKeys" >> beam.FlatMap(_read_keys, self.output_dir))
+        return (
+            {"need": requests, "place": places}
+            | "JoinRequests" >> beam.CoGroupByKey()
+            | "NeededSpill" >> beam.FlatMap(_needed_location)
+            | "BySpillFile" >> beam.GroupByKey()
+            | "ReadKeys" >> beam.FlatMap(_read_keys, self.output_dir)
+        )

@@ -137,8 +137,14 @@ class WarcParser:
         self.count(f"{out.kind}.{out.reason}")
         if out.kind == page.DOCUMENT:
             doc = out.doc
-            yield RawRecord(doc["id"] or f"{rel}@{record.offset}", doc["raw_text"], rel, rel,
-                            line, tuple(doc[name] for name in WEB_FIELDS.names))
+            yield RawRecord(
+                doc["id"] or f"{rel}@{record.offset}",
+                doc["raw_text"],
+                rel,
+                rel,
+                line,
+                tuple(doc[name] for name in WEB_FIELDS.names),
+            )
             return
         if out.kind == page.SKIPPED:
             yield beam.pvalue.TaggedOutput(SKIPPED, Event("skipped", rel, out.reason))
@@ -147,6 +153,15 @@ class WarcParser:
             doc_id = record.record_id or f"{rel}@{record.offset}"
             yield beam.pvalue.TaggedOutput(FILTERED, Filtered(doc_id, rel, out.reason))
             return
-        yield beam.pvalue.TaggedOutput(REJECTED, warc_row(
-            rel, line, record.offset, out.reason, out.detail, record.payload[:200],
-            record.record_id))
+        yield beam.pvalue.TaggedOutput(
+            REJECTED,
+            warc_row(
+                rel,
+                line,
+                record.offset,
+                out.reason,
+                out.detail,
+                record.payload[:200],
+                record.record_id,
+            ),
+        )

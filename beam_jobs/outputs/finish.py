@@ -37,10 +37,14 @@ class StageDone(beam.DoFn):
         check_lock(self.output_dir, self.run_id)
         remove_unreferenced(self.output_dir, SPILL_DIR, {f.path for f in spill_files})
         marker = {
-            "stage": "dedup", "key": self.key, "events": encode_counter(events),
-            "files": _rows(files), "spill_files": _rows(spill_files),
+            "stage": "dedup",
+            "key": self.key,
+            "events": encode_counter(events),
+            "files": _rows(files),
+            "spill_files": _rows(spill_files),
             "duplicate_shards": _rows(duplicate_shards),
-            "rejected_shards": _rows(rejected_shards)}
+            "rejected_shards": _rows(rejected_shards),
+        }
         write_marker(self.output_dir, marker)
         yield marker
 
@@ -49,13 +53,23 @@ class Finish(beam.DoFn):
     """stats.json, the report, and last the manifest, from the counts of the final steps and
     the dedup stage's marker."""
 
-    def __init__(self, output_dir: str, options: dict, settings: dict, report: bool,
-                 run_id: str):
+    def __init__(self, output_dir: str, options: dict, settings: dict, report: bool, run_id: str):
         self.output_dir, self.options, self.settings = output_dir, options, settings
         self.report, self.run_id = report, run_id
 
-    def process(self, _, kept_events, stage, vocab, doc_shards, ngram_shards, leakage=None,
-                contaminated_shards=(), tokenizer=None, token_files=()):
+    def process(
+        self,
+        _,
+        kept_events,
+        stage,
+        vocab,
+        doc_shards,
+        ngram_shards,
+        leakage=None,
+        contaminated_shards=(),
+        tokenizer=None,
+        token_files=(),
+    ):
         check_lock(self.output_dir, self.run_id)
         stats = finalize(kept_events + decode_counter(stage["events"]))
         stats.update(leakage or {})  # the leakage report, decontamination (overlap/)
@@ -67,10 +81,15 @@ class Finish(beam.DoFn):
         write_json(FileSystems.join(self.output_dir, "stats.json"), stats)
         report = draw_report(self.output_dir, stats, vocab) if self.report else []
         manifest = build_manifest(
-            options=self.options, settings=self.settings, files=stage["files"],
-            doc_shards=_rows(doc_shards), ngram_shards=_rows(ngram_shards),
+            options=self.options,
+            settings=self.settings,
+            files=stage["files"],
+            doc_shards=_rows(doc_shards),
+            ngram_shards=_rows(ngram_shards),
             duplicate_shards=stage["duplicate_shards"] + _rows(contaminated_shards),
-            rejected_shards=stage["rejected_shards"], report=report)
+            rejected_shards=stage["rejected_shards"],
+            report=report,
+        )
         if tokenizer is not None:
             manifest.update(token_manifest(tokenizer, token_files, self.options))
         manifest["warnings"] = stats["warnings"]

@@ -40,8 +40,10 @@ def check_lock(output_dir: str, run_id: str) -> None:
     held = read_json(lock_path(output_dir))
     if not held or held.get("run_id") != run_id:
         other = held.get("run_id") if held else None
-        raise LockLost(f"{output_dir}: another run ({other}) took over the directory; this "
-                       "run stops before writing anything more")
+        raise LockLost(
+            f"{output_dir}: another run ({other}) took over the directory; this "
+            "run stops before writing anything more"
+        )
 
 
 class OutputLock:
@@ -55,8 +57,13 @@ class OutputLock:
         self._thread: threading.Thread | None = None
 
     def _body(self) -> dict:
-        return {"run_id": self.run_id, "host": socket.gethostname(), "pid": os.getpid(),
-                "started": self.started, "heartbeat": self.clock()}
+        return {
+            "run_id": self.run_id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started": self.started,
+            "heartbeat": self.clock(),
+        }
 
     def acquire(self) -> None:
         """Take the lock or raise ValueError (one line) naming the run that holds it."""
@@ -69,7 +76,8 @@ class OutputLock:
             raise ValueError(
                 f"{self.output_dir} is in use by another run (pid {held.get('pid')} on "
                 f"{held.get('host')}, since {since}); wait for it to finish, or delete {path} "
-                "if that run is gone")
+                "if that run is gone"
+            )
         if held:
             FileSystems.delete([path])
         if FileSystems.get_scheme(path) in (None, "file"):

@@ -22,15 +22,33 @@ def input_fingerprint(files: list[dict]) -> str:
 
 def split_entry(shards: list[dict]) -> dict:
     shards = sorted(shards, key=lambda s: s["path"])
-    return {"shards": [{"path": s["path"], "rows": s["rows"], "tokens": s["n_tokens"],
-                        "chars": s["n_chars"], "sha256": s["sha256"]} for s in shards],
-            "rows": sum(s["rows"] for s in shards),
-            "tokens": sum(s["n_tokens"] for s in shards)}
+    return {
+        "shards": [
+            {
+                "path": s["path"],
+                "rows": s["rows"],
+                "tokens": s["n_tokens"],
+                "chars": s["n_chars"],
+                "sha256": s["sha256"],
+            }
+            for s in shards
+        ],
+        "rows": sum(s["rows"] for s in shards),
+        "tokens": sum(s["n_tokens"] for s in shards),
+    }
 
 
-def build_manifest(*, options: dict, settings: dict, files: list[dict], doc_shards: list[dict],
-                   ngram_shards: list[dict], duplicate_shards: list[dict],
-                   rejected_shards: list[dict], report: list[str]) -> dict:
+def build_manifest(
+    *,
+    options: dict,
+    settings: dict,
+    files: list[dict],
+    doc_shards: list[dict],
+    ngram_shards: list[dict],
+    duplicate_shards: list[dict],
+    rejected_shards: list[dict],
+    report: list[str],
+) -> dict:
     by_split = {"train": [], "val": []}
     for shard in doc_shards:
         by_split[shard["split"]].append(shard)
@@ -39,14 +57,22 @@ def build_manifest(*, options: dict, settings: dict, files: list[dict], doc_shar
         return {"shards": sorted(s["path"] for s in shards), "rows": sum(s["rows"] for s in shards)}
 
     return {
-        "schema_version": SCHEMA_VERSION, "complete": True, "created_by": "beam_jobs.prepare",
-        "options": options, **settings,
-        "vocab": "vocab.json", "stats": "stats.json", "report": report,
+        "schema_version": SCHEMA_VERSION,
+        "complete": True,
+        "created_by": "beam_jobs.prepare",
+        "options": options,
+        **settings,
+        "vocab": "vocab.json",
+        "stats": "stats.json",
+        "report": report,
         "splits": {name: split_entry(shards) for name, shards in by_split.items()},
         "ngrams": {"order": options["ngram_order"], **paths(ngram_shards)},
-        "duplicates": paths(duplicate_shards), "rejected": paths(rejected_shards),
-        "input": {"files": sorted(files, key=lambda f: f["path"]),
-                  "fingerprint": input_fingerprint(files)},
+        "duplicates": paths(duplicate_shards),
+        "rejected": paths(rejected_shards),
+        "input": {
+            "files": sorted(files, key=lambda f: f["path"]),
+            "fingerprint": input_fingerprint(files),
+        },
     }
 
 

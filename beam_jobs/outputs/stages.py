@@ -23,16 +23,40 @@ STAGE_DIR = "_stages/dedup"
 SPILL_DIR = STAGE_DIR + "/spill"
 MARKER = STAGE_DIR + "/stage.json"
 # Options that only the steps after the dedup stage read: changing them keeps it reusable.
-SECOND_JOB_OPTIONS = frozenset({
-    "output", "overwrite", "resume", "report", "val_fraction", "split_seed",
-    "row_group_size", "min_count", "max_vocab", "ngram_order", "ngram_shards",
-    "ngram_min_count", "ngram_buffer_mb",
-    # the split by containment, the leakage report and decontamination (beam_jobs/overlap/)
-    # read the stage's spill files: a resume redoes them with the new values
-    "containment_split", "leakage_report", "containment_threshold", "overlap_window",
-    "overlap_sample", "overlap_max_group", "max_val_component", "overlap_cc_rounds",
-    "decontaminate", "decontaminate_mode", "decontaminate_chars", "decontaminate_words",
-}) | TOKEN_OPTIONS
+SECOND_JOB_OPTIONS = (
+    frozenset(
+        {
+            "output",
+            "overwrite",
+            "resume",
+            "report",
+            "val_fraction",
+            "split_seed",
+            "row_group_size",
+            "min_count",
+            "max_vocab",
+            "ngram_order",
+            "ngram_shards",
+            "ngram_min_count",
+            "ngram_buffer_mb",
+            # the split by containment, the leakage report and decontamination (beam_jobs/overlap/)
+            # read the stage's spill files: a resume redoes them with the new values
+            "containment_split",
+            "leakage_report",
+            "containment_threshold",
+            "overlap_window",
+            "overlap_sample",
+            "overlap_max_group",
+            "max_val_component",
+            "overlap_cc_rounds",
+            "decontaminate",
+            "decontaminate_mode",
+            "decontaminate_chars",
+            "decontaminate_words",
+        }
+    )
+    | TOKEN_OPTIONS
+)
 
 
 def input_metadata(patterns: list[str]) -> list[dict]:
@@ -41,16 +65,20 @@ def input_metadata(patterns: list[str]) -> list[dict]:
     files = {}
     for result in FileSystems.match(list(patterns)):
         for meta in result.metadata_list:
-            files[meta.path] = {"path": meta.path, "bytes": meta.size_in_bytes,
-                                "mtime": getattr(meta, "last_updated_in_seconds", None),
-                                "checksum": store_checksum(meta.path)}
+            files[meta.path] = {
+                "path": meta.path,
+                "bytes": meta.size_in_bytes,
+                "mtime": getattr(meta, "last_updated_in_seconds", None),
+                "checksum": store_checksum(meta.path),
+            }
     return [files[p] for p in sorted(files)]
 
 
 def stage_key(options: dict, settings: dict, inputs: list[dict]) -> str:
     relevant = {k: v for k, v in options.items() if k not in SECOND_JOB_OPTIONS}
-    blob = json.dumps({"options": relevant, "settings": settings, "inputs": inputs},
-                      sort_keys=True, default=str)
+    blob = json.dumps(
+        {"options": relevant, "settings": settings, "inputs": inputs}, sort_keys=True, default=str
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -64,8 +92,10 @@ def write_marker(output_dir: str, marker: dict) -> None:
 
 def encode_counter(counter) -> list:
     """A Counter with tuple keys → JSON-able pairs (and back with `decode_counter`)."""
-    return sorted(([list(k) if isinstance(k, tuple) else k, v] for k, v in counter.items()),
-                  key=lambda kv: json.dumps(kv[0]))
+    return sorted(
+        ([list(k) if isinstance(k, tuple) else k, v] for k, v in counter.items()),
+        key=lambda kv: json.dumps(kv[0]),
+    )
 
 
 def decode_counter(pairs: list):

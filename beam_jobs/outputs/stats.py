@@ -51,8 +51,12 @@ class CountEvents(beam.CombineFn):
 
 
 PER_FILE = ("read", "kept", "filtered", "duplicates", "rejected", "skipped")
-_BY_KIND = {"filtered": "filtered_by_reason", "rejected": "rejected_by_reason",
-            "duplicate": "duplicates_by_kind", "skipped": "skipped_by_reason"}
+_BY_KIND = {
+    "filtered": "filtered_by_reason",
+    "rejected": "rejected_by_reason",
+    "duplicate": "duplicates_by_kind",
+    "skipped": "skipped_by_reason",
+}
 
 
 def finalize(acc: Counter) -> dict:
@@ -62,8 +66,10 @@ def finalize(acc: Counter) -> dict:
     for name in _BY_KIND.values():
         stats[name] = {}
     stats["files"], tallies = {}, defaultdict(dict)
-    stats["splits"] = {s: {"documents": 0, "chars": 0, "tokens": 0, "length_histogram": {}}
-                       for s in ("train", "val")}
+    stats["splits"] = {
+        s: {"documents": 0, "chars": 0, "tokens": 0, "length_histogram": {}}
+        for s in ("train", "val")
+    }
     by_reason: dict[str, dict] = defaultdict(dict)
     for key, value in sorted(acc.items(), key=lambda kv: str(kv[0])):
         if not isinstance(key, tuple):
@@ -90,22 +96,27 @@ def finalize(acc: Counter) -> dict:
     stats.update(tallies)
     stats["identity_holds"] = all(
         c["read"] == sum(c[name] for name in PER_FILE[1:])
-        for c in [stats, *stats["files"].values()])
+        for c in [stats, *stats["files"].values()]
+    )
     stats["warnings"] = warnings(stats)
     return stats
 
 
 # The flag to look at when a reason removes most of a file.
 REASON_FLAGS = {
-    "too_short": "--min-chars", "too_long": "--max-chars",
+    "too_short": "--min-chars",
+    "too_long": "--max-chars",
     "too_few_letters": "--min-letter-ratio",
     "wrong_script": "--scripts (the default is ja: Japanese scripts; e.g. latin, any)",
     "repeated_lines": "--max-duplicate-line-fraction",
     "repeated_ngrams": "--max-duplicate-ngram-fraction",
-    "bad_utf8": "--encoding (or --decode-errors replace)", "wrong_encoding": "--encoding",
+    "bad_utf8": "--encoding (or --decode-errors replace)",
+    "wrong_encoding": "--encoding",
     "nul_byte": "--encoding (UTF-16 or UTF-32 text is full of NUL bytes)",
-    "bad_json": "--format (the file may not be JSON Lines)", "missing_text": "--text-field",
-    "non_string_text": "--text-field", "too_large": "--max-record-bytes",
+    "bad_json": "--format (the file may not be JSON Lines)",
+    "missing_text": "--text-field",
+    "non_string_text": "--text-field",
+    "too_large": "--max-record-bytes",
 }
 MOST = 0.5
 
@@ -116,13 +127,17 @@ def warnings(stats: dict) -> list[str]:
     English text), with the flag to change."""
     out = []
     if stats["read"] and not stats["kept"]:
-        out.append(f"no document was kept: of {stats['read']} records, "
-                   f"{stats['rejected']} were rejected and {stats['filtered']} filtered")
+        out.append(
+            f"no document was kept: of {stats['read']} records, "
+            f"{stats['rejected']} were rejected and {stats['filtered']} filtered"
+        )
     for file, counts in sorted(stats["files"].items()):
         for kind in ("rejected", "filtered"):
             for reason, n in sorted(counts.get(f"{kind}_by_reason", {}).items()):
                 if counts["read"] and n > MOST * counts["read"]:
                     flag = REASON_FLAGS.get(reason, "its flag (see --help)")
-                    out.append(f"{file}: {n} of {counts['read']} records {kind} as {reason} "
-                               f"({n / counts['read']:.0%}); see {flag}")
+                    out.append(
+                        f"{file}: {n} of {counts['read']} records {kind} as {reason} "
+                        f"({n / counts['read']:.0%}); see {flag}"
+                    )
     return out

@@ -34,8 +34,13 @@ class BoolFlag(argparse.Action):
             if option.startswith("--"):
                 strings.append("--no-" + option[2:])
         state = "on" if default else "off"
-        super().__init__(strings, dest, nargs=0, default=default,
-                         help=f"{help + ' ' if help else ''}(default {state})")
+        super().__init__(
+            strings,
+            dest,
+            nargs=0,
+            default=default,
+            help=f"{help + ' ' if help else ''}(default {state})",
+        )
 
     def __call__(self, parser, namespace, values, option_string=None):
         setattr(namespace, self.dest, not option_string.startswith("--no-"))
@@ -82,5 +87,12 @@ def add_renamed(group, new: str, old: str, **kwargs) -> None:
     """Register flag `new` and its former name `old` (hidden from --help, still accepted)."""
     action = group.add_argument(new, **kwargs)
     alias = {k: v for k, v in kwargs.items() if k in ("type", "choices", "metavar")}
-    group.add_argument(old, dest=action.dest, action=_RenamedFlag, new_name=new,
-                       default=argparse.SUPPRESS, help=argparse.SUPPRESS, **alias)
+    group.add_argument(
+        old,
+        dest=action.dest,
+        action=_RenamedFlag,
+        new_name=new,
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
+        **alias,
+    )

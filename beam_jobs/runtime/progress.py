@@ -88,8 +88,14 @@ class ProgressReporter:
     seconds, from the calls it gets (no thread, no timer: a process that stops reading stops
     printing)."""
 
-    def __init__(self, label: str = "read", interval: float = DEFAULT_INTERVAL,
-                 enabled: bool = True, stream=None, clock=time.monotonic):
+    def __init__(
+        self,
+        label: str = "read",
+        interval: float = DEFAULT_INTERVAL,
+        enabled: bool = True,
+        stream=None,
+        clock=time.monotonic,
+    ):
         self.label, self.interval, self.enabled = label, interval, enabled
         self.stream, self.clock = stream, clock
         self.records = self.nbytes = 0
@@ -110,10 +116,12 @@ class ProgressReporter:
     def line(self, now: float) -> str:
         elapsed = max(now - self.started, 1e-9)
         recent = max(now - self.last_time, 1e-9)
-        return (f"progress [pid {os.getpid()}] {self.label} {self.records:,} docs, "
-                f"{_mb(self.nbytes):.1f} MB in {_seconds(elapsed)}: "
-                f"{_mb(self.nbytes) / elapsed:.1f} MB/s (last {_seconds(recent)}: "
-                f"{_mb(self.nbytes - self.last_bytes) / recent:.1f} MB/s)")
+        return (
+            f"progress [pid {os.getpid()}] {self.label} {self.records:,} docs, "
+            f"{_mb(self.nbytes):.1f} MB in {_seconds(elapsed)}: "
+            f"{_mb(self.nbytes) / elapsed:.1f} MB/s (last {_seconds(recent)}: "
+            f"{_mb(self.nbytes - self.last_bytes) / recent:.1f} MB/s)"
+        )
 
     def emit(self, now: float | None = None) -> None:
         now = self.clock() if now is None else now
@@ -134,7 +142,8 @@ def _process_reporter(stage: str) -> ProgressReporter:
     reporter = _reporters.get(stage)
     if reporter is None:
         reporter = _reporters[stage] = ProgressReporter(
-            label=stage, interval=_interval_from_env(), enabled=progress_enabled())
+            label=stage, interval=_interval_from_env(), enabled=progress_enabled()
+        )
     return reporter
 
 

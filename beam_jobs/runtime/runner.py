@@ -32,24 +32,31 @@ def resolve_runner(opts: PipelineOptions) -> None:
     except (ValueError, ImportError) as exc:
         raise ValueError(f"--runner {standard.runner}: {str(exc).splitlines()[0]}") from None
     if opts.view_as(DirectOptions).direct_running_mode == "multi_threading":
-        raise ValueError("--direct_running_mode=multi_threading loses records on this Beam "
-                         "version; use in_memory or multi_processing")
+        raise ValueError(
+            "--direct_running_mode=multi_threading loses records on this Beam "
+            "version; use in_memory or multi_processing"
+        )
 
 
-def choose_local_mode(opts: PipelineOptions, argv: list[str], input_bytes: int,
-                      cpus: int | None = None) -> None:
+def choose_local_mode(
+    opts: PipelineOptions, argv: list[str], input_bytes: int, cpus: int | None = None
+) -> None:
     """Worker processes or in-process by input size (see the module docstring); any
     `--runner` or `--direct_*` flag given means the user chose."""
-    if any(a.startswith(("--runner", "--direct_num_workers", "--direct_running_mode"))
-           for a in argv):
+    if any(
+        a.startswith(("--runner", "--direct_num_workers", "--direct_running_mode")) for a in argv
+    ):
         return
     cpus = cpus or os.cpu_count() or 1
     if input_bytes >= LOCAL_PARALLEL_BYTES and cpus > 1:
         direct = opts.view_as(DirectOptions)
         direct.direct_running_mode = "multi_processing"
         direct.direct_num_workers = min(cpus, MAX_LOCAL_WORKERS)
-        logging.info("%.0f MB of input: %d worker processes (--direct_num_workers=1 for one)",
-                     input_bytes / 1e6, direct.direct_num_workers)
+        logging.info(
+            "%.0f MB of input: %d worker processes (--direct_num_workers=1 for one)",
+            input_bytes / 1e6,
+            direct.direct_num_workers,
+        )
 
 
 def counter_values(result) -> dict:

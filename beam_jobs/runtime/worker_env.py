@@ -28,8 +28,10 @@ LOCAL_RUNNERS = (None, "DirectRunner", "FnApiRunner", "SwitchingDirectRunner")
 def starts_local_workers(opts: PipelineOptions) -> bool:
     runner = opts.view_as(StandardOptions).runner
     name = runner if runner is None or isinstance(runner, str) else type(runner).__name__
-    return (name in LOCAL_RUNNERS
-            and opts.view_as(DirectOptions).direct_running_mode == "multi_processing")
+    return (
+        name in LOCAL_RUNNERS
+        and opts.view_as(DirectOptions).direct_running_mode == "multi_processing"
+    )
 
 
 @contextlib.contextmanager
@@ -58,5 +60,7 @@ def tune_this_process() -> bool:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
         return False
-    return bool(mallopt(_M_ARENA_MAX, int(WORKER_ALLOCATOR_ENV["MALLOC_ARENA_MAX"]))
-                and mallopt(_M_TRIM_THRESHOLD, int(WORKER_ALLOCATOR_ENV["MALLOC_TRIM_THRESHOLD_"])))
+    return bool(
+        mallopt(_M_ARENA_MAX, int(WORKER_ALLOCATOR_ENV["MALLOC_ARENA_MAX"]))
+        and mallopt(_M_TRIM_THRESHOLD, int(WORKER_ALLOCATOR_ENV["MALLOC_TRIM_THRESHOLD_"]))
+    )

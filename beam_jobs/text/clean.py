@@ -41,8 +41,13 @@ def load_blocklist(path: str | None):
 class CleanFn(beam.DoFn):
     """`RawRecord` → `Document` (text, dedup key, counts), or `Filtered` with the reason."""
 
-    def __init__(self, normalize: NormalizeConfig, filters: FilterConfig, tokenizer: str,
-                 quality: QualityConfig = QualityConfig()):
+    def __init__(
+        self,
+        normalize: NormalizeConfig,
+        filters: FilterConfig,
+        tokenizer: str,
+        quality: QualityConfig = QualityConfig(),
+    ):
         self.normalize, self.filters, self.tokenizer_name = normalize, filters, tokenizer
         self.quality = quality
 
@@ -54,11 +59,16 @@ class CleanFn(beam.DoFn):
         self.chars = beam.metrics.Metrics.distribution("filter", "chars")
 
     def reason(self, record: RawRecord, text: str) -> str | None:
-        if self.blocklist is not None and record.web and record.web[_URL] and (
-                self.blocklist.match(record.web[_URL])):
+        if (
+            self.blocklist is not None
+            and record.web
+            and record.web[_URL]
+            and (self.blocklist.match(record.web[_URL]))
+        ):
             return "blocked_url"
         return filter_reason(text, self.filters) or (
-            self.preset.reason(text) if self.preset else None)
+            self.preset.reason(text) if self.preset else None
+        )
 
     def process(self, record: RawRecord):
         report_progress(1, len(record.raw_text), stage="clean")
@@ -76,20 +86,36 @@ class CleanFn(beam.DoFn):
             return
         self.kept.inc()
         self.chars.update(len(text))
-        yield Document(record.id, text, dedup_key(text), len(text), self.tokenizer.count(text),
-                       record.source, record.file, record.line, None, record.web)
+        yield Document(
+            record.id,
+            text,
+            dedup_key(text),
+            len(text),
+            self.tokenizer.count(text),
+            record.source,
+            record.file,
+            record.line,
+            None,
+            record.web,
+        )
 
 
 class CleanDocuments(beam.PTransform):
     """`RawRecord`s → {'docs': `Document`s, 'filtered': `Filtered` rows, 'pii': `Event`s of
     the PII spans masked or found, by kind}."""
 
-    def __init__(self, normalize: NormalizeConfig, filters: FilterConfig, tokenizer: str = "char",
-                 quality: QualityConfig = QualityConfig()):
+    def __init__(
+        self,
+        normalize: NormalizeConfig,
+        filters: FilterConfig,
+        tokenizer: str = "char",
+        quality: QualityConfig = QualityConfig(),
+    ):
         super().__init__()
         self.fn = CleanFn(normalize, filters, tokenizer, quality)
 
     def expand(self, records):
         out = records | "NormalizeFilterTokenize" >> beam.ParDo(self.fn).with_outputs(
-            FILTERED, PII, main="docs")
+            FILTERED, PII, main="docs"
+        )
         return {"docs": out.docs, "filtered": out[FILTERED], "pii": out[PII]}

@@ -16,16 +16,31 @@ from beam_jobs.text.codepoints import code_points
 # Script classes of code points; 0 is "not a letter".
 NOT_LETTER, HIRAGANA, KATAKANA, HAN, LATIN, HANGUL, CYRILLIC, OTHER = range(8)
 SCRIPTS = {
-    "hiragana": HIRAGANA, "katakana": KATAKANA, "han": HAN, "latin": LATIN,
-    "hangul": HANGUL, "cyrillic": CYRILLIC, "other": OTHER,
+    "hiragana": HIRAGANA,
+    "katakana": KATAKANA,
+    "han": HAN,
+    "latin": LATIN,
+    "hangul": HANGUL,
+    "cyrillic": CYRILLIC,
+    "other": OTHER,
 }
 SCRIPT_GROUPS = {"ja": ("hiragana", "katakana", "han"), "any": tuple(SCRIPTS)}
 _RANGES = (
-    (HIRAGANA, 0x3040, 0x309F), (KATAKANA, 0x30A0, 0x30FF), (KATAKANA, 0x31F0, 0x31FF),
-    (KATAKANA, 0xFF66, 0xFF9F), (HAN, 0x3400, 0x4DBF), (HAN, 0x4E00, 0x9FFF),
-    (HAN, 0xF900, 0xFAFF), (HAN, 0x20000, 0x3134F), (LATIN, 0x41, 0x5A), (LATIN, 0x61, 0x7A),
-    (LATIN, 0xC0, 0x24F), (LATIN, 0x1E00, 0x1EFF), (HANGUL, 0xAC00, 0xD7AF),
-    (HANGUL, 0x1100, 0x11FF), (CYRILLIC, 0x400, 0x52F),
+    (HIRAGANA, 0x3040, 0x309F),
+    (KATAKANA, 0x30A0, 0x30FF),
+    (KATAKANA, 0x31F0, 0x31FF),
+    (KATAKANA, 0xFF66, 0xFF9F),
+    (HAN, 0x3400, 0x4DBF),
+    (HAN, 0x4E00, 0x9FFF),
+    (HAN, 0xF900, 0xFAFF),
+    (HAN, 0x20000, 0x3134F),
+    (LATIN, 0x41, 0x5A),
+    (LATIN, 0x61, 0x7A),
+    (LATIN, 0xC0, 0x24F),
+    (LATIN, 0x1E00, 0x1EFF),
+    (HANGUL, 0xAC00, 0xD7AF),
+    (HANGUL, 0x1100, 0x11FF),
+    (CYRILLIC, 0x400, 0x52F),
 )
 
 
@@ -40,8 +55,14 @@ def script_table() -> np.ndarray:
         # Prolonged sound marks, iteration marks and the like are letters of their script
         # even where str.isalpha says otherwise (ー, 々 are alpha; ゛ is not).
         table[span] = np.where(table[span] != NOT_LETTER, cls, table[span])
-    table[[0x30FC, 0x3005, 0x309D, 0x309E, 0x30FD, 0x30FE]] = [KATAKANA, HAN, HIRAGANA,
-                                                               HIRAGANA, KATAKANA, KATAKANA]
+    table[[0x30FC, 0x3005, 0x309D, 0x309E, 0x30FD, 0x30FE]] = [
+        KATAKANA,
+        HAN,
+        HIRAGANA,
+        HIRAGANA,
+        KATAKANA,
+        KATAKANA,
+    ]
     return table
 
 
@@ -55,7 +76,8 @@ def resolve_scripts(names: str | tuple[str, ...]) -> tuple[str, ...]:
         for script in group:
             if script not in SCRIPTS:
                 raise ValueError(
-                    f"unknown script {script!r}; known: {sorted(SCRIPTS) + sorted(SCRIPT_GROUPS)}")
+                    f"unknown script {script!r}; known: {sorted(SCRIPTS) + sorted(SCRIPT_GROUPS)}"
+                )
             if script not in out:
                 out.append(script)
     return tuple(out)
@@ -95,7 +117,7 @@ def duplicate_ngram_fraction(codes: np.ndarray, n: int) -> float:
     base = np.uint64(0x100000001B3)
     with np.errstate(over="ignore"):
         for i in range(n):
-            h = h * base + x[i: i + len(h)]
+            h = h * base + x[i : i + len(h)]
     # A position repeats when its n-gram equals a neighbour's in sorted order (a plain sort:
     # 3-4x faster than np.unique with inverse and counts).
     h.sort()
@@ -135,7 +157,8 @@ def filter_reason(text: str, config: FilterConfig) -> str | None:
     if config.max_chars and n > config.max_chars:
         return "too_long"
     if config.max_replacement_fraction < 1 and (
-            text.count("\ufffd") > config.max_replacement_fraction * n):
+        text.count("\ufffd") > config.max_replacement_fraction * n
+    ):
         return "replacement_chars"
     codes = code_points(text)
     counts = script_counts(codes)
@@ -148,7 +171,8 @@ def filter_reason(text: str, config: FilterConfig) -> str | None:
         if wanted < config.min_script_ratio * max(letters, 1):
             return "wrong_script"
     if config.max_duplicate_line_fraction < 1 and (
-            duplicate_line_fraction(text) > config.max_duplicate_line_fraction):
+        duplicate_line_fraction(text) > config.max_duplicate_line_fraction
+    ):
         return "repeated_lines"
     max_dup_ngrams = config.max_duplicate_ngram_fraction
     if max_dup_ngrams < 1 and duplicate_ngram_fraction(codes, config.ngram_size) > max_dup_ngrams:

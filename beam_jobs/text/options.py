@@ -16,24 +16,41 @@ class QualityConfig:
     url_blocklist: str | None = None  # a file of domains and URL prefixes (any filesystem)
 
     def settings(self) -> dict:
-        return {"preset": self.preset, "pii": {"mode": self.pii.mode,
-                                               "kinds": list(self.pii.kinds)},
-                "url_blocklist": self.url_blocklist}
+        return {
+            "preset": self.preset,
+            "pii": {"mode": self.pii.mode, "kinds": list(self.pii.kinds)},
+            "url_blocklist": self.url_blocklist,
+        }
 
 
 def add_quality_args(parser) -> None:
     g = parser.add_argument_group("quality presets, PII and URLs (opt-in; docs/quality.md)")
-    g.add_argument("--quality-preset", default="none", choices=PRESET_NAMES,
-                   help="rules after the default filters: swallow (Swallow corpus v1) or "
-                        "hojichar (HojiChar's Japanese filters); made for web text")
-    g.add_argument("--pii", default="off", choices=PII_MODES,
-                   help="e-mail, phone, IP, credit-card and My Number spans: mask them with "
-                        "typed placeholders, drop their documents, or leave them")
-    g.add_argument("--pii-kinds", default=",".join(PII_KINDS),
-                   help=f"comma-separated kinds for --pii ({', '.join(PII_KINDS)})")
-    g.add_argument("--url-blocklist", default=None, metavar="FILE",
-                   help="web pages whose URL is on a listed domain (subdomains included) or "
-                        "under a listed URL prefix are filtered (blocked_url)")
+    g.add_argument(
+        "--quality-preset",
+        default="none",
+        choices=PRESET_NAMES,
+        help="rules after the default filters: swallow (Swallow corpus v1) or "
+        "hojichar (HojiChar's Japanese filters); made for web text",
+    )
+    g.add_argument(
+        "--pii",
+        default="off",
+        choices=PII_MODES,
+        help="e-mail, phone, IP, credit-card and My Number spans: mask them with "
+        "typed placeholders, drop their documents, or leave them",
+    )
+    g.add_argument(
+        "--pii-kinds",
+        default=",".join(PII_KINDS),
+        help=f"comma-separated kinds for --pii ({', '.join(PII_KINDS)})",
+    )
+    g.add_argument(
+        "--url-blocklist",
+        default=None,
+        metavar="FILE",
+        help="web pages whose URL is on a listed domain (subdomains included) or "
+        "under a listed URL prefix are filtered (blocked_url)",
+    )
 
 
 def quality_config(opts) -> QualityConfig:

@@ -94,4 +94,5 @@ def test_optimal_params_choose_as_datasketch_does():
         for threshold in (0.3, 0.5, 0.7, 0.8, 0.9, 0.95):
             for weights in ((0.5, 0.5), (0.05, 0.95)):
                 assert lsh.optimal_params(threshold, num_perm, *weights) == _optimal_param(
-                    threshold, num_perm, *weights)
+                    threshold, num_perm, *weights
+                )

@@ -59,16 +59,20 @@ def synthetic_docs(n_clusters=30, seed=0):
 
 
 def documents(docs):
-    return [Document(d["id"], d["text"], d["key"], d["n_chars"], d["n_chars"], d["source"],
-                     "f", i + 1) for i, d in enumerate(docs)]
+    return [
+        Document(d["id"], d["text"], d["key"], d["n_chars"], d["n_chars"], d["source"], "f", i + 1)
+        for i, d in enumerate(docs)
+    ]
 
 
 def near_dedup(p, docs, tmp, config):
     """The production path from documents to NearDedup's outputs."""
-    records = (p
-               | beam.Create(documents(docs), reshuffle=False)
-               | beam.ParDo(AddSignature(config.hasher()))
-               | SpillDocuments(tmp, "spill", 2))["records"]
+    records = (
+        p
+        | beam.Create(documents(docs), reshuffle=False)
+        | beam.ParDo(AddSignature(config.hasher()))
+        | SpillDocuments(tmp, "spill", 2)
+    )["records"]
     return records, records | NearDedup(config, tmp)
 
 
@@ -78,10 +82,11 @@ def run_near_dedup(docs, runner_options=(), counters=None, **kwargs):
         p = beam.Pipeline("FnApiRunner", options=PipelineOptions(list(runner_options)))
         records, out = near_dedup(p, docs, tmp, NearDedupConfig(**kwargs))
         removed = out["duplicates"] | "Removed" >> beam.Map(lambda r: (r.id, True))
-        kept = ({"record": records | "ById" >> beam.Map(lambda r: (r.id, r)), "removed": removed}
-                | "JoinRemoved" >> beam.CoGroupByKey()
-                | "Kept" >> beam.FlatMapTuple(
-                    lambda i, g: [] if list(g["removed"]) else [i]))
+        kept = (
+            {"record": records | "ById" >> beam.Map(lambda r: (r.id, r)), "removed": removed}
+            | "JoinRemoved" >> beam.CoGroupByKey()
+            | "Kept" >> beam.FlatMapTuple(lambda i, g: [] if list(g["removed"]) else [i])
+        )
         _ = (
             kept
             | "KeptIds" >> beam.Map(json.dumps)
@@ -126,14 +131,19 @@ def datasketch_oracle(docs, threshold=0.8, num_perm=128, shingle_size=5, params=
 
 def test_components_equal_datasketch_lsh_and_union_find():
     docs = synthetic_docs()
-    kept, dups = run_near_dedup(docs, verify="none", lsh_fn_weight=0.5,  # datasketch's weights
-                                keep_rule="components")
+    kept, dups = run_near_dedup(
+        docs,
+        verify="none",
+        lsh_fn_weight=0.5,  # datasketch's weights
+        keep_rule="components",
+    )
     ours = components_from(kept, dups)
     oracle = datasketch_oracle(docs)
     assert ours == oracle
     unverified, verified = {}, {}
-    default = components_from(*run_near_dedup(docs, verify="none", counters=unverified,
-                                              keep_rule="components"))
+    default = components_from(
+        *run_near_dedup(docs, verify="none", counters=unverified, keep_rule="components")
+    )
     assert default == datasketch_oracle(docs, params=(16, 8))
     # each (member, center) pair counts once, however many bands it shares
     run_near_dedup(docs, verify="exact", counters=verified)
@@ -154,7 +164,8 @@ def test_verification_keeps_true_pairs_and_counts():
         assert sim >= 0.6  # kept doc may be two hops away; direct edges are >= 0.8 (exact)
         assert 0.0 <= r["similarity"] <= 1.0
     assert components_from(kept, dups) == components_from(
-        *run_near_dedup(docs, verify="estimate", keep_rule="components"))
+        *run_near_dedup(docs, verify="estimate", keep_rule="components")
+    )
 
 
 def test_triage_decides_clear_pairs_by_signature_with_the_same_result():
@@ -165,11 +176,15 @@ def test_triage_decides_clear_pairs_by_signature_with_the_same_result():
         kept, dups = result
         return kept, [(r["id"], r["duplicate_of"]) for r in dups]
 
-    assert pairs(run_near_dedup(docs, counters=triaged)) == pairs(run_near_dedup(
-        docs, triage_sigmas=0, counters=all_exact))
+    assert pairs(run_near_dedup(docs, counters=triaged)) == pairs(
+        run_near_dedup(docs, triage_sigmas=0, counters=all_exact)
+    )
     for c in (triaged, all_exact):
-        assert c.get("edges_decided_by_signature", 0) + c["edges_verified_exactly"] == c[
-            "candidate_edges"] > 0
+        assert (
+            c.get("edges_decided_by_signature", 0) + c["edges_verified_exactly"]
+            == c["candidate_edges"]
+            > 0
+        )
     assert "edges_decided_by_signature" not in all_exact
     assert triaged["candidate_edges"] == all_exact["candidate_edges"]
     assert 0 < triaged["edges_verified_exactly"] < triaged["candidate_edges"]
@@ -206,7 +221,8 @@ def test_a_chain_keeps_what_has_no_kept_twin():
     kept, dups = run_near_dedup(docs, **settings)  # the twin rule: C has no kept twin
     assert kept == ["d0000", "d0002"]
     assert [(r["id"], r["duplicate_of"], round(r["similarity"], 6)) for r in dups] == [
-        ("d0001", "d0000", round(ja(a, b), 6))]
+        ("d0001", "d0000", round(ja(a, b), 6))
+    ]
     kept, dups = run_near_dedup(docs, keep_rule="components", **settings)
     assert kept == ["d0000"]  # the component collapses, C to a document it does not resemble
     assert {(r["id"], r["duplicate_of"]) for r in dups} == {("d0001", "d0000"), ("d0002", "d0000")}
@@ -219,8 +235,9 @@ def test_every_removal_has_a_verified_twin_and_components_remove_a_superset():
     assert dups and set(kept) == {d["id"] for d in docs} - {r["id"] for r in dups}
     for r in dups:
         assert r["duplicate_of"] in kept
-        exact = jaccard(shingle_set(by_id[r["id"]]["key"], 5),
-                        shingle_set(by_id[r["duplicate_of"]]["key"], 5))
+        exact = jaccard(
+            shingle_set(by_id[r["id"]]["key"], 5), shingle_set(by_id[r["duplicate_of"]]["key"], 5)
+        )
         assert r["similarity"] == pytest.approx(exact) and exact >= 0.8
     _, most = run_near_dedup(docs, triage_sigmas=0, keep_rule="components")
     assert {r["id"] for r in dups} <= {r["id"] for r in most}
@@ -232,8 +249,8 @@ def test_twin_rule_falls_back_to_one_per_component_above_the_edge_limit():
     kept, dups = run_near_dedup(docs, max_component_edges=1, counters=counters)
     assert counters["components_over_edge_limit"] > 0
     assert (kept, [(r["id"], r["duplicate_of"]) for r in dups]) == (
-        lambda k, d: (k, [(r["id"], r["duplicate_of"]) for r in d]))(
-        *run_near_dedup(docs, keep_rule="components"))
+        lambda k, d: (k, [(r["id"], r["duplicate_of"]) for r in d])
+    )(*run_near_dedup(docs, keep_rule="components"))
 
 
 def test_independent_of_workers_input_order_and_finishing_path():
@@ -258,14 +275,14 @@ def test_long_chain_needs_the_residual_finish():
     rng.shuffle(docs)
     counters = {}
     kept, dups = run_near_dedup(
-        docs, counters=counters, threshold=0.85, verify="exact", cc_rounds=1,
-        keep_rule="components"
+        docs, counters=counters, threshold=0.85, verify="exact", cc_rounds=1, keep_rule="components"
     )
     assert kept == ["d0000"] and len(dups) == 39
     assert counters["cc_residual_edges"] > 0 and counters["cc_unconverged_nodes"] > 0
     counters = {}
-    assert run_near_dedup(docs, counters=counters, threshold=0.85, verify="exact", cc_rounds=8,
-                          keep_rule="components") == (kept, dups)
+    assert run_near_dedup(
+        docs, counters=counters, threshold=0.85, verify="exact", cc_rounds=8, keep_rule="components"
+    ) == (kept, dups)
     assert counters.get("cc_residual_edges", 0) == 0
 
 

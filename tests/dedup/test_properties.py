@@ -13,9 +13,11 @@ HASHER = MinHasher(256, 7, "affine32", 3)
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.text(alphabet="あいうえおかきくけこさしすせそ abc", min_size=20, max_size=300),
-       st.text(alphabet="あいうえおかきくけこさしすせそ abc", min_size=20, max_size=300),
-       st.integers(0, 300))
+@given(
+    st.text(alphabet="あいうえおかきくけこさしすせそ abc", min_size=20, max_size=300),
+    st.text(alphabet="あいうえおかきくけこさしすせそ abc", min_size=20, max_size=300),
+    st.integers(0, 300),
+)
 def test_jaccard_estimate_within_its_standard_error(a, b, cut):
     # Mix the two texts so pairs span the whole range of similarities.
     b = a[:cut] + b

@@ -11,13 +11,23 @@ PACKAGES = ("beam_jobs", "lm")
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 120
 # Pure functions, tested apart from the Beam wiring: these modules never import Beam.
-PURE = ("beam_jobs/text/normalize.py", "beam_jobs/text/filters.py",
-        "beam_jobs/text/codepoints.py", "beam_jobs/dedup/minhash.py", "beam_jobs/dedup/lsh.py",
-        "beam_jobs/dedup/shingles.py", "beam_jobs/counts/counting.py",
-        "beam_jobs/split/assign.py", "beam_jobs/tokens/tokenizers.py",
-        "beam_jobs/runtime/flags.py", "beam_jobs/overlap/fingerprints.py",
-        "beam_jobs/overlap/report.py", "beam_jobs/overlap/evalsets.py",
-        "beam_jobs/overlap/mask.py", "beam_jobs/overlap/config.py")
+PURE = (
+    "beam_jobs/text/normalize.py",
+    "beam_jobs/text/filters.py",
+    "beam_jobs/text/codepoints.py",
+    "beam_jobs/dedup/minhash.py",
+    "beam_jobs/dedup/lsh.py",
+    "beam_jobs/dedup/shingles.py",
+    "beam_jobs/counts/counting.py",
+    "beam_jobs/split/assign.py",
+    "beam_jobs/tokens/tokenizers.py",
+    "beam_jobs/runtime/flags.py",
+    "beam_jobs/overlap/fingerprints.py",
+    "beam_jobs/overlap/report.py",
+    "beam_jobs/overlap/evalsets.py",
+    "beam_jobs/overlap/mask.py",
+    "beam_jobs/overlap/config.py",
+)
 
 
 def modules():
@@ -42,8 +52,11 @@ def test_few_modules_directly_in_beam_jobs():
 @pytest.mark.parametrize("rel", PURE)
 def test_pure_modules_do_not_import_beam(rel):
     tree = ast.parse((ROOT / rel).read_text(encoding="utf-8"))
-    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {node.module or "" for node in ast.walk(tree)
-                 if isinstance(node, ast.ImportFrom)}
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not any(name.startswith("apache_beam") for name in imported), rel

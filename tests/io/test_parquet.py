@@ -13,11 +13,24 @@ from beam_jobs.split.assign import shard_of
 def test_sharded_writer_is_sorted_complete_and_reports_counts(tmp_path):
     rows = [Document(f"d{i:02d}", "x" * i, "x", i, i, "s", "f", i) for i in range(30)]
     with TestPipeline(runner="FnApiRunner") as p:
-        infos = (p | beam.Create(rows)
-                 | WriteShardedParquet(str(tmp_path), "train", "train", 4, DOC_SCHEMA))
-        assert_that(infos | beam.Map(lambda i: (i.path, i.shard, i.rows)), equal_to([
-            (f"train/train-0000{s}-of-00004.parquet", s,
-             sum(shard_of(r.id, 4) == s for r in rows)) for s in range(4)]))
+        infos = (
+            p
+            | beam.Create(rows)
+            | WriteShardedParquet(str(tmp_path), "train", "train", 4, DOC_SCHEMA)
+        )
+        assert_that(
+            infos | beam.Map(lambda i: (i.path, i.shard, i.rows)),
+            equal_to(
+                [
+                    (
+                        f"train/train-0000{s}-of-00004.parquet",
+                        s,
+                        sum(shard_of(r.id, 4) == s for r in rows),
+                    )
+                    for s in range(4)
+                ]
+            ),
+        )
     total = 0
     for path in sorted((tmp_path / "train").glob("*.parquet")):
         table = pq.read_table(path)

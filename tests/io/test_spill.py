@@ -42,15 +42,17 @@ def counter(result, name: str) -> int:
 
 # ── reading in blocks ───────────────────────────────────────────────────────────────────────
 
-JSONL = "".join([
-    '{"id": "j1", "text": "一つ目の文書", "source": "src"}\n',
-    "\n",  # an empty line: not JSON
-    '{"text": "idのない行"}\r\n',  # CRLF, and an id generated from the location
-    '{"id": "j4", "text": "改行\\r\\nを含む"}\n',
-    "{broken\n",
-    '{"id": 7, "text": "数値のid"}\n',
-    '{"id": "j7", "text": "最後の行"}',  # no line break at the end of the file
-]).encode()
+JSONL = "".join(
+    [
+        '{"id": "j1", "text": "一つ目の文書", "source": "src"}\n',
+        "\n",  # an empty line: not JSON
+        '{"text": "idのない行"}\r\n',  # CRLF, and an id generated from the location
+        '{"id": "j4", "text": "改行\\r\\nを含む"}\n',
+        "{broken\n",
+        '{"id": 7, "text": "数値のid"}\n',
+        '{"id": "j7", "text": "最後の行"}',  # no line break at the end of the file
+    ]
+).encode()
 TEXT = "\ufeff一行目\n\n二行目\r\n三行\r目\n最終行".encode()
 
 
@@ -58,21 +60,39 @@ def jsonl_docs(rel: str) -> list[RawRecord]:
     def doc(doc_id, text, line, source=rel):
         return RawRecord(doc_id, text, source, rel, line)
 
-    return [doc("j1", "一つ目の文書", 1, "src"), doc(f"{rel}:3", "idのない行", 3),
-            doc("j4", "改行\r\nを含む", 4), doc("7", "数値のid", 6), doc("j7", "最後の行", 7)]
+    return [
+        doc("j1", "一つ目の文書", 1, "src"),
+        doc(f"{rel}:3", "idのない行", 3),
+        doc("j4", "改行\r\nを含む", 4),
+        doc("7", "数値のid", 6),
+        doc("j7", "最後の行", 7),
+    ]
 
 
-EXPECTED_DOCS = jsonl_docs("a.jsonl") + jsonl_docs("b.jsonl.gz") + [
-    RawRecord(f"c.txt:{line}", text, "c.txt", "c.txt", line)
-    # a lone CR ends a line too (the universal-newline rule): 三行 and 目 are two records
-    for line, text in ((1, "一行目"), (2, ""), (3, "二行目"), (4, "三行"), (5, "目"),
-                       (6, "最終行"))]
-EXPECTED_REJECTED = [(rel, line, "bad_json") for rel in ("a.jsonl", "b.jsonl.gz")
-                     for line in (2, 5)]
+EXPECTED_DOCS = (
+    jsonl_docs("a.jsonl")
+    + jsonl_docs("b.jsonl.gz")
+    + [
+        RawRecord(f"c.txt:{line}", text, "c.txt", "c.txt", line)
+        # a lone CR ends a line too (the universal-newline rule): 三行 and 目 are two records
+        for line, text in (
+            (1, "一行目"),
+            (2, ""),
+            (3, "二行目"),
+            (4, "三行"),
+            (5, "目"),
+            (6, "最終行"),
+        )
+    ]
+)
+EXPECTED_REJECTED = [
+    (rel, line, "bad_json") for rel in ("a.jsonl", "b.jsonl.gz") for line in (2, 5)
+]
 EXPECTED_FILES = [
     InputFile("a.jsonl", 7, hashlib.sha256(JSONL).hexdigest()),
     InputFile("b.jsonl.gz", 7, hashlib.sha256(JSONL).hexdigest()),
-    InputFile("c.txt", 6, hashlib.sha256(TEXT).hexdigest())]
+    InputFile("c.txt", 6, hashlib.sha256(TEXT).hexdigest()),
+]
 
 
 @pytest.mark.parametrize("block_bytes", [1, 40, BLOCK_BYTES])
@@ -99,8 +119,9 @@ def test_blocks_of_any_size_read_the_same_records(tmp_path, block_bytes):
 
 @pytest.mark.parametrize("block_bytes", [50, BLOCK_BYTES])
 def test_truncated_gzip_in_blocks_keeps_every_record_before_the_break(tmp_path, block_bytes):
-    lines = [json.dumps({"id": f"d{i:03d}", "text": f"テキスト{i}" * 40}) + "\n"
-             for i in range(300)]
+    lines = [
+        json.dumps({"id": f"d{i:03d}", "text": f"テキスト{i}" * 40}) + "\n" for i in range(300)
+    ]
     lines[5] = "{broken\n"
     full = gzip.compress("".join(lines).encode(), mtime=0)
     data = full[: len(full) * 2 // 3]
@@ -109,29 +130,45 @@ def test_truncated_gzip_in_blocks_keeps_every_record_before_the_break(tmp_path, 
     whole = zlib.decompressobj(wbits=31).decompress(data).count(b"\n")
     assert 10 < whole < 300
     with local_pipeline() as p:
-        out = p | ReadDocuments(ReadConfig((str(tmp_path / "t.jsonl.gz"),),
-                                           block_bytes=block_bytes))
+        out = p | ReadDocuments(
+            ReadConfig((str(tmp_path / "t.jsonl.gz"),), block_bytes=block_bytes)
+        )
         ids = out["docs"] | beam.Map(lambda d: (d.id, d.line))
-        assert_that(ids, equal_to([(f"d{i:03d}", i + 1) for i in range(whole) if i != 5]),
-                    label="docs")
+        assert_that(
+            ids, equal_to([(f"d{i:03d}", i + 1) for i in range(whole) if i != 5]), label="docs"
+        )
         reasons = out["rejected"] | beam.Map(lambda r: (r.file, r.line, r.reason))
-        assert_that(reasons, equal_to([("t.jsonl.gz", 6, "bad_json"),
-                                       ("t.jsonl.gz", whole + 1, "unreadable_file")]),
-                    label="rejected")
+        assert_that(
+            reasons,
+            equal_to([("t.jsonl.gz", 6, "bad_json"), ("t.jsonl.gz", whole + 1, "unreadable_file")]),
+            label="rejected",
+        )
         records = out["files"] | beam.Map(lambda f: (f.path, f.records))
         assert_that(records, equal_to([("t.jsonl.gz", whole + 1)]), label="files")
-        read = ((out["docs"], out["rejected"]) | "All" >> beam.Flatten()
-                | beam.combiners.Count.Globally())
+        read = (
+            (out["docs"], out["rejected"])
+            | "All" >> beam.Flatten()
+            | beam.combiners.Count.Globally()
+        )
         assert_that(read, equal_to([whole + 1]), label="docs + rejected = records")
 
 
 # ── spilling ────────────────────────────────────────────────────────────────────────────────
 
+
 def make_doc(doc_id: str, i: int, text: str | None = None) -> Document:
     text = f"文書{i}番の本文です。" + "あ" * (i % 7) if text is None else text
-    return Document(doc_id, text, dedup_key(text), len(text), i % 5 + 1,
-                    None if i % 4 == 3 else f"src{i % 2}", f"f{i % 3}.jsonl", i + 1,
-                    (i, i * 7 % 11, 3) if i % 2 == 0 else None)
+    return Document(
+        doc_id,
+        text,
+        dedup_key(text),
+        len(text),
+        i % 5 + 1,
+        None if i % 4 == 3 else f"src{i % 2}",
+        f"f{i % 3}.jsonl",
+        i + 1,
+        (i, i * 7 % 11, 3) if i % 2 == 0 else None,
+    )
 
 
 def make_docs(n: int) -> list[Document]:
@@ -173,15 +210,29 @@ def test_spill_documents_writes_row_groups_by_shard_and_small_records(tmp_path):
     docs = make_docs(40)
     num_shards = 4
     with local_pipeline() as p:
-        spilled = (p | beam.Create(docs)
-                   | SpillDocuments(str(tmp_path), "spill", num_shards, max_bytes=150))
+        spilled = (
+            p
+            | beam.Create(docs)
+            | SpillDocuments(str(tmp_path), "spill", num_shards, max_bytes=150)
+        )
         small = spilled["records"] | "Small" >> beam.Map(lambda r: r._replace(spill=None))
-        assert_that(small, equal_to([
-            DedupRecord(d.id, key_hash(d.key), d.n_chars, d.file, d.line, None, d.sig)
-            for d in docs]), label="records")
-        checked = (spilled["records"] | beam.combiners.ToList()
-                   | beam.Map(check_spill, beam.pvalue.AsList(spilled["files"]), tmp_path,
-                              docs, num_shards))
+        assert_that(
+            small,
+            equal_to(
+                [
+                    DedupRecord(d.id, key_hash(d.key), d.n_chars, d.file, d.line, None, d.sig)
+                    for d in docs
+                ]
+            ),
+            label="records",
+        )
+        checked = (
+            spilled["records"]
+            | beam.combiners.ToList()
+            | beam.Map(
+                check_spill, beam.pvalue.AsList(spilled["files"]), tmp_path, docs, num_shards
+            )
+        )
         assert_that(checked, equal_to([len(docs)]), label="spill files")
 
 
@@ -190,8 +241,7 @@ def test_remove_unreferenced_deletes_only_stale_spill_files(tmp_path):
     other = tmp_path / "other"
     spill.mkdir()
     other.mkdir()
-    names = ["spill-a.parquet", "spill-b.parquet", "spill-c.parquet", "kept.parquet",
-             "notes.txt"]
+    names = ["spill-a.parquet", "spill-b.parquet", "spill-c.parquet", "kept.parquet", "notes.txt"]
     for name in names:
         (spill / name).write_bytes(b"x")
     (other / "spill-d.parquet").write_bytes(b"x")
@@ -207,8 +257,11 @@ def test_remove_unreferenced_deletes_only_stale_spill_files(tmp_path):
 def test_keys_from_spill_reads_each_needed_key_once(tmp_path):
     # "twin" repeats an id at another (file, line): its place names the first record only.
     twin = make_doc("doc-010", 40, "まったく別の本文です。")._replace(line=999)
-    docs = make_docs(30) + [make_doc("empty-key", 1, "、。！？ …"),
-                            make_doc("wide", 2, "Ｈｅｌｌｏ、　世界！"), twin]
+    docs = make_docs(30) + [
+        make_doc("empty-key", 1, "、。！？ …"),
+        make_doc("wide", 2, "Ｈｅｌｌｏ、　世界！"),
+        twin,
+    ]
     needed = ["doc-003", "doc-010", "doc-011", "doc-029", "empty-key", "wide"]
     requests = [(i, f"to-{i}") for i in needed] + [(i, "again") for i in needed[:3]]
     requests += [("doc-010", "third"), ("not-spilled", "x")]
@@ -221,17 +274,24 @@ def test_keys_from_spill_reads_each_needed_key_once(tmp_path):
         if i != "empty-key":
             expected.append((i, dedup_key(by_id[i].text), tuple(sorted(payloads))))
     with local_pipeline() as p:
-        spilled = (p | "Docs" >> beam.Create(docs)
-                   | SpillDocuments(str(tmp_path), "spill", 3, max_bytes=40))
+        spilled = (
+            p
+            | "Docs" >> beam.Create(docs)
+            | SpillDocuments(str(tmp_path), "spill", 3, max_bytes=40)
+        )
         # the first record of an id is the one that survives UniqueIds
         first = spilled["records"] | beam.Filter(lambda r: r.line != 999)
-        keys = (p | "Requests" >> beam.Create(requests)
-                | KeysFromSpill(str(tmp_path), first)
-                | beam.MapTuple(lambda i, kv: (i, kv[0], tuple(sorted(kv[1])))))
+        keys = (
+            p
+            | "Requests" >> beam.Create(requests)
+            | KeysFromSpill(str(tmp_path), first)
+            | beam.MapTuple(lambda i, kv: (i, kv[0], tuple(sorted(kv[1]))))
+        )
         assert_that(keys, equal_to(expected))
 
 
 # ── train and val shards from the spill files ───────────────────────────────────────────────
+
 
 def test_write_split_shards_matches_the_sharded_writer(tmp_path):
     num_shards, val_fraction, seed, row_group_size = 5, 0.3, "7", 3
@@ -247,30 +307,55 @@ def test_write_split_shards_matches_the_sharded_writer(tmp_path):
         out = []
         for shard in range(num_shards):
             rows = [d for d in by_split[name] if shard_of(d.id, num_shards) == shard]
-            out.append(ShardFile(f"{name}/{shard_name(name, shard, num_shards)}", shard,
-                                 len(rows), name, sum(d.n_tokens for d in rows),
-                                 sum(d.n_chars for d in rows), None))
+            out.append(
+                ShardFile(
+                    f"{name}/{shard_name(name, shard, num_shards)}",
+                    shard,
+                    len(rows),
+                    name,
+                    sum(d.n_tokens for d in rows),
+                    sum(d.n_chars for d in rows),
+                    None,
+                )
+            )
         return out
 
     new, old = tmp_path / "new", tmp_path / "old"
     with local_pipeline() as p:
-        spilled = (p | "Docs" >> beam.Create(docs)
-                   | SpillDocuments(str(new), "_stages/spill", num_shards, max_bytes=80))
-        written = ((spilled["files"], p | "Removed" >> beam.Create(removed))
-                   | WriteSplitShards(str(new), num_shards, val_fraction, seed,
-                                      row_group_size))
-        assert_that(written["shards"] | beam.Map(lambda s: s._replace(sha256=None)), equal_to(
-            [info for name in ("train", "val") for info in infos(name)]), label="shards")
-        assert_that(written["kept"], equal_to([
-            KeptDocument(split[d.id], d.text, d.n_chars, d.n_tokens, d.file) for d in kept]),
-            label="kept")
+        spilled = (
+            p
+            | "Docs" >> beam.Create(docs)
+            | SpillDocuments(str(new), "_stages/spill", num_shards, max_bytes=80)
+        )
+        written = (spilled["files"], p | "Removed" >> beam.Create(removed)) | WriteSplitShards(
+            str(new), num_shards, val_fraction, seed, row_group_size
+        )
+        assert_that(
+            written["shards"] | beam.Map(lambda s: s._replace(sha256=None)),
+            equal_to([info for name in ("train", "val") for info in infos(name)]),
+            label="shards",
+        )
+        assert_that(
+            written["kept"],
+            equal_to(
+                [KeptDocument(split[d.id], d.text, d.n_chars, d.n_tokens, d.file) for d in kept]
+            ),
+            label="kept",
+        )
         for name in ("train", "val"):
-            old_infos = (p | f"Old{name}" >> beam.Create(by_split[name])
-                         | f"Write{name}" >> WriteShardedParquet(
-                             str(old), name, name, num_shards, DOC_SCHEMA,
-                             row_group_size=row_group_size))
-            assert_that(old_infos, equal_to([TableFile(i.path, i.shard, i.rows)
-                                             for i in infos(name)]), label=f"old {name}")
+            old_infos = (
+                p
+                | f"Old{name}" >> beam.Create(by_split[name])
+                | f"Write{name}"
+                >> WriteShardedParquet(
+                    str(old), name, name, num_shards, DOC_SCHEMA, row_group_size=row_group_size
+                )
+            )
+            assert_that(
+                old_infos,
+                equal_to([TableFile(i.path, i.shard, i.rows) for i in infos(name)]),
+                label=f"old {name}",
+            )
 
     for name in ("train", "val"):
         files = sorted(p.name for p in (new / name).iterdir())
@@ -278,8 +363,11 @@ def test_write_split_shards_matches_the_sharded_writer(tmp_path):
         for shard, file in enumerate(files):
             table = pq.read_table(new / name / file)
             assert table.schema.equals(DOC_SCHEMA)
-            expected = [{k: getattr(d, k) for k in DOC_SCHEMA.names} for d in by_split[name]
-                        if shard_of(d.id, num_shards) == shard]
+            expected = [
+                {k: getattr(d, k) for k in DOC_SCHEMA.names}
+                for d in by_split[name]
+                if shard_of(d.id, num_shards) == shard
+            ]
             assert table.to_pylist() == expected
             assert (new / name / file).read_bytes() == (old / name / file).read_bytes(), file
 

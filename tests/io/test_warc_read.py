@@ -3,7 +3,6 @@ filtered or rejected row with its reason, and the per-file identity holds; hosti
 (a lying Content-Length, a gzip member cut in half, a 100 MB payload, binary garbage served
 as HTML, a page that makes the extractor slow) each cost one counted record."""
 
-
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -52,8 +51,7 @@ def test_every_record_accounted_for(tmp_path):
         read = p | ReadDocuments(ReadConfig((pattern,), block_bytes=2000), web=config)
         rows = [
             read[name]
-            | f"Where{name}"
-            >> beam.Map(lambda r, name=name: (name, r.file, outcome_of(r)))
+            | f"Where{name}" >> beam.Map(lambda r, name=name: (name, r.file, outcome_of(r)))
             for name in OUTPUTS
         ]
         outcome = rows | beam.Flatten()

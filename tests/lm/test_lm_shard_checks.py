@@ -14,9 +14,27 @@ from lm.train import main
 
 def run_train(data, tmp_path, capsys) -> tuple[int, list[str]]:
     capsys.readouterr()
-    code = main(["--data", str(data), "--out", str(tmp_path / "run"), "--max-steps", "1",
-                 "--hidden", "8", "--emb-dim", "4", "--no-progress", "--no-plots",
-                 "--no-baselines", "--batch-size", "2", "--block-size", "8"])
+    code = main(
+        [
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "run"),
+            "--max-steps",
+            "1",
+            "--hidden",
+            "8",
+            "--emb-dim",
+            "4",
+            "--no-progress",
+            "--no-plots",
+            "--no-baselines",
+            "--batch-size",
+            "2",
+            "--block-size",
+            "8",
+        ]
+    )
     return code, capsys.readouterr().err.strip().splitlines()
 
 
@@ -58,9 +76,11 @@ def test_a_shard_with_the_same_rows_but_other_bytes(data, tmp_path, capsys):
     shard["sha256"] = "0" * 64
     write_manifest(data, manifest)
     code, err = run_train(data, tmp_path, capsys)
-    assert code == 2 and err == [f"error: {data / shard['path']}: its bytes differ from the "
-                                 "manifest's sha256; the shard is not the one the pipeline "
-                                 "wrote"]
+    assert code == 2 and err == [
+        f"error: {data / shard['path']}: its bytes differ from the "
+        "manifest's sha256; the shard is not the one the pipeline "
+        "wrote"
+    ]
 
 
 def test_a_truncated_shard(data, tmp_path, capsys):

@@ -22,8 +22,17 @@ def docs(n: int, prefix: str = "d", text: str = PROSE) -> list[dict]:
 
 def flags(inputs, out, *extra) -> list[str]:
     inputs = [str(p) for p in (inputs if isinstance(inputs, list) else [inputs])]
-    return ["--input", *inputs, "--output", str(out), "--runner", "FnApiRunner",
-            "--no-report", "--no-near-dedup", *extra]
+    return [
+        "--input",
+        *inputs,
+        "--output",
+        str(out),
+        "--runner",
+        "FnApiRunner",
+        "--no-report",
+        "--no-near-dedup",
+        *extra,
+    ]
 
 
 def stats_of(out) -> dict:
@@ -31,11 +40,15 @@ def stats_of(out) -> dict:
 
 
 def texts_of(out) -> dict:
-    return {r["id"]: r["text"] for split in ("train", "val")
-            for r in pq.read_table(out / split).to_pylist()}
+    return {
+        r["id"]: r["text"]
+        for split in ("train", "val")
+        for r in pq.read_table(out / split).to_pylist()
+    }
 
 
 # ── flags ────────────────────────────────────────────────────────────────────────────────────
+
 
 def test_an_unquoted_glob_reads_every_file(tmp_path):
     paths = [write_jsonl(tmp_path / f"f{i}.jsonl.gz", docs(5, f"f{i}-")) for i in range(3)]
@@ -43,15 +56,18 @@ def test_an_unquoted_glob_reads_every_file(tmp_path):
     assert stats_of(tmp_path / "out")["read"] == 15
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--val-fractoin", "0.5"], "unknown flag --val-fractoin; did you mean --val-fraction?"),
-    (["stray.jsonl.gz"], "unexpected argument 'stray.jsonl.gz'"),
-    (["--max-record-bytes", "0"], "--max-record-bytes must be at least 1"),
-    (["--duplicate-ngram-size", "0"], "--duplicate-ngram-size must be at least 1"),
-    (["--min-chars", "500", "--max-chars", "100"], "--min-chars 500 is above --max-chars 100"),
-    (["--text-field", ""], "--text-field must name a field"),
-    (["--num-shards", "x"], "argument --num-shards: invalid int value: 'x'"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--val-fractoin", "0.5"], "unknown flag --val-fractoin; did you mean --val-fraction?"),
+        (["stray.jsonl.gz"], "unexpected argument 'stray.jsonl.gz'"),
+        (["--max-record-bytes", "0"], "--max-record-bytes must be at least 1"),
+        (["--duplicate-ngram-size", "0"], "--duplicate-ngram-size must be at least 1"),
+        (["--min-chars", "500", "--max-chars", "100"], "--min-chars 500 is above --max-chars 100"),
+        (["--text-field", ""], "--text-field must name a field"),
+        (["--num-shards", "x"], "argument --num-shards: invalid int value: 'x'"),
+    ],
+)
 def test_bad_flags_are_one_line_errors_before_any_work(tmp_path, capsys, extra, message):
     src = write_jsonl(tmp_path / "a.jsonl.gz", docs(3))
     assert prepare.main(flags(src, tmp_path / "out", *extra)) == 2
@@ -69,6 +85,7 @@ def test_an_output_path_that_is_a_file_is_refused(tmp_path, capsys):
 
 
 # ── resume and lock ─────────────────────────────────────────────────────────────────────────
+
 
 def test_resume_rereads_an_input_edited_with_its_size_and_mtime_restored(tmp_path, monkeypatch):
     src = tmp_path / "in" / "a.jsonl"
@@ -129,9 +146,18 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
     os.waitpid(dead, 0)
     import socket
     import time
-    (out / LOCK).write_text(json.dumps({"run_id": "gone", "host": socket.gethostname(),
-                                        "pid": dead, "started": time.time(),
-                                        "heartbeat": time.time()}))
+
+    (out / LOCK).write_text(
+        json.dumps(
+            {
+                "run_id": "gone",
+                "host": socket.gethostname(),
+                "pid": dead,
+                "started": time.time(),
+                "heartbeat": time.time(),
+            }
+        )
+    )
     assert prepare.main(flags(src, out)) == 0
 
 
@@ -160,10 +186,12 @@ def test_temporary_files_of_a_killed_run_are_removed(tmp_path):
 
 # ── what a record is ────────────────────────────────────────────────────────────────────────
 
+
 def test_lone_cr_line_ends_are_records_in_text_and_json_lines(tmp_path):
     (tmp_path / "a.txt").write_bytes("\r".join(f"行{i}: {PROSE}" for i in range(20)).encode())
-    (tmp_path / "b.jsonl").write_bytes("\r".join(json.dumps(d, ensure_ascii=False)
-                                                 for d in docs(20, "j")).encode())
+    (tmp_path / "b.jsonl").write_bytes(
+        "\r".join(json.dumps(d, ensure_ascii=False) for d in docs(20, "j")).encode()
+    )
     prepare.run(flags(str(tmp_path / "*"), tmp_path / "out", "--min-chars", "1"))
     stats = stats_of(tmp_path / "out")
     assert stats["files"]["a.txt"]["read"] == stats["files"]["b.jsonl"]["read"] == 20
@@ -173,8 +201,9 @@ def test_lone_cr_line_ends_are_records_in_text_and_json_lines(tmp_path):
 def test_the_size_limit_applies_while_reading(tmp_path):
     big = {"id": "big", "text": "あ" * (3 << 20)}  # 9 MB of UTF-8
     write_jsonl(tmp_path / "a.jsonl.gz", [*docs(2), big, *docs(2, "e")])
-    prepare.run(flags(tmp_path / "a.jsonl.gz", tmp_path / "out", "--max-record-bytes",
-                      str(1 << 20)))
+    prepare.run(
+        flags(tmp_path / "a.jsonl.gz", tmp_path / "out", "--max-record-bytes", str(1 << 20))
+    )
     stats = stats_of(tmp_path / "out")
     assert stats["rejected_by_reason"] == {"too_large": 1} and stats["kept"] == 4
     rejected = pq.read_table(tmp_path / "out" / "rejected").to_pylist()
@@ -198,6 +227,7 @@ def test_a_long_line_is_never_held_whole():
 
 # ── encodings and odd files ─────────────────────────────────────────────────────────────────
 
+
 def test_utf16_is_detected_and_decoded_with_encoding_auto(tmp_path, capsys):
     text = "\n".join(f"{i}番目。{PROSE}" for i in range(10)) + "\n"
     (tmp_path / "u.txt").write_bytes(text.encode("utf-16"))
@@ -219,8 +249,9 @@ def test_shift_jis_text_with_encoding_cp932(tmp_path):
 
 def test_binary_parquet_text_is_utf8_under_the_same_rules(tmp_path):
     texts = [f"{i}番目。{PROSE}".encode() for i in range(4)] + [b"\xff\xfe bad"]
-    pq.write_table(pa.table({"id": [f"p{i}" for i in range(5)], "text": texts}),
-                   tmp_path / "b.parquet")
+    pq.write_table(
+        pa.table({"id": [f"p{i}" for i in range(5)], "text": texts}), tmp_path / "b.parquet"
+    )
     prepare.run(flags(tmp_path / "b.parquet", tmp_path / "out"))
     stats = stats_of(tmp_path / "out")
     assert stats["kept"] == 4 and stats["rejected_by_reason"] == {"bad_utf8": 1}
@@ -237,24 +268,36 @@ def test_dangling_symlinks_and_loops_are_dead_letters(tmp_path):
     assert stats["rejected_by_reason"] == {"unreadable_file": 3}
     rows = pq.read_table(tmp_path / "out" / "rejected").to_pylist()
     assert sorted(r["file"] for r in rows) == [
-        "dangling.jsonl.gz", "loop1.jsonl.gz", "loop2.jsonl.gz"]
+        "dangling.jsonl.gz",
+        "loop1.jsonl.gz",
+        "loop2.jsonl.gz",
+    ]
 
 
 def test_null_text_and_non_scalar_ids_are_named_dead_letters(tmp_path):
-    records = [{"id": "ok", "text": PROSE}, {"id": "n", "text": None},
-               {"id": {"x": 1}, "text": PROSE}, {"id": [1], "text": PROSE}]
+    records = [
+        {"id": "ok", "text": PROSE},
+        {"id": "n", "text": None},
+        {"id": {"x": 1}, "text": PROSE},
+        {"id": [1], "text": PROSE},
+    ]
     (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
     prepare.run(flags(tmp_path / "a.jsonl", tmp_path / "out"))
-    rows = {r["line"]: (r["reason"], r["detail"])
-            for r in pq.read_table(tmp_path / "out" / "rejected").to_pylist()}
-    assert rows == {2: ("missing_text", "'text' is null"),
-                    3: ("bad_id", "'id' is dict, not a string or number"),
-                    4: ("bad_id", "'id' is list, not a string or number")}
+    rows = {
+        r["line"]: (r["reason"], r["detail"])
+        for r in pq.read_table(tmp_path / "out" / "rejected").to_pylist()
+    }
+    assert rows == {
+        2: ("missing_text", "'text' is null"),
+        3: ("bad_id", "'id' is dict, not a string or number"),
+        4: ("bad_id", "'id' is list, not a string or number"),
+    }
 
 
 def test_most_of_a_file_removed_by_one_filter_is_said(tmp_path, capsys):
-    english = [{"id": f"e{i}", "text": "An English page about the settings dialog. " * 5}
-               for i in range(6)]
+    english = [
+        {"id": f"e{i}", "text": "An English page about the settings dialog. " * 5} for i in range(6)
+    ]
     write_jsonl(tmp_path / "en.jsonl.gz", english + docs(2))
     assert prepare.main(flags(tmp_path / "en.jsonl.gz", tmp_path / "out")) == 0
     err = capsys.readouterr().err

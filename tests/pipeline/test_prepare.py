@@ -17,16 +17,30 @@ NEAR: list[str] = []  # the default pipeline, near-dedup included
 
 
 def prepare(input_dir, out_dir, *extra):
-    return run(["--input", str(input_dir / "*"), "--output", str(out_dir),
-                "--runner", "FnApiRunner", "--num-shards", "3", "--val-fraction", "0.2", *NEAR,
-                *extra])
+    return run(
+        [
+            "--input",
+            str(input_dir / "*"),
+            "--output",
+            str(out_dir),
+            "--runner",
+            "FnApiRunner",
+            "--num-shards",
+            "3",
+            "--val-fraction",
+            "0.2",
+            *NEAR,
+            *extra,
+        ]
+    )
 
 
 def shard_digests(out_dir) -> dict:
-    return {str(p.relative_to(out_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for sub in ("train", "val", "ngrams", "duplicates", "rejected")
-            for p in sorted((out_dir / sub).glob("*.parquet"))} | {
-        "vocab.json": hashlib.sha256((out_dir / "vocab.json").read_bytes()).hexdigest()}
+    return {
+        str(p.relative_to(out_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for sub in ("train", "val", "ngrams", "duplicates", "rejected")
+        for p in sorted((out_dir / sub).glob("*.parquet"))
+    } | {"vocab.json": hashlib.sha256((out_dir / "vocab.json").read_bytes()).hexdigest()}
 
 
 @pytest.fixture(scope="module")
@@ -39,20 +53,29 @@ def prepared(ja_slice_dir, tmp_path_factory):
 def test_counts_identity_and_kept_equals_shard_rows(prepared, ja_slice_dir):
     out, manifest = prepared
     stats = json.loads((out / "stats.json").read_text())
-    lines = sum(len((gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes())
-                    .splitlines()) for p in ja_slice_dir.iterdir())
+    lines = sum(
+        len((gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()).splitlines())
+        for p in ja_slice_dir.iterdir()
+    )
     assert stats["read"] == lines  # 154 with the shared corpora beside the checkout
-    assert stats["read"] == (stats["kept"] + stats["filtered"] + stats["duplicates"]
-                             + stats["rejected"])
-    rows = sum(pq.read_metadata(out / s["path"]).num_rows
-               for split in manifest["splits"].values() for s in split["shards"])
+    assert stats["read"] == (
+        stats["kept"] + stats["filtered"] + stats["duplicates"] + stats["rejected"]
+    )
+    rows = sum(
+        pq.read_metadata(out / s["path"]).num_rows
+        for split in manifest["splits"].values()
+        for s in split["shards"]
+    )
     assert stats["kept"] == rows == sum(s["rows"] for s in manifest["splits"].values())
     # Python-docs pages repeat across branches, identically or with small edits.
     assert stats["duplicates_by_kind"]["exact"] > 0 and stats["duplicates_by_kind"]["near"] > 0
     duplicates = pq.read_table(out / "duplicates").to_pylist()
     assert len(duplicates) == stats["duplicates"]
-    kept_ids = {i for split in ("train", "val") for i in
-                pq.read_table(out / split, columns=["id"]).column("id").to_pylist()}
+    kept_ids = {
+        i
+        for split in ("train", "val")
+        for i in pq.read_table(out / split, columns=["id"]).column("id").to_pylist()
+    }
     assert all(d["duplicate_of"] in kept_ids and d["id"] not in kept_ids for d in duplicates)
 
 
@@ -66,7 +89,11 @@ def test_shards_and_manifest_follow_the_contract(prepared):
     assert manifest["normalization"]["form"] == "NFKC"
     assert len(manifest["input"]["fingerprint"]) == 64
     assert [f["path"] for f in manifest["input"]["files"]] == [
-        "gimp.jsonl.gz", "libreoffice.jsonl", "manpages.jsonl.gz", "python_docs.jsonl.gz"]
+        "gimp.jsonl.gz",
+        "libreoffice.jsonl",
+        "manpages.jsonl.gz",
+        "python_docs.jsonl.gz",
+    ]
     assert all((out / p).exists() for p in manifest["report"])
     for split in ("train", "val"):  # each shard's sha256, for readers to check it is the one
         for shard in manifest["splits"][split]["shards"]:
@@ -83,45 +110,63 @@ def test_ngram_counts_equal_counter_over_train_shards(prepared):
     got = Counter({tuple(r["ngram"]): r["count"] for r in table})
     assert got == expected
     vocab = json.loads((out / "vocab.json").read_text())
-    unigrams = {g[0]: c for g, c in expected.items()
-                if len(g) == 1 and g[0] not in ("<bos>", "<eos>")}
+    unigrams = {
+        g[0]: c for g, c in expected.items() if len(g) == 1 and g[0] not in ("<bos>", "<eos>")
+    }
     assert dict(zip(vocab["tokens"][3:], vocab["counts"][3:])) == unigrams
 
 
 def test_two_runs_and_reordered_inputs_give_identical_shards(prepared, ja_slice_dir, tmp_path):
     out, _ = prepared
     again = tmp_path / "again"
-    run(["--input", str(ja_slice_dir / "python_docs.jsonl.gz"),
-         "--input", str(ja_slice_dir / "[glm]*"), "--output", str(again),
-         "--runner", "FnApiRunner", "--num-shards", "3", "--val-fraction", "0.2", *NEAR])
+    run(
+        [
+            "--input",
+            str(ja_slice_dir / "python_docs.jsonl.gz"),
+            "--input",
+            str(ja_slice_dir / "[glm]*"),
+            "--output",
+            str(again),
+            "--runner",
+            "FnApiRunner",
+            "--num-shards",
+            "3",
+            "--val-fraction",
+            "0.2",
+            *NEAR,
+        ]
+    )
     assert shard_digests(again) == shard_digests(out)
 
 
 def test_multi_process_runner_gives_identical_shards(prepared, ja_slice_dir, tmp_path):
     out, _ = prepared
     multi = tmp_path / "multi"
-    prepare(ja_slice_dir, multi, "--direct_num_workers=2",
-            "--direct_running_mode=multi_processing")
+    prepare(ja_slice_dir, multi, "--direct_num_workers=2", "--direct_running_mode=multi_processing")
     assert shard_digests(multi) == shard_digests(out)
 
 
 def test_rerun_refuses_without_overwrite(prepared, ja_slice_dir, capsys):
     out, _ = prepared
-    code = main(["--input", str(ja_slice_dir / "*"), "--output", str(out),
-                 "--runner", "FnApiRunner"])
+    code = main(
+        ["--input", str(ja_slice_dir / "*"), "--output", str(out), "--runner", "FnApiRunner"]
+    )
     assert code == 2
     assert "--overwrite" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--val-fraction", "1.0"], "--val-fraction"),
-    (["--num-shards", "0"], "--num-shards"),
-    (["--direct_running_mode", "multi_threading"], "multi_threading"),
-    (["--scripts", "klingon"], "unknown script"),
-    (["--runner", "NoSuchRunner"], "--runner NoSuchRunner"),
-    (["--near-threshold", "1.5"], "--near-threshold"),
-    (["--threshold", "0"], "--near-threshold"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--val-fraction", "1.0"], "--val-fraction"),
+        (["--num-shards", "0"], "--num-shards"),
+        (["--direct_running_mode", "multi_threading"], "multi_threading"),
+        (["--scripts", "klingon"], "unknown script"),
+        (["--runner", "NoSuchRunner"], "--runner NoSuchRunner"),
+        (["--near-threshold", "1.5"], "--near-threshold"),
+        (["--threshold", "0"], "--near-threshold"),
+    ],
+)
 def test_bad_flags_fail_before_any_work(flags, message, ja_slice_dir, tmp_path, capsys):
     code = main(["--input", str(ja_slice_dir / "*"), "--output", str(tmp_path / "o"), *flags])
     assert code == 2
@@ -135,7 +180,8 @@ def test_glob_matching_nothing_is_a_clear_error(tmp_path, capsys):
 
 
 def test_no_runner_flag_runs_on_the_fn_api_runner_without_trying_prism(
-        ja_slice_dir, tmp_path, caplog):
+    ja_slice_dir, tmp_path, caplog
+):
     flags = ["--input", str(ja_slice_dir / "*"), "--output", str(tmp_path / "o")]
     assert parse_options(flags)[0].view_as(StandardOptions).runner == "FnApiRunner"
     with caplog.at_level(logging.INFO):
@@ -150,8 +196,9 @@ def test_local_mode_by_input_size_unless_chosen(ja_slice_dir, tmp_path):
     from beam_jobs.runtime.runner import LOCAL_PARALLEL_BYTES, choose_local_mode
 
     def mode(argv, size, cpus=2):
-        opts, _ = parse_options(["--input", str(ja_slice_dir / "*"), "--output", str(tmp_path),
-                                 *argv])
+        opts, _ = parse_options(
+            ["--input", str(ja_slice_dir / "*"), "--output", str(tmp_path), *argv]
+        )
         choose_local_mode(opts, argv, size, cpus)
         direct = opts.view_as(DirectOptions)
         return direct.direct_running_mode, direct.direct_num_workers
@@ -171,8 +218,9 @@ def test_local_workers_get_allocator_settings_unless_set(ja_slice_dir, tmp_path,
     from beam_jobs.runtime.worker_env import WORKER_ALLOCATOR_ENV, local_worker_env
 
     def opts(*argv):
-        return parse_options(["--input", str(ja_slice_dir / "*"), "--output", str(tmp_path),
-                              *argv])[0]
+        return parse_options(
+            ["--input", str(ja_slice_dir / "*"), "--output", str(tmp_path), *argv]
+        )[0]
 
     workers = opts("--direct_num_workers=2", "--direct_running_mode=multi_processing")
     for name in WORKER_ALLOCATOR_ENV:

@@ -35,9 +35,21 @@ def portable_services(tmp_path):
     logs = [tmp_path / "job_service.log", tmp_path / "worker_pool.log"]
     procs = []
     try:
-        procs.append(start([sys.executable, "-m",
-                            "apache_beam.runners.portability.local_job_service_main",
-                            "--port", "0", "--port_file", str(port_file)], logs[0], env))
+        procs.append(
+            start(
+                [
+                    sys.executable,
+                    "-m",
+                    "apache_beam.runners.portability.local_job_service_main",
+                    "--port",
+                    "0",
+                    "--port_file",
+                    str(port_file),
+                ],
+                logs[0],
+                env,
+            )
+        )
 
         def job_endpoint():
             text = port_file.read_text().strip() if port_file.exists() else ""
@@ -53,20 +65,48 @@ def portable_services(tmp_path):
 
 
 def test_portable_runner_with_external_workers_matches_in_process_runner(
-        portable_services, ja_slice_dir, tmp_path):
+    portable_services, ja_slice_dir, tmp_path
+):
     # The default pipeline, whatever it holds (near dedup included once it is on by default).
     in_process, portable = tmp_path / "in_process", tmp_path / "portable"
-    run(["--input", str(ja_slice_dir / "*"), "--output", str(in_process),
-         "--runner", "FnApiRunner", *OPTIONS])
+    run(
+        [
+            "--input",
+            str(ja_slice_dir / "*"),
+            "--output",
+            str(in_process),
+            "--runner",
+            "FnApiRunner",
+            *OPTIONS,
+        ]
+    )
 
-    cmd = [sys.executable, "-m", "beam_jobs.prepare",
-           "--input", str(ja_slice_dir / "*"), "--output", str(portable),
-           "--runner", "PortableRunner",
-           "--job_endpoint", portable_services["job_endpoint"],
-           "--environment_type", "EXTERNAL",
-           "--environment_config", portable_services["worker_pool"], *OPTIONS]
-    done = subprocess.run(cmd, cwd=ROOT, env=portable_services["env"], capture_output=True,
-                          text=True, timeout=PIPELINE_TIMEOUT)
+    cmd = [
+        sys.executable,
+        "-m",
+        "beam_jobs.prepare",
+        "--input",
+        str(ja_slice_dir / "*"),
+        "--output",
+        str(portable),
+        "--runner",
+        "PortableRunner",
+        "--job_endpoint",
+        portable_services["job_endpoint"],
+        "--environment_type",
+        "EXTERNAL",
+        "--environment_config",
+        portable_services["worker_pool"],
+        *OPTIONS,
+    ]
+    done = subprocess.run(
+        cmd,
+        cwd=ROOT,
+        env=portable_services["env"],
+        capture_output=True,
+        text=True,
+        timeout=PIPELINE_TIMEOUT,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     # The work ran in SDK workers that the external pool started, not in the job service.
     assert "Starting worker with command" in portable_services["pool_log"].read_text()
@@ -74,8 +114,9 @@ def test_portable_runner_with_external_workers_matches_in_process_runner(
     expected = output_digests(in_process)
     assert len(expected) == 3 + 3 + 4 + 3 + 1 + 1  # train, val, ngrams, duplicates, rejected
     assert output_digests(portable) == expected
-    assert (json.loads((portable / "stats.json").read_text())
-            == json.loads((in_process / "stats.json").read_text()))
+    assert json.loads((portable / "stats.json").read_text()) == json.loads(
+        (in_process / "stats.json").read_text()
+    )
     manifest = json.loads((portable / "manifest.json").read_text())
     assert manifest["complete"] is True
     reference = json.loads((in_process / "manifest.json").read_text())

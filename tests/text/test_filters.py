@@ -41,8 +41,10 @@ def test_length_filters():
 
 def test_letters_and_scripts():
     assert filter_reason("1234 5678 %%%% ---- " * 5, FilterConfig()) == "too_few_letters"
-    english = ("This page has not been translated yet. It is English only, and a Japanese "
-               "corpus should not keep it unless the user asks for Latin script.")
+    english = (
+        "This page has not been translated yet. It is English only, and a Japanese "
+        "corpus should not keep it unless the user asks for Latin script."
+    )
     assert filter_reason(english, FilterConfig()) == "wrong_script"
     assert filter_reason(english, FilterConfig(scripts=resolve_scripts("latin"))) is None
     assert filter_reason(english, FilterConfig(min_script_ratio=0)) is None
@@ -61,7 +63,7 @@ def test_repetition_filters():
 def test_duplicate_ngram_fraction_matches_a_plain_count():
     rng = np.random.default_rng(0)
     text = "".join(rng.choice(list("あいうえお"), size=300))
-    grams = [text[i:i + 4] for i in range(len(text) - 3)]
+    grams = [text[i : i + 4] for i in range(len(text) - 3)]
     expected = sum(grams.count(g) > 1 for g in grams) / len(grams)
     assert duplicate_ngram_fraction(code_points(text), 4) == pytest.approx(expected)
 
@@ -77,7 +79,7 @@ def test_resolve_scripts():
 def test_duplicate_ngram_fraction_matches_a_plain_count_on_any_text(text, n):
     from collections import Counter
 
-    grams = [text[i:i + n] for i in range(len(text) - n + 1)]
+    grams = [text[i : i + n] for i in range(len(text) - n + 1)]
     counts = Counter(grams)
     expected = sum(counts[g] > 1 for g in grams) / len(grams) if len(text) >= n + 1 else 0.0
     assert duplicate_ngram_fraction(code_points(text), n) == pytest.approx(expected)

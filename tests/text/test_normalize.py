@@ -44,8 +44,10 @@ def test_line_breaks_and_control_characters():
 
 def test_whitespace_modes():
     text = "  行1\u3000 の\t内容  \n\n\n\n  行2  "
-    assert fold_whitespace(normalize_text(text, NormalizeConfig(whitespace="none")),
-                           "lines") == "行1 の 内容\n\n行2"
+    assert (
+        fold_whitespace(normalize_text(text, NormalizeConfig(whitespace="none")), "lines")
+        == "行1 の 内容\n\n行2"
+    )
     assert normalize_text(text) == "行1 の 内容\n\n行2"
     assert normalize_text(text, NormalizeConfig(whitespace="all")) == "行1 の 内容 行2"
 

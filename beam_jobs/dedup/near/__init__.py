@@ -39,10 +39,15 @@ class NearDedup(beam.PTransform):
         found = records | "Candidates" >> Candidates(self.config)
         keys = KeysFromSpill(self.output_dir, records)
         verified = found["candidates"] | "Verify" >> Verify(
-            self.config, found["sigs"], found["giant"], keys)
+            self.config, found["sigs"], found["giant"], keys
+        )
         edges = verified | "Pairs" >> beam.Map(lambda e: (e[0], e[1]))
         labels = edges | "ConnectedComponents" >> ConnectedComponents(self.config.cc_rounds)
         duplicates = labels | "Keep" >> KeepPerComponent(
-            found["sigs"], verified, self.config.keep_rule, self.config.max_component_edges,
-            need_sigs=self.config.verify == "none")
+            found["sigs"],
+            verified,
+            self.config.keep_rule,
+            self.config.max_component_edges,
+            need_sigs=self.config.verify == "none",
+        )
         return {"duplicates": duplicates, "edges": edges}

@@ -129,17 +129,23 @@ class Candidates(beam.PTransform):
         bands, rows, limit = self.config.bands, self.config.rows, self.config.max_bucket_size
         sigs = records | "Signatures" >> beam.ParDo(_Signatures(self.config.keep))
         band_keys = sigs | "BandKeys" >> beam.FlatMap(
-            lambda kv: ((bk, (kv[1][0], kv[0])) for bk in lsh.band_keys(kv[1][1], bands, rows)))
-        giant = (band_keys
-                 | "BucketStats" >> beam.CombinePerKey(_BucketStats())
-                 | "GiantBuckets" >> beam.ParDo(_GiantCenters(limit)))
+            lambda kv: ((bk, (kv[1][0], kv[0])) for bk in lsh.band_keys(kv[1][1], bands, rows))
+        )
+        giant = (
+            band_keys
+            | "BucketStats" >> beam.CombinePerKey(_BucketStats())
+            | "GiantBuckets" >> beam.ParDo(_GiantCenters(limit))
+        )
         routed = band_keys | "RouteGiant" >> beam.ParDo(
             _RouteBandKey(), giant=beam.pvalue.AsDict(giant)
         ).with_outputs("giant_edges", main="normal")
         giant_edges = routed.giant_edges | "CountGiantEdges" >> beam.Map(
-            counting("giant_bucket_edges"))
-        star_edges = (routed.normal
-                      | "Buckets" >> beam.GroupByKey()
-                      | "StarEdges" >> beam.FlatMapTuple(lambda _, members: _ranked_star(members)))
+            counting("giant_bucket_edges")
+        )
+        star_edges = (
+            routed.normal
+            | "Buckets" >> beam.GroupByKey()
+            | "StarEdges" >> beam.FlatMapTuple(lambda _, members: _ranked_star(members))
+        )
         candidates = (star_edges, giant_edges) | "Candidates" >> beam.Flatten()
         return {"sigs": sigs, "candidates": candidates, "giant": giant}

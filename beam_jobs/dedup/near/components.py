@@ -141,4 +141,3 @@ class ConnectedComponents(beam.PTransform):
             | "LabelInputs" >> beam.FlatMap(lambda e: [(e[0], e[1]), (e[1], e[1])])
             | "Label" >> beam.CombinePerKey(min)
         )
-

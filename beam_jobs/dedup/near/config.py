@@ -78,15 +78,17 @@ class NearDedupConfig:
         """The config of parsed options (dests of `add_near_dedup_args`); None when off."""
         if not getattr(opts, "near_dedup", True):
             return None
-        return cls(**{f.name: getattr(opts, "near_" + f.name)
-                      for f in dataclasses.fields(cls)}).resolved()
+        return cls(
+            **{f.name: getattr(opts, "near_" + f.name) for f in dataclasses.fields(cls)}
+        ).resolved()
 
     def resolved(self) -> NearDedupConfig:
         """The same config with bands x rows chosen when they were not given."""
         if self.bands is not None:
             return self
-        bands, rows = lsh.optimal_params(self.threshold, self.num_perm,
-                                         1.0 - self.lsh_fn_weight, self.lsh_fn_weight)
+        bands, rows = lsh.optimal_params(
+            self.threshold, self.num_perm, 1.0 - self.lsh_fn_weight, self.lsh_fn_weight
+        )
         return dataclasses.replace(self, bands=bands, rows=rows)
 
     def hasher(self) -> MinHasher:
@@ -100,13 +102,21 @@ class NearDedupConfig:
 
     def settings(self) -> dict:
         """What the manifest records (and the stage key hashes)."""
-        return {"enabled": True, **self.hasher().settings(), "bands": self.bands,
-                "rows": self.rows, "threshold": self.threshold,
-                "lsh_fn_weight": self.lsh_fn_weight, "verify": self.verify,
-                "triage_sigmas": self.triage_sigmas, "keep": self.keep,
-                "keep_rule": self.keep_rule, "cc_rounds": self.cc_rounds,
-                "max_bucket_size": self.max_bucket_size,
-                "max_component_edges": self.max_component_edges}
+        return {
+            "enabled": True,
+            **self.hasher().settings(),
+            "bands": self.bands,
+            "rows": self.rows,
+            "threshold": self.threshold,
+            "lsh_fn_weight": self.lsh_fn_weight,
+            "verify": self.verify,
+            "triage_sigmas": self.triage_sigmas,
+            "keep": self.keep,
+            "keep_rule": self.keep_rule,
+            "cc_rounds": self.cc_rounds,
+            "max_bucket_size": self.max_bucket_size,
+            "max_component_edges": self.max_component_edges,
+        }
 
 
 def _validate(c: NearDedupConfig) -> None:
@@ -121,16 +131,18 @@ def _validate(c: NearDedupConfig) -> None:
         raise ValueError("--near-bands and --near-rows must be given together")
     if c.bands is not None:
         if c.bands < 1 or c.rows < 1:
-            raise ValueError(f"--near-bands and --near-rows must be >= 1, got "
-                             f"{c.bands} x {c.rows}")
+            raise ValueError(f"--near-bands and --near-rows must be >= 1, got {c.bands} x {c.rows}")
         if c.bands * c.rows > c.num_perm:
-            raise ValueError(f"--near-bands x --near-rows ({c.bands} x {c.rows}) exceeds "
-                             f"--near-num-perm {c.num_perm}")
+            raise ValueError(
+                f"--near-bands x --near-rows ({c.bands} x {c.rows}) exceeds "
+                f"--near-num-perm {c.num_perm}"
+            )
     if not 0.0 < c.lsh_fn_weight < 1.0:
         raise ValueError(f"--near-lsh-fn-weight must be in (0, 1), got {c.lsh_fn_weight}")
     if c.minhash_scheme not in SCHEMES:
-        raise ValueError(f"--near-minhash-scheme must be one of {SCHEMES}, "
-                         f"got {c.minhash_scheme!r}")
+        raise ValueError(
+            f"--near-minhash-scheme must be one of {SCHEMES}, got {c.minhash_scheme!r}"
+        )
     if not 0 <= c.minhash_seed < 2**32:
         raise ValueError(f"--near-minhash-seed must be in [0, 2**32), got {c.minhash_seed}")
     if c.verify not in VERIFY_MODES:
@@ -142,8 +154,7 @@ def _validate(c: NearDedupConfig) -> None:
     if c.keep_rule not in KEEP_RULES:
         raise ValueError(f"--near-keep-rule must be one of {KEEP_RULES}, got {c.keep_rule!r}")
     if c.max_component_edges < 1:
-        raise ValueError(f"--near-max-component-edges must be >= 1, got "
-                         f"{c.max_component_edges}")
+        raise ValueError(f"--near-max-component-edges must be >= 1, got {c.max_component_edges}")
     if c.cc_rounds < 1:
         raise ValueError(f"--near-cc-rounds must be >= 1, got {c.cc_rounds}")
     if c.max_bucket_size < 2:
@@ -153,49 +164,129 @@ def _validate(c: NearDedupConfig) -> None:
 def add_near_dedup_args(parser: argparse.ArgumentParser) -> None:
     """Register the near-dedup flags (dests `near_dedup` and `near_<setting>`)."""
     g = parser.add_argument_group("near dedup (MinHash-LSH; docs/near_dedup.md)")
-    g.add_argument("--near-dedup", dest="near_dedup", action=BoolFlag, default=True,
-                   help="remove near duplicates with MinHash-LSH")
-    add_renamed(g, "--near-threshold", "--threshold", type=float, default=DEFAULT_THRESHOLD,
-                help="Jaccard similarity of character shingles that makes a near duplicate")
-    add_renamed(g, "--near-num-perm", "--num-perm", type=int, default=DEFAULT_NUM_PERM,
-                help="MinHash permutations (hash values per signature)")
-    add_renamed(g, "--near-shingle-size", "--shingle-size", type=int,
-                default=DEFAULT_SHINGLE_SIZE, help="characters per shingle of the dedup key")
-    add_renamed(g, "--near-bands", "--bands", type=int, default=None,
-                help="LSH bands (with --near-rows; default: datasketch's optimum for the "
-                     "threshold)")
+    g.add_argument(
+        "--near-dedup",
+        dest="near_dedup",
+        action=BoolFlag,
+        default=True,
+        help="remove near duplicates with MinHash-LSH",
+    )
+    add_renamed(
+        g,
+        "--near-threshold",
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help="Jaccard similarity of character shingles that makes a near duplicate",
+    )
+    add_renamed(
+        g,
+        "--near-num-perm",
+        "--num-perm",
+        type=int,
+        default=DEFAULT_NUM_PERM,
+        help="MinHash permutations (hash values per signature)",
+    )
+    add_renamed(
+        g,
+        "--near-shingle-size",
+        "--shingle-size",
+        type=int,
+        default=DEFAULT_SHINGLE_SIZE,
+        help="characters per shingle of the dedup key",
+    )
+    add_renamed(
+        g,
+        "--near-bands",
+        "--bands",
+        type=int,
+        default=None,
+        help="LSH bands (with --near-rows; default: datasketch's optimum for the threshold)",
+    )
     add_renamed(g, "--near-rows", "--rows", type=int, default=None, help="LSH rows per band")
-    add_renamed(g, "--near-lsh-fn-weight", "--lsh-fn-weight", type=float,
-                default=DEFAULT_FN_WEIGHT,
-                help="weight of false negatives (false positives: 1 minus it) in the bands x "
-                     "rows rule; verification removes false positives, so missing pairs cost "
-                     "more")
-    add_renamed(g, "--near-minhash-scheme", "--minhash-scheme", choices=SCHEMES,
-                default=DEFAULT_SCHEME,
-                help="datasketch permutation scheme (affine32: datasketch 2.x default)")
-    add_renamed(g, "--near-minhash-seed", "--minhash-seed", type=int, default=DEFAULT_SEED,
-                help="seed of the permutation parameters (datasketch's `seed`)")
-    add_renamed(g, "--near-verify", "--verify", choices=VERIFY_MODES, default="exact",
-                help="drop candidate pairs below the threshold by signature estimate, by exact "
-                     "shingle Jaccard, or not at all")
-    add_renamed(g, "--near-triage-sigmas", "--triage-sigmas", type=float,
-                default=DEFAULT_TRIAGE_SIGMAS,
-                help="with --near-verify exact, a pair whose signature estimate lies this many "
-                     "standard errors above or below the threshold is decided by the estimate, "
-                     "without reading the documents; 0 verifies every pair exactly")
-    add_renamed(g, "--near-keep", "--keep", choices=KEEP_POLICIES, default="smallest",
-                help="which document of a near-duplicate cluster survives")
-    g.add_argument("--near-keep-rule", dest="near_keep_rule", choices=KEEP_RULES,
-                   default="twin",
-                   help="twin: remove a document only where a kept one has a verified edge to "
-                        "it (its twin); components: keep one document per connected "
-                        "component, removing the most (docs/near_dedup.md)")
-    g.add_argument("--near-max-component-edges", dest="near_max_component_edges", type=int,
-                   default=DEFAULT_MAX_COMPONENT_EDGES,
-                   help="a component with more verified edges than this is kept by the "
-                        "components rule, so one worker never holds more")
-    add_renamed(g, "--near-cc-rounds", "--cc-rounds", type=int, default=DEFAULT_CC_ROUNDS,
-                help="large-star/small-star rounds before the residual finish")
-    add_renamed(g, "--near-max-bucket-size", "--max-bucket-size", type=int,
-                default=DEFAULT_MAX_BUCKET,
-                help="LSH buckets larger than this are linked without grouping their members")
+    add_renamed(
+        g,
+        "--near-lsh-fn-weight",
+        "--lsh-fn-weight",
+        type=float,
+        default=DEFAULT_FN_WEIGHT,
+        help="weight of false negatives (false positives: 1 minus it) in the bands x "
+        "rows rule; verification removes false positives, so missing pairs cost "
+        "more",
+    )
+    add_renamed(
+        g,
+        "--near-minhash-scheme",
+        "--minhash-scheme",
+        choices=SCHEMES,
+        default=DEFAULT_SCHEME,
+        help="datasketch permutation scheme (affine32: datasketch 2.x default)",
+    )
+    add_renamed(
+        g,
+        "--near-minhash-seed",
+        "--minhash-seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help="seed of the permutation parameters (datasketch's `seed`)",
+    )
+    add_renamed(
+        g,
+        "--near-verify",
+        "--verify",
+        choices=VERIFY_MODES,
+        default="exact",
+        help="drop candidate pairs below the threshold by signature estimate, by exact "
+        "shingle Jaccard, or not at all",
+    )
+    add_renamed(
+        g,
+        "--near-triage-sigmas",
+        "--triage-sigmas",
+        type=float,
+        default=DEFAULT_TRIAGE_SIGMAS,
+        help="with --near-verify exact, a pair whose signature estimate lies this many "
+        "standard errors above or below the threshold is decided by the estimate, "
+        "without reading the documents; 0 verifies every pair exactly",
+    )
+    add_renamed(
+        g,
+        "--near-keep",
+        "--keep",
+        choices=KEEP_POLICIES,
+        default="smallest",
+        help="which document of a near-duplicate cluster survives",
+    )
+    g.add_argument(
+        "--near-keep-rule",
+        dest="near_keep_rule",
+        choices=KEEP_RULES,
+        default="twin",
+        help="twin: remove a document only where a kept one has a verified edge to "
+        "it (its twin); components: keep one document per connected "
+        "component, removing the most (docs/near_dedup.md)",
+    )
+    g.add_argument(
+        "--near-max-component-edges",
+        dest="near_max_component_edges",
+        type=int,
+        default=DEFAULT_MAX_COMPONENT_EDGES,
+        help="a component with more verified edges than this is kept by the "
+        "components rule, so one worker never holds more",
+    )
+    add_renamed(
+        g,
+        "--near-cc-rounds",
+        "--cc-rounds",
+        type=int,
+        default=DEFAULT_CC_ROUNDS,
+        help="large-star/small-star rounds before the residual finish",
+    )
+    add_renamed(
+        g,
+        "--near-max-bucket-size",
+        "--max-bucket-size",
+        type=int,
+        default=DEFAULT_MAX_BUCKET,
+        help="LSH buckets larger than this are linked without grouping their members",
+    )

@@ -49,8 +49,10 @@ def _best_rank_rows(members) -> list[Duplicate]:
     """The `components` rule for one grouped component (over the twin rule's edge limit)."""
     members = sorted(members, key=lambda m: m[0])
     _, kept_id, kept_sig, _ = members[0]
-    return [Duplicate(node, kept_id, "near", _estimate(sig, kept_sig), file)
-            for _, node, sig, file in members[1:]]
+    return [
+        Duplicate(node, kept_id, "near", _estimate(sig, kept_sig), file)
+        for _, node, sig, file in members[1:]
+    ]
 
 
 def _estimate(a, b) -> float | None:
@@ -125,8 +127,9 @@ class KeepPerComponent(beam.PTransform):
     `need_sigs`: the edges carry no similarity (nothing verified), so the twin rule estimates
     it from the signatures; otherwise they stay behind, and a component is small to group."""
 
-    def __init__(self, sigs, edges, rule: str = "twin", max_edges: int = 2_000_000,
-                 need_sigs: bool = False):
+    def __init__(
+        self, sigs, edges, rule: str = "twin", max_edges: int = 2_000_000, need_sigs: bool = False
+    ):
         super().__init__()
         self.sigs, self.edges, self.rule = sigs, edges, rule
         self.max_edges, self.need_sigs = max_edges, need_sigs
@@ -135,20 +138,27 @@ class KeepPerComponent(beam.PTransform):
         sigs = self.sigs
         if self.rule == "twin" and not self.need_sigs:
             sigs = sigs | "DropSigs" >> beam.MapTuple(lambda i, v: (i, (v[0], None, v[2])))
-        members = ({"label": labels, "sig": sigs}
-                   | "JoinLabels" >> beam.CoGroupByKey()
-                   | "AttachLabel" >> beam.FlatMap(_attach_label))
+        members = (
+            {"label": labels, "sig": sigs}
+            | "JoinLabels" >> beam.CoGroupByKey()
+            | "AttachLabel" >> beam.FlatMap(_attach_label)
+        )
         if self.rule == "components":
             # Ranks are unique (they end with the id), so the minimum tuple is the best rank
             # and never compares signatures.
             kept = members | "KeepPolicy" >> beam.CombinePerKey(min)
-            return ({"kept": kept, "member": members}
-                    | "JoinKept" >> beam.CoGroupByKey()
-                    | "DuplicateRows" >> beam.FlatMap(_components_rows))
+            return (
+                {"kept": kept, "member": members}
+                | "JoinKept" >> beam.CoGroupByKey()
+                | "DuplicateRows" >> beam.FlatMap(_components_rows)
+            )
         edges = (
             {"label": labels, "edge": self.edges | "ByFirst" >> beam.Map(lambda e: (e[0], e))}
             | "JoinEdgeLabels" >> beam.CoGroupByKey()
-            | "LabelEdges" >> beam.FlatMap(_label_edges))
-        return ({"member": members, "edge": edges}
-                | "ByComponent" >> beam.CoGroupByKey()
-                | "KeepTwins" >> beam.ParDo(_KeepTwins(self.max_edges)))
+            | "LabelEdges" >> beam.FlatMap(_label_edges)
+        )
+        return (
+            {"member": members, "edge": edges}
+            | "ByComponent" >> beam.CoGroupByKey()
+            | "KeepTwins" >> beam.ParDo(_KeepTwins(self.max_edges))
+        )

@@ -38,9 +38,11 @@ class JoinLookup(beam.PTransform):
         self.values = values
 
     def expand(self, requests):
-        return ({"need": requests, "value": self.values}
-                | "JoinRequests" >> beam.CoGroupByKey()
-                | "NeededValues" >> beam.FlatMap(_needed_value))
+        return (
+            {"need": requests, "value": self.values}
+            | "JoinRequests" >> beam.CoGroupByKey()
+            | "NeededValues" >> beam.FlatMap(_needed_value)
+        )
 
 
 def _similarity(mode, fa, fb):
@@ -54,8 +56,14 @@ class _Verifier(beam.DoFn):
     with its counters. With a `margin` (triage) a similarity within `margin` of the threshold
     decides nothing: the edge is `UNSURE`, for the exact pass."""
 
-    def __init__(self, mode: str, threshold: float, hasher: MinHasher,
-                 margin: float | None = None, first: bool = True):
+    def __init__(
+        self,
+        mode: str,
+        threshold: float,
+        hasher: MinHasher,
+        margin: float | None = None,
+        first: bool = True,
+    ):
         self.mode, self.threshold, self.hasher = mode, threshold, hasher
         self.margin, self.first = margin, first
         self.candidates = counter("candidate_edges")
@@ -109,7 +117,6 @@ class _RouteToCenter(beam.DoFn):
                 yield dest, ("m", doc_id, value)
 
 
-
 class _GiantFeature(_Verifier):
     def process(self, item):
         center, (_, value) = item
@@ -153,8 +160,16 @@ class _VerifyEdges(beam.PTransform):
     giant bucket's center are verified where they are, against that center's feature from a
     side input."""
 
-    def __init__(self, lookup, giant_centers, mode: str, threshold: float, hasher: MinHasher,
-                 margin: float | None = None, first: bool = True):
+    def __init__(
+        self,
+        lookup,
+        giant_centers,
+        mode: str,
+        threshold: float,
+        hasher: MinHasher,
+        margin: float | None = None,
+        first: bool = True,
+    ):
         super().__init__()
         self.lookup, self.giant_centers = lookup, giant_centers
         self.verifier = (mode, threshold, hasher, margin, first)
@@ -165,21 +180,24 @@ class _VerifyEdges(beam.PTransform):
             candidates
             | "Requests" >> beam.FlatMap(lambda e: ((e[0], e[1]), (e[1], e[1])))
             | "CandidateValues" >> self.lookup
-            | "RouteToCenter" >> beam.ParDo(_RouteToCenter(), giant=giant_centers)
-            .with_outputs("giant", main="to_center")
+            | "RouteToCenter"
+            >> beam.ParDo(_RouteToCenter(), giant=giant_centers).with_outputs(
+                "giant", main="to_center"
+            )
         )
         giant_feats = (
             routed.to_center
-            | "GiantCenterValues" >> beam.Filter(
-                lambda kv, centers: kv[1][0] == "c" and kv[0] in centers,
-                centers=giant_centers)
+            | "GiantCenterValues"
+            >> beam.Filter(
+                lambda kv, centers: kv[1][0] == "c" and kv[0] in centers, centers=giant_centers
+            )
             | "GiantCenterFeatures" >> beam.ParDo(_GiantFeature(*self.verifier))
         )
         at_center = (
             routed.to_center
             | "ByCenter" >> beam.GroupByKey()
-            | "VerifyAtCenter" >> beam.ParDo(_VerifyAtCenter(*self.verifier))
-            .with_outputs(UNSURE, main="edges")
+            | "VerifyAtCenter"
+            >> beam.ParDo(_VerifyAtCenter(*self.verifier)).with_outputs(UNSURE, main="edges")
         )
         at_giant = routed.giant | "VerifyGiantEdges" >> beam.ParDo(
             _VerifyGiantEdge(*self.verifier), centers=beam.pvalue.AsDict(giant_feats)
@@ -188,7 +206,6 @@ class _VerifyEdges(beam.PTransform):
             "edges": (at_center.edges, at_giant.edges) | "Passed" >> beam.Flatten(),
             "unsure": (at_center[UNSURE], at_giant[UNSURE]) | "Unsure" >> beam.Flatten(),
         }
-
 
 
 class Verify(beam.PTransform):
@@ -207,26 +224,35 @@ class Verify(beam.PTransform):
         # its requests for keys and signatures sent once (a tenth of them on corpora/ja).
         candidates = candidates | "DistinctCandidates" >> beam.Distinct()
         if config.verify == "none":
-            return (candidates
-                    | "CountCandidates" >> beam.Map(counting("candidate_edges"))
-                    | "Unverified" >> beam.MapTuple(lambda a, b: (a, b, None)))
+            return (
+                candidates
+                | "CountCandidates" >> beam.Map(counting("candidate_edges"))
+                | "Unverified" >> beam.MapTuple(lambda a, b: (a, b, None))
+            )
         giant_centers = beam.pvalue.AsDict(
             self.giant
             | "GiantCenterIds" >> beam.MapTuple(lambda _, center: center)
             | "GiantCenterDistinct" >> beam.Distinct()
-            | "GiantCenterFlag" >> beam.Map(lambda center: (center, True)))
+            | "GiantCenterFlag" >> beam.Map(lambda center: (center, True))
+        )
         verifier = (config.threshold, config.hasher())
         if config.verify == "exact" and config.triage_sigmas == 0:
-            return (candidates | "Verify" >> _VerifyEdges(
-                self.lookup, giant_centers, "exact", *verifier))["edges"]
+            return (
+                candidates
+                | "Verify" >> _VerifyEdges(self.lookup, giant_centers, "exact", *verifier)
+            )["edges"]
         sig_lookup = JoinLookup(self.sigs | "SigValues" >> beam.MapTuple(lambda i, v: (i, v[1])))
         if config.verify == "estimate":
-            return (candidates | "Verify" >> _VerifyEdges(
-                sig_lookup, giant_centers, "estimate", *verifier))["edges"]
+            return (
+                candidates
+                | "Verify" >> _VerifyEdges(sig_lookup, giant_centers, "estimate", *verifier)
+            )["edges"]
         # Signatures are small; keys are most of the bytes verification moves. Only the pairs
         # the estimate leaves in doubt have their keys read.
         triage = candidates | "Triage" >> _VerifyEdges(
-            sig_lookup, giant_centers, "estimate", *verifier, margin=config.margin())
+            sig_lookup, giant_centers, "estimate", *verifier, margin=config.margin()
+        )
         exact = triage["unsure"] | "Verify" >> _VerifyEdges(
-            self.lookup, giant_centers, "exact", *verifier, first=False)
+            self.lookup, giant_centers, "exact", *verifier, first=False
+        )
         return (triage["edges"], exact["edges"]) | "VerifiedEdges" >> beam.Flatten()
