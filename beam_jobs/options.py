@@ -29,6 +29,98 @@ from beam_jobs.web.options import add_web_args
 _F = FilterConfig()
 
 
+def _add_text_and_split_args(parser) -> None:
+    """Normalization, quality filters, tokens and the split: the groups of `PrepareOptions`."""
+    norm = parser.add_argument_group(
+        "normalization (training text; the dedup key always uses NFKC + seed rules)"
+    )
+    norm.add_argument("--unicode-form", default="NFKC", choices=("NFKC", "NFC", "none"))
+    norm.add_argument("--lowercase", action=BoolFlag, default=False)
+    norm.add_argument(
+        "--punct-to-space",
+        action=BoolFlag,
+        default=False,
+        help="replace the seed punctuation set 。､，,.!?！？ by spaces",
+    )
+    norm.add_argument("--whitespace", default="lines", choices=WHITESPACE_MODES)
+
+    filt = parser.add_argument_group("quality filters (0 disables; 1 for the max fractions)")
+    filt.add_argument("--min-chars", type=int, default=_F.min_chars)
+    filt.add_argument("--max-chars", type=int, default=_F.max_chars)
+    filt.add_argument(
+        "--scripts",
+        default="ja",
+        help="expected scripts: comma list of hiragana, katakana, han, latin, "
+        "hangul, cyrillic, other, or groups ja, any",
+    )
+    filt.add_argument(
+        "--min-script-ratio",
+        type=float,
+        default=_F.min_script_ratio,
+        help="minimum share of letters in the expected scripts",
+    )
+    filt.add_argument(
+        "--min-letter-ratio",
+        type=float,
+        default=_F.min_letter_ratio,
+        help="minimum share of letters among non-space characters",
+    )
+    filt.add_argument(
+        "--max-duplicate-line-fraction",
+        type=float,
+        default=_F.max_duplicate_line_fraction,
+        help="1 disables",
+    )
+    filt.add_argument(
+        "--max-duplicate-ngram-fraction",
+        type=float,
+        default=_F.max_duplicate_ngram_fraction,
+        help="1 disables",
+    )
+    filt.add_argument("--duplicate-ngram-size", type=int, default=_F.ngram_size)
+    filt.add_argument(
+        "--max-replacement-fraction",
+        type=float,
+        default=_F.max_replacement_fraction,
+        help="share of U+FFFD (mojibake, --decode-errors replace); 1 disables",
+    )
+
+    tok = parser.add_argument_group("tokens, vocabulary and n-grams")
+    tok.add_argument("--tokenizer", default="char", choices=sorted(TOKENIZERS))
+    tok.add_argument(
+        "--min-count", type=int, default=1, help="tokens seen fewer times in train become <unk>"
+    )
+    tok.add_argument(
+        "--max-vocab",
+        type=int,
+        default=0,
+        help="keep at most this many tokens, specials included (0: no cap)",
+    )
+    tok.add_argument("--ngram-order", type=int, default=3)
+    tok.add_argument("--ngram-shards", type=int, default=4)
+
+    out = parser.add_argument_group("split and shards")
+    out.add_argument("--val-fraction", type=float, default=0.05)
+    out.add_argument("--split-seed", default="0", help="salt of the id hash that assigns splits")
+    out.add_argument("--num-shards", type=int, default=4, help="shards per split")
+    out.add_argument("--row-group-size", type=int, default=1024, help="rows per Parquet row group")
+    out.add_argument("--report", action=BoolFlag, default=True, help="draw PNG plots")
+    out.add_argument("--overwrite", action="store_true", help="replace a complete run in --output")
+    out.add_argument(
+        "--allow-unknown-flags",
+        action="store_true",
+        help="pass flags that Beam's Python SDK does not know on to the runner "
+        "(Java-only options of a Flink or Spark job server); without it "
+        "they are refused",
+    )
+    out.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the materialized dedup stage of an earlier run in --output "
+        "when its options and input files are the same",
+    )
+
+
 class PrepareOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
@@ -85,100 +177,7 @@ class PrepareOptions(PipelineOptions):
             "U+FFFD in place of the bad bytes (replace)",
         )
 
-        norm = parser.add_argument_group(
-            "normalization (training text; the dedup key always uses NFKC + seed rules)"
-        )
-        norm.add_argument("--unicode-form", default="NFKC", choices=("NFKC", "NFC", "none"))
-        norm.add_argument("--lowercase", action=BoolFlag, default=False)
-        norm.add_argument(
-            "--punct-to-space",
-            action=BoolFlag,
-            default=False,
-            help="replace the seed punctuation set 。､，,.!?！？ by spaces",
-        )
-        norm.add_argument("--whitespace", default="lines", choices=WHITESPACE_MODES)
-
-        filt = parser.add_argument_group("quality filters (0 disables; 1 for the max fractions)")
-        filt.add_argument("--min-chars", type=int, default=_F.min_chars)
-        filt.add_argument("--max-chars", type=int, default=_F.max_chars)
-        filt.add_argument(
-            "--scripts",
-            default="ja",
-            help="expected scripts: comma list of hiragana, katakana, han, latin, "
-            "hangul, cyrillic, other, or groups ja, any",
-        )
-        filt.add_argument(
-            "--min-script-ratio",
-            type=float,
-            default=_F.min_script_ratio,
-            help="minimum share of letters in the expected scripts",
-        )
-        filt.add_argument(
-            "--min-letter-ratio",
-            type=float,
-            default=_F.min_letter_ratio,
-            help="minimum share of letters among non-space characters",
-        )
-        filt.add_argument(
-            "--max-duplicate-line-fraction",
-            type=float,
-            default=_F.max_duplicate_line_fraction,
-            help="1 disables",
-        )
-        filt.add_argument(
-            "--max-duplicate-ngram-fraction",
-            type=float,
-            default=_F.max_duplicate_ngram_fraction,
-            help="1 disables",
-        )
-        filt.add_argument("--duplicate-ngram-size", type=int, default=_F.ngram_size)
-        filt.add_argument(
-            "--max-replacement-fraction",
-            type=float,
-            default=_F.max_replacement_fraction,
-            help="share of U+FFFD (mojibake, --decode-errors replace); 1 disables",
-        )
-
-        tok = parser.add_argument_group("tokens, vocabulary and n-grams")
-        tok.add_argument("--tokenizer", default="char", choices=sorted(TOKENIZERS))
-        tok.add_argument(
-            "--min-count", type=int, default=1, help="tokens seen fewer times in train become <unk>"
-        )
-        tok.add_argument(
-            "--max-vocab",
-            type=int,
-            default=0,
-            help="keep at most this many tokens, specials included (0: no cap)",
-        )
-        tok.add_argument("--ngram-order", type=int, default=3)
-        tok.add_argument("--ngram-shards", type=int, default=4)
-
-        out = parser.add_argument_group("split and shards")
-        out.add_argument("--val-fraction", type=float, default=0.05)
-        out.add_argument(
-            "--split-seed", default="0", help="salt of the id hash that assigns splits"
-        )
-        out.add_argument("--num-shards", type=int, default=4, help="shards per split")
-        out.add_argument(
-            "--row-group-size", type=int, default=1024, help="rows per Parquet row group"
-        )
-        out.add_argument("--report", action=BoolFlag, default=True, help="draw PNG plots")
-        out.add_argument(
-            "--overwrite", action="store_true", help="replace a complete run in --output"
-        )
-        out.add_argument(
-            "--allow-unknown-flags",
-            action="store_true",
-            help="pass flags that Beam's Python SDK does not know on to the runner "
-            "(Java-only options of a Flink or Spark job server); without it "
-            "they are refused",
-        )
-        out.add_argument(
-            "--resume",
-            action="store_true",
-            help="reuse the materialized dedup stage of an earlier run in --output "
-            "when its options and input files are the same",
-        )
+        _add_text_and_split_args(parser)
 
         add_quality_args(parser)
         add_web_args(parser)

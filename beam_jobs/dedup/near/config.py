@@ -230,6 +230,11 @@ def add_near_dedup_args(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_SEED,
         help="seed of the permutation parameters (datasketch's `seed`)",
     )
+    _add_verify_and_keep_args(g)
+
+
+def _add_verify_and_keep_args(g) -> None:
+    """The flags of verification, keeping and connected components."""
     add_renamed(
         g,
         "--near-verify",
