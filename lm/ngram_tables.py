@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from beam_jobs.text.perplexity import lookup_rows
 from lm.data import Vocab
 from lm.errors import DataDirError
 
@@ -52,13 +53,7 @@ class CountTables:
 
     def lookup(self, n: int, keys: np.ndarray) -> np.ndarray:
         """Row of each key in the order-n table, -1 where absent (keys < 0 stay absent)."""
-        if n == 1:
-            return np.where((keys >= 0) & (keys < self.V), keys, -1)
-        table = self.keys[n]
-        if not len(table):
-            return np.full(len(keys), -1, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(table, keys), len(table) - 1)
-        return np.where((keys >= 0) & (table[pos] == keys), pos, -1)
+        return lookup_rows(self.keys, self.V, n, keys)
 
     def rows_of(self, ids: np.ndarray) -> np.ndarray:
         """Row in the order-n table of each n-gram of an (rows, n) id matrix, -1 if absent."""

@@ -26,6 +26,18 @@ from beam_jobs.text.codepoints import code_points
 FORMAT = "beam_jobs.ngram_scorer/1"
 
 
+def lookup_rows(keys: list, vocab_size: int, n: int, wanted: np.ndarray) -> np.ndarray:
+    """Row of each wanted key in the order-n table (`keys[n]`: sorted int64 keys; order 1 is
+    dense, rows = ids), -1 where absent (negative keys stay absent)."""
+    if n == 1:
+        return np.where((wanted >= 0) & (wanted < vocab_size), wanted, -1)
+    table = keys[n]
+    if not len(table):
+        return np.full(len(wanted), -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(table, wanted), len(table) - 1)
+    return np.where((wanted >= 0) & (table[pos] == wanted), pos, -1)
+
+
 class NgramScorer:
     def __init__(
         self,
@@ -50,13 +62,7 @@ class NgramScorer:
         return len(self.top) - 1
 
     def lookup(self, n: int, keys: np.ndarray) -> np.ndarray:
-        if n == 1:
-            return np.where((keys >= 0) & (keys < self.V), keys, -1)
-        table = self.keys[n]
-        if not len(table):
-            return np.full(len(keys), -1, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(table, keys), len(table) - 1)
-        return np.where((keys >= 0) & (table[pos] == keys), pos, -1)
+        return lookup_rows(self.keys, self.V, n, keys)
 
     def log_probs(self, ids: np.ndarray) -> np.ndarray:
         """log p of every position of a stream of whole documents (`<bos> … <eos>` each) whose
