@@ -11,8 +11,11 @@ installed from PyPI on first use, reused after; nothing is downloaded while timi
   its defaults otherwise (word 5-grams, 250 permutations, min_length 5), xxh3 hashing.
 - rensa (the project's test extra): `benchmarks/peers/rensa_baseline.py`, our key, character
   5-grams, 16 x 8 bands, greedy keep, no verification.
-The pipeline runs in-process, in-process without near dedup (their difference is the near-dedup
-increment) and on two worker processes. Runs are interleaved, `--repeat` times; medians.
+The pipeline runs in-process (all defaults), on two worker processes, and in-process "lean"
+(`LEAN`: without the containment split, the leakage report and n-grams above unigrams) with
+and without near dedup: the difference of those two, run after run, is the near-dedup
+increment, and its ratio to the rensa script's whole time in the same round is the speed goal
+(at most 1). Runs are interleaved, `--repeat` times; medians.
 
 Reported per tool: wall and CPU seconds of the whole process tree (`benchmarks/tree_usage.py`),
 peak tree RSS, removals, and agreement on exact character-5-gram Jaccard of our dedup key: the
@@ -55,6 +58,11 @@ VENVS = {  # name: (python, pip requirement, distribution, version)
 }
 LANGUAGE = {"ja": ("ja", "jpn"), "en": ("latin", "eng")}  # corpus: (--scripts, datatrove)
 OWN_OUTPUTS = {"datatrove": ("dt",), "text-dedup": ("td", "td_cache")}
+# The pipeline without the steps after dedup that are not needed to write the shards (the
+# containment split, the leakage report, n-grams above unigrams): those cost 60% of the run,
+# vary by seconds between runs, and get cheaper when near dedup removes documents, so the
+# near-dedup increment is measured between two lean runs that differ only in near dedup.
+LEAN = ["--no-containment-split", "--no-leakage-report", "--ngram-order", "1"]
 OFFLINE = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
@@ -100,9 +108,11 @@ def commands(corpus_dir: Path, files: list[str], work: Path, lang: str, workers:
     two = local + [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
     return {
         "pipeline in-process": prepare + local + ["--output", str(work / "pipe")],
-        "pipeline in-process, no near dedup": prepare
+        "pipeline in-process, lean": prepare + local + LEAN + ["--output", str(work / "lean")],
+        "pipeline in-process, lean, no near dedup": prepare
         + local
-        + ["--no-near-dedup", "--output", str(work / "pipe_nonear")],
+        + LEAN
+        + ["--no-near-dedup", "--output", str(work / "lean_nonear")],
         f"pipeline {workers} workers": prepare + two + ["--output", str(work / "pipe2")],
         "datatrove 0.10.1": [
             peer_python("datatrove"),
@@ -160,7 +170,7 @@ def removals(name: str, work: Path, all_ids: set[str]) -> tuple[set[str], set[st
     import pyarrow.parquet as pq
 
     if name.startswith("pipeline") and "no near" not in name:
-        out = work / ("pipe2" if "workers" in name else "pipe")
+        out = work / ("pipe2" if "workers" in name else "lean" if "lean" in name else "pipe")
         dup = pq.read_table(sorted(glob.glob(str(out / "duplicates/*.parquet"))), columns=["id"])
         kept = pq.read_table(
             sorted(glob.glob(str(out / "train/*.parquet")))
@@ -246,6 +256,28 @@ def report_agreement(results: dict, sims: dict, threshold: float) -> None:
             print(f"  {a} & {b}: {inter} ({inter / max(1, len(ra | rb)):.3f})")
 
 
+def report_increment(timings: dict[str, list[dict]]) -> None:
+    """The near-dedup increment, lean with minus lean without, round by round (the machine's
+    speed drifts between rounds, not within one), and its ratio to rensa's whole time."""
+    near, off = (
+        timings.get("pipeline in-process, lean"),
+        timings.get("pipeline in-process, lean, no near dedup"),
+    )
+    if not near or not off:
+        return
+    rounds = range(min(len(near), len(off)))
+    for key, label in (("seconds", "wall"), ("cpu_seconds", "CPU")):
+        inc = [near[i][key] - off[i][key] for i in rounds]
+        line = f"near-dedup increment, {label} s: median {statistics.median(inc):.2f} "
+        line += f"({', '.join(f'{x:.2f}' for x in inc)})"
+        rensa = timings.get("rensa baseline")
+        if rensa:
+            ratios = [inc[i] / rensa[i][key] for i in rounds if i < len(rensa)]
+            line += f"; / rensa's whole time: median {statistics.median(ratios):.2f} "
+            line += f"({', '.join(f'{x:.2f}' for x in ratios)})"
+        print(line)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", default="ja", help="ja, en, or a folder of *.jsonl.gz")
@@ -324,12 +356,7 @@ def main(argv=None) -> None:
         rng = f"{min(t['seconds'] for t in ts):.1f}-{max(t['seconds'] for t in ts):.1f}"
         peak = "-" if med[name]["peak_mib"] is None else f"{med[name]['peak_mib']:.0f}"
         print(f"{name:36} {wall:7.1f} {cpu:7.1f} {peak:>8} {rng:>12}")
-    if "pipeline in-process" in med and "pipeline in-process, no near dedup" in med:
-        inc = {
-            k: med["pipeline in-process"][k] - med["pipeline in-process, no near dedup"][k]
-            for k in ("wall", "cpu")
-        }
-        print(f"{'near-dedup increment (in-process)':36} {inc['wall']:7.1f} {inc['cpu']:7.1f}")
+    report_increment(timings)
     if a.timing_only:
         return
     sims = agreement(results, keys, a.threshold, a.floor)

@@ -2,7 +2,8 @@
 
 - `optimal_params`: bands x rows from a Jaccard threshold, datasketch's rule (minimize the equally
   weighted integrals of false-positive and false-negative probability).
-- `band_keys`: one bucket key per band of a signature.
+- `band_shards` / `bucket_stars`: the buckets of a batch of signatures, vectorized: which
+  shard holds each band's bucket, and each bucket as a star on its best-ranked member.
 - `large_star` / `small_star`: one node's step of the alternating connected-components algorithm
   of Kiveris et al., "Connected Components in MapReduce and Beyond" (SoCC 2014); the Beam
   rounds in `beam_jobs.dedup.near` call these per grouped node.
@@ -12,10 +13,11 @@
 from __future__ import annotations
 
 import functools
-import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import numpy as np
+
+from beam_jobs.dedup.shingles import FMIX64_C1, FMIX64_C2, FNV_OFFSET, FNV_PRIME
 
 
 def _integrals(threshold: float, num_perm: int) -> tuple[np.ndarray, np.ndarray, list]:
@@ -47,27 +49,51 @@ def optimal_params(
     return pairs[int(np.argmin(fp * fp_weight + fn * fn_weight))]
 
 
-def band_keys(sig: np.ndarray | bytes, bands: int, rows: int) -> list[bytes]:
-    """One 10-byte bucket key per band: the band number and a 64-bit hash of its rows. `sig`:
-    the uint32 signature or its little-endian bytes (the same keys)."""
-    data = sig if isinstance(sig, bytes) else np.ascontiguousarray(sig, dtype="<u4").tobytes()
-    width = 4 * rows
-    return [
-        band.to_bytes(2, "big")
-        + hashlib.blake2b(data[band * width : (band + 1) * width], digest_size=8).digest()
-        for band in range(bands)
-    ]
+def band_values(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(n, num_perm) uint32 signatures → (n, bands, rows): each band's values, a view."""
+    return sigs[:, : bands * rows].reshape(len(sigs), bands, rows)
 
 
-def star_edges(members: Iterable[str]) -> Iterator[tuple[str, str]]:
-    """A bucket as (member, center) edges from each distinct member to the smallest one, never
-    all pairs. Two passes over `members` (a re-iterable Beam group), so it is streamed."""
-    center = min(members)
-    seen = {center}
-    for m in members:
-        if m not in seen:
-            seen.add(m)
-            yield m, center
+def band_shards(values: np.ndarray, shards: int) -> np.ndarray:
+    """(n, bands, rows) band values → (n, bands) int32: the shard of each band's bucket, from a
+    64-bit mix of the band number and its rows (FNV-1a, then the MurmurHash3 finalizer), so
+    that a bucket lies whole in one shard, on any machine."""
+    n, bands, rows = values.shape
+    h = np.empty((n, bands), dtype=np.uint64)
+    h[:] = (np.uint64(FNV_OFFSET) ^ np.arange(bands, dtype=np.uint64)) * np.uint64(FNV_PRIME)
+    for r in range(rows):
+        h ^= values[:, :, r]
+        h *= np.uint64(FNV_PRIME)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(FMIX64_C1)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(FMIX64_C2)
+    h ^= h >> np.uint64(33)
+    return (h % np.uint64(shards)).astype(np.int32)
+
+
+def bucket_stars(
+    band: np.ndarray, values: np.ndarray, rank: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Band entries (band number, its (m, rows) values, the rank of the entry's document,
+    unique per band) → (sizes, members, centers, member_bucket_sizes): the size of every
+    bucket (same band number and values), and each bucket as a star: every entry but the
+    best-ranked one (`members`) paired with that one (`centers`), as entry indices, with the
+    size of the bucket they share. Never all pairs; a giant bucket is a run like any other."""
+    m = len(band)
+    if not m:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, empty
+    keys = (rank, *(values[:, r] for r in reversed(range(values.shape[1]))), band)
+    order = np.lexsort(keys)  # by bucket, then rank: each bucket's first entry is its best
+    v, b = values[order], band[order]
+    new = np.ones(m, dtype=bool)
+    new[1:] = (b[1:] != b[:-1]) | (v[1:] != v[:-1]).any(axis=1)
+    starts = np.flatnonzero(new)
+    sizes = np.diff(np.append(starts, m))
+    bucket = np.cumsum(new) - 1
+    member = ~new
+    return sizes, order[member], order[starts][bucket][member], sizes[bucket][member]
 
 
 def large_star(node: str, neighbors: Iterable[str]) -> list[tuple[str, str]]:

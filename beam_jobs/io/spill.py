@@ -150,14 +150,6 @@ def remove_unreferenced(output_dir: str, subdir: str, referenced: set[str]) -> i
     return len(stale)
 
 
-def _needed_location(item):
-    doc_id, groups = item
-    places, needs = list(groups["place"]), list(groups["need"])
-    if places and needs:
-        spill, file, line = places[0]
-        yield spill, (doc_id, file, line, needs)
-
-
 def _read_keys(item, output_dir: str):
     rel, wanted = item
     needs = {}
@@ -173,24 +165,24 @@ def _read_keys(item, output_dir: str):
             yield doc_id, (key, payloads)
 
 
-class KeysFromSpill(beam.PTransform):
-    """Near dedup's verification lookup over the spill files (the contract of
-    `dedup.near.verify.JoinLookup`): requests (id, payload) → (id, (dedup key, [payloads])),
-    where `records` are the `DedupRecord`s that say which spill file holds each id. Each spill
-    file is read once for all of its requests; the key is recomputed from the cleaned text,
-    exactly as Clean made it."""
+class KeysAtPlaces(beam.PTransform):
+    """Near dedup's exact-verification lookup over the spill files (the contract of
+    `dedup.near.verify.JoinLookup`): requests (id, (spill file, input file, line), payload),
+    the place from the id's `DedupRecord`, → (id, (dedup key, [payloads])). Each spill file is
+    read once for all of its requests; the key is recomputed from the cleaned text, exactly as
+    Clean made it."""
 
-    def __init__(self, output_dir: str, records):
+    def __init__(self, output_dir: str):
         super().__init__()
-        self.output_dir, self.records = output_dir, records
+        self.output_dir = output_dir
 
     def expand(self, requests):
-        # Only the location joins the requests: the signature need not travel again.
-        places = self.records | "PlaceOf" >> beam.Map(lambda r: (r.id, (r.spill, r.file, r.line)))
         return (
-            {"need": requests, "place": places}
-            | "JoinRequests" >> beam.CoGroupByKey()
-            | "NeededSpill" >> beam.FlatMap(_needed_location)
-            | "BySpillFile" >> beam.GroupByKey()
+            requests
+            | "BySpillFile"
+            >> beam.MapTuple(
+                lambda doc_id, place, payload: (place[0], (doc_id, *place[1:], [payload]))
+            )
+            | "GroupBySpillFile" >> beam.GroupByKey()
             | "ReadKeys" >> beam.FlatMap(_read_keys, self.output_dir)
         )

@@ -1,4 +1,4 @@
-"""Banding parameters, bucket keys and the star steps of connected components."""
+"""Banding parameters, bucket shards and stars, the star steps of connected components."""
 
 import random
 
@@ -21,20 +21,51 @@ def test_optimal_params_rejects_bad_threshold():
         lsh.optimal_params(1.0, 128)
 
 
-def test_band_keys_match_equal_bands_only():
+def test_band_shards_put_equal_bands_together_and_are_fixed():
     rng = np.random.default_rng(0)
-    a = rng.integers(0, 2**32, 128, dtype=np.uint32)
+    a = rng.integers(0, 2**32, (1, 128), dtype=np.uint32)
     b = a.copy()
-    b[20] += 1  # band 1 of 9 x 13
-    ka, kb = lsh.band_keys(a, 9, 13), lsh.band_keys(b, 9, 13)
-    assert [x == y for x, y in zip(ka, kb)] == [i != 1 for i in range(9)]
-    assert len(set(ka)) == 9  # the band number is part of the key
-    assert lsh.band_keys(a, 9, 13) == ka  # deterministic
+    b[0, 20] += 1  # band 1 of 9 x 13
+    sa = lsh.band_shards(lsh.band_values(a, 9, 13), 1 << 20)
+    sb = lsh.band_shards(lsh.band_values(b, 9, 13), 1 << 20)
+    assert sa.shape == (1, 9) and [x == y for x, y in zip(sa[0], sb[0])] == [
+        i != 1 for i in range(9)
+    ]
+    # the same rows in two bands are two buckets, usually in two shards
+    same = np.zeros((1, 2, 8), dtype=np.uint32)
+    assert len(set(lsh.band_shards(same, 1 << 20)[0].tolist())) == 2
+    # a pure function of the values: the same shards on every machine
+    assert lsh.band_shards(np.arange(16, dtype=np.uint32).reshape(1, 2, 8), 1000).tolist() == [
+        [62, 734]
+    ]
 
 
-def test_star_edges_link_each_distinct_member_to_the_smallest():
-    assert list(lsh.star_edges(["c", "a", "b", "a", "c"])) == [("c", "a"), ("b", "a")]
-    assert list(lsh.star_edges(["x"])) == []
+@given(st.integers(0, 2**32 - 1), st.integers(1, 60), st.integers(1, 4))
+@settings(max_examples=60, deadline=None)
+def test_bucket_stars_equal_grouping_by_band_value(seed, n, alphabet):
+    rng = np.random.default_rng(seed)
+    bands, rows = 3, 2
+    values = rng.integers(0, alphabet, (n, bands, rows), dtype=np.uint32)
+    rank = rng.permutation(n)  # document d's rank
+    doc, band = np.repeat(np.arange(n), bands), np.tile(np.arange(bands), n)
+    flat = values.reshape(n * bands, rows)
+    sizes, members, centers, shared = lsh.bucket_stars(band, flat, rank[doc])
+    buckets = {}
+    for e in range(n * bands):
+        buckets.setdefault((int(band[e]), *flat[e].tolist()), []).append(int(doc[e]))
+    assert sorted(sizes.tolist()) == sorted(len(m) for m in buckets.values())
+    expected = []  # a pair sharing k bands is an edge of k buckets
+    for docs in buckets.values():
+        best = min(docs, key=lambda d: rank[d])
+        expected += [(d, best, len(docs)) for d in docs if d != best]
+    got = zip(doc[members].tolist(), doc[centers].tolist(), shared.tolist())
+    assert sorted(got) == sorted(expected)
+
+
+def test_bucket_stars_of_nothing():
+    empty = np.zeros(0, dtype=np.int64)
+    out = lsh.bucket_stars(empty, np.zeros((0, 8), dtype=np.uint32), empty)
+    assert [len(x) for x in out] == [0, 0, 0, 0]
 
 
 def alternate_until_converged(edges, max_rounds=100):

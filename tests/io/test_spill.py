@@ -17,7 +17,7 @@ from beam_jobs.dedup.exact import key_hash
 from beam_jobs.io.parquet import TableFile, WriteShardedParquet, shard_name
 from beam_jobs.io.read import BLOCK_BYTES, ReadConfig, ReadDocuments
 from beam_jobs.io.shards import WriteSplitShards
-from beam_jobs.io.spill import KeysFromSpill, SpillDocuments, remove_unreferenced
+from beam_jobs.io.spill import KeysAtPlaces, SpillDocuments, remove_unreferenced
 from beam_jobs.records import (
     DOC_SCHEMA,
     DedupRecord,
@@ -254,7 +254,7 @@ def test_remove_unreferenced_deletes_only_stale_spill_files(tmp_path):
     assert sorted(p.name for p in spill.iterdir()) == ["kept.parquet", "notes.txt"]
 
 
-def test_keys_from_spill_reads_each_needed_key_once(tmp_path):
+def test_keys_at_places_reads_each_needed_key_once(tmp_path):
     # "twin" repeats an id at another (file, line): its place names the first record only.
     twin = make_doc("doc-010", 40, "まったく別の本文です。")._replace(line=999)
     docs = make_docs(30) + [
@@ -264,7 +264,7 @@ def test_keys_from_spill_reads_each_needed_key_once(tmp_path):
     ]
     needed = ["doc-003", "doc-010", "doc-011", "doc-029", "empty-key", "wide"]
     requests = [(i, f"to-{i}") for i in needed] + [(i, "again") for i in needed[:3]]
-    requests += [("doc-010", "third"), ("not-spilled", "x")]
+    requests += [("doc-010", "third")]
     by_id = {d.id: d for d in docs if d is not twin}
     assert dedup_key(by_id["empty-key"].text) == ""
     assert dedup_key(by_id["wide"].text) == "hello 世界"
@@ -281,10 +281,14 @@ def test_keys_from_spill_reads_each_needed_key_once(tmp_path):
         )
         # the first record of an id is the one that survives UniqueIds
         first = spilled["records"] | beam.Filter(lambda r: r.line != 999)
+        places = beam.pvalue.AsDict(
+            first | "Places" >> beam.Map(lambda r: (r.id, (r.spill, r.file, r.line)))
+        )
         keys = (
             p
             | "Requests" >> beam.Create(requests)
-            | KeysFromSpill(str(tmp_path), first)
+            | "AtPlaces" >> beam.Map(lambda r, at: (r[0], at[r[0]], r[1]), at=places)
+            | KeysAtPlaces(str(tmp_path))
             | beam.MapTuple(lambda i, kv: (i, kv[0], tuple(sorted(kv[1]))))
         )
         assert_that(keys, equal_to(expected))

@@ -21,7 +21,6 @@ from beam_jobs.dedup.near.components import ConnectedComponents
 from beam_jobs.dedup.near.config import NearDedupConfig, add_near_dedup_args
 from beam_jobs.dedup.near.keep import KeepPerComponent
 from beam_jobs.dedup.near.verify import Verify
-from beam_jobs.io.spill import KeysFromSpill
 
 __all__ = ["AddSignature", "NearDedup", "NearDedupConfig", "add_near_dedup_args"]
 
@@ -37,9 +36,8 @@ class NearDedup(beam.PTransform):
 
     def expand(self, records):
         found = records | "Candidates" >> Candidates(self.config)
-        keys = KeysFromSpill(self.output_dir, records)
         verified = found["candidates"] | "Verify" >> Verify(
-            self.config, found["sigs"], found["giant"], keys
+            self.config, records, found["giant"], self.output_dir
         )
         edges = verified | "Pairs" >> beam.Map(lambda e: (e[0], e[1]))
         labels = edges | "ConnectedComponents" >> ConnectedComponents(self.config.cc_rounds)

@@ -12,7 +12,7 @@ import apache_beam as beam
 from apache_beam.transforms.combiners import TupleCombineFn
 
 from beam_jobs.dedup import lsh
-from beam_jobs.dedup.near.config import DEFAULT_CC_ROUNDS, counter, counting
+from beam_jobs.dedup.near.config import DEFAULT_CC_ROUNDS, counter
 
 RESIDUAL_WARN = 100_000
 
@@ -44,8 +44,11 @@ class _LargeStar(beam.DoFn):
 
 
 class _SmallStar(beam.DoFn):
-    def __init__(self, label):
+    """`both_ways`: the edges come out in both directions, the next round's large-star input."""
+
+    def __init__(self, label, both_ways: bool):
         self.changes = counter(f"cc_changes_{label}")
+        self.both_ways = both_ways
 
     def process(self, item):
         node, smaller = item
@@ -53,7 +56,11 @@ class _SmallStar(beam.DoFn):
         for v, _ in out:
             if v != node:
                 self.changes.inc()
-        yield from out
+        if self.both_ways:
+            for edge in out:
+                yield from _both_ways(edge)
+        else:
+            yield from out
 
 
 def _stat_inputs(edge):
@@ -61,6 +68,22 @@ def _stat_inputs(edge):
     child, parent = _down(edge)
     yield child, (1, False)
     yield parent, (0, True)
+
+
+def _bad_node(item):
+    """(node, (smaller neighbors, has a larger one)) → (node, True) if it is neither a star
+    leaf (one smaller neighbor, no larger) nor a centre (no smaller neighbor)."""
+    node, (smaller, larger) = item
+    if smaller > 1 or (smaller == 1 and larger):
+        counter("cc_unconverged_nodes").inc()
+        yield node, True
+
+
+def _labels(item):
+    """A node and its neighbors after the finishing large-star → (node, label) candidates."""
+    for v, m in lsh.large_star(*item):
+        yield v, m
+        yield m, m
 
 
 def _split_residual(edge, bad):
@@ -105,23 +128,21 @@ class ConnectedComponents(beam.PTransform):
         self.rounds = rounds
 
     def expand(self, edges):
+        edges = edges | "LargeStarEdges1" >> beam.FlatMap(_both_ways)
         for i in range(1, self.rounds + 1):
+            # A large-star's output (v, m) has v > m already: the small-star groups it as is.
             edges = (
                 edges
-                | f"LargeStarEdges{i}" >> beam.FlatMap(_both_ways)
                 | f"LargeStarGroup{i}" >> beam.GroupByKey()
                 | f"LargeStar{i}" >> beam.ParDo(_LargeStar(f"large_{i}"))
-                | f"SmallStarEdges{i}" >> beam.Map(_down)
                 | f"SmallStarGroup{i}" >> beam.GroupByKey()
-                | f"SmallStar{i}" >> beam.ParDo(_SmallStar(f"small_{i}"))
+                | f"SmallStar{i}" >> beam.ParDo(_SmallStar(f"small_{i}", i < self.rounds))
             )
         bad = (
             edges
             | "NodeStatInputs" >> beam.FlatMap(_stat_inputs)
             | "NodeStats" >> beam.CombinePerKey(TupleCombineFn(sum, any))
-            | "Unconverged" >> beam.Filter(lambda kv: kv[1][0] > 1 or (kv[1][0] == 1 and kv[1][1]))
-            | "CountUnconverged" >> beam.Map(counting("cc_unconverged_nodes"))
-            | "BadNode" >> beam.Map(lambda kv: (kv[0], True))
+            | "Unconverged" >> beam.FlatMap(_bad_node)
         )
         split = edges | "SplitResidual" >> beam.FlatMap(
             _split_residual, bad=beam.pvalue.AsDict(bad)
@@ -137,7 +158,6 @@ class ConnectedComponents(beam.PTransform):
             | "FinishEdges" >> beam.Flatten()
             | "FinishBothWays" >> beam.FlatMap(_both_ways)
             | "FinishGroup" >> beam.GroupByKey()
-            | "FinishLargeStar" >> beam.FlatMap(lambda kv: lsh.large_star(*kv))
-            | "LabelInputs" >> beam.FlatMap(lambda e: [(e[0], e[1]), (e[1], e[1])])
+            | "FinishLargeStar" >> beam.FlatMap(_labels)
             | "Label" >> beam.CombinePerKey(min)
         )

@@ -33,6 +33,9 @@ DEFAULT_FN_WEIGHT = 0.95
 DEFAULT_CC_ROUNDS = 4  # corpora/ja converges in 3; the residual union-find finishes the rest
 DEFAULT_MAX_BUCKET = 1000
 DEFAULT_TRIAGE_SIGMAS = 4.0
+# Shards of the LSH buckets: each holds bands x documents / this many band entries (about 60
+# bytes each), 6 M at 100 M documents; more shards cost a few elements per bundle each.
+DEFAULT_BUCKET_SHARDS = 256
 
 
 def counter(name: str):
@@ -68,6 +71,7 @@ class NearDedupConfig:
     keep_rule: str = "twin"
     cc_rounds: int = DEFAULT_CC_ROUNDS
     max_bucket_size: int = DEFAULT_MAX_BUCKET
+    bucket_shards: int = DEFAULT_BUCKET_SHARDS
     max_component_edges: int = DEFAULT_MAX_COMPONENT_EDGES
 
     def __post_init__(self):
@@ -101,7 +105,8 @@ class NearDedupConfig:
         return self.triage_sigmas * float(np.sqrt(t * (1 - t) / self.num_perm))
 
     def settings(self) -> dict:
-        """What the manifest records (and the stage key hashes)."""
+        """What the manifest records (and the stage key hashes): everything that can change
+        the output (`bucket_shards` cannot)."""
         return {
             "enabled": True,
             **self.hasher().settings(),
@@ -159,6 +164,8 @@ def _validate(c: NearDedupConfig) -> None:
         raise ValueError(f"--near-cc-rounds must be >= 1, got {c.cc_rounds}")
     if c.max_bucket_size < 2:
         raise ValueError(f"--near-max-bucket-size must be >= 2, got {c.max_bucket_size}")
+    if not 1 <= c.bucket_shards <= 1 << 20:
+        raise ValueError(f"--near-bucket-shards must be in [1, 2**20], got {c.bucket_shards}")
 
 
 def add_near_dedup_args(parser: argparse.ArgumentParser) -> None:
@@ -294,4 +301,13 @@ def _add_verify_and_keep_args(g) -> None:
         type=int,
         default=DEFAULT_MAX_BUCKET,
         help="LSH buckets larger than this are linked without grouping their members",
+    )
+    g.add_argument(
+        "--near-bucket-shards",
+        dest="near_bucket_shards",
+        type=int,
+        default=DEFAULT_BUCKET_SHARDS,
+        help="shards of the LSH buckets; one worker holds one shard's band entries "
+        "(16 x documents / shards): raise it above 100 M documents. The output does not "
+        "depend on it",
     )

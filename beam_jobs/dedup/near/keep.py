@@ -36,13 +36,16 @@ def _attach_label(item):
         yield labels[0], (rank, node, sig, file)
 
 
-def _label_edges(item):
-    """(node, {'label', 'edge'}) → (component label, (a, b, similarity)) of its edges."""
-    _, groups = item
+def _to_component(item):
+    """(node, {'label', 'sig', 'edge'}) → (component label, ("m", (rank, node, sig, file)))
+    and (label, ("e", (a, b, similarity))) for the edges whose first end is the node."""
+    node, groups = item
     labels = list(groups["label"])
     if labels:
+        rank, sig, file = next(iter(groups["sig"]))
+        yield labels[0], ("m", (rank, node, sig, file))
         for edge in groups["edge"]:
-            yield labels[0], edge
+            yield labels[0], ("e", edge)
 
 
 def _best_rank_rows(members) -> list[Duplicate]:
@@ -94,12 +97,13 @@ class _KeepTwins(beam.DoFn):
         self.over_limit = counter("components_over_edge_limit")
 
     def process(self, item):
-        _, groups = item
-        members = list(groups["member"])
+        _, entries = item
+        members, edges = [], []
+        for kind, value in entries:
+            (members if kind == "m" else edges).append(value)
         if not members:
             return
         self.components.inc()
-        edges = list(groups["edge"])
         if len(edges) > self.max_edges:
             self.over_limit.inc()
             rows = _best_rank_rows(members)
@@ -138,12 +142,12 @@ class KeepPerComponent(beam.PTransform):
         sigs = self.sigs
         if self.rule == "twin" and not self.need_sigs:
             sigs = sigs | "DropSigs" >> beam.MapTuple(lambda i, v: (i, (v[0], None, v[2])))
-        members = (
-            {"label": labels, "sig": sigs}
-            | "JoinLabels" >> beam.CoGroupByKey()
-            | "AttachLabel" >> beam.FlatMap(_attach_label)
-        )
         if self.rule == "components":
+            members = (
+                {"label": labels, "sig": sigs}
+                | "JoinLabels" >> beam.CoGroupByKey()
+                | "AttachLabel" >> beam.FlatMap(_attach_label)
+            )
             # Ranks are unique (they end with the id), so the minimum tuple is the best rank
             # and never compares signatures.
             kept = members | "KeepPolicy" >> beam.CombinePerKey(min)
@@ -152,13 +156,13 @@ class KeepPerComponent(beam.PTransform):
                 | "JoinKept" >> beam.CoGroupByKey()
                 | "DuplicateRows" >> beam.FlatMap(_components_rows)
             )
-        edges = (
-            {"label": labels, "edge": self.edges | "ByFirst" >> beam.Map(lambda e: (e[0], e))}
-            | "JoinEdgeLabels" >> beam.CoGroupByKey()
-            | "LabelEdges" >> beam.FlatMap(_label_edges)
-        )
+        # One join brings each node its label, rank and file, and its edges: both go to the
+        # component's label, where the component is grouped once.
+        edges = self.edges | "ByFirst" >> beam.Map(lambda e: (e[0], e))
         return (
-            {"member": members, "edge": edges}
-            | "ByComponent" >> beam.CoGroupByKey()
+            {"label": labels, "sig": sigs, "edge": edges}
+            | "JoinLabels" >> beam.CoGroupByKey()
+            | "ToComponent" >> beam.FlatMap(_to_component)
+            | "ByComponent" >> beam.GroupByKey()
             | "KeepTwins" >> beam.ParDo(_KeepTwins(self.max_edges))
         )

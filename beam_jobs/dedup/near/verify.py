@@ -1,11 +1,13 @@
-"""Verification: each candidate pair's similarity, by signature estimate or exactly.
+"""Verification: each candidate pair's similarity, by signature estimate, then exactly.
 
-Each document's value (its dedup key, read from its spill file, or its signature) is looked up
-once and sent straight to the centers that verify its edges; features (shingle sets) are built
-there, never shuffled. With triage (the default), pairs whose signature estimate is clearly
-above or below the threshold are decided by it, and only the doubtful ones have their keys read.
-Edges to a giant bucket's center are verified where they are, against that center's feature
-from a side input, never gathered on one key.
+Each document's value (its signature and the place of its text: spill file, input file,
+line) is looked up once, by a join of the requests with the records, and sent straight to
+the centers that verify its edges. There the signature estimate decides the pairs clearly
+above or below the threshold (triage); a doubtful pair carries both places on to the exact
+pass, which reads the keys from the spill files, each file once for all its requests, and
+routes them to the centers again, where the shingle sets are built (never shuffled) and
+compared. Edges to a giant bucket's center are verified where they are, against that
+center's feature from a side input, never gathered on one key.
 """
 
 from __future__ import annotations
@@ -17,21 +19,45 @@ import apache_beam as beam
 from beam_jobs.dedup.minhash import MinHasher, estimate_jaccard
 from beam_jobs.dedup.near.config import NearDedupConfig, counter, counting
 from beam_jobs.io import shuffle_bytes
+from beam_jobs.io.spill import KeysAtPlaces
 
 UNSURE = "unsure"
+# A triage margin wider than any difference of similarities: every pair is left to the
+# exact pass (--near-triage-sigmas 0).
+EVERY_PAIR = 2.0
 
 
 def _needed_value(item):
     doc_id, groups = item
     values, needs = list(groups["value"]), list(groups["need"])
-    if values and len(values[0]) and needs:
+    if values and needs:
         yield doc_id, (values[0], needs)
 
 
+def _value_and_place(record):
+    """A record → (id, (signature, place of its text)); none without a signature."""
+    if record.sig is not None:
+        yield record.id, (record.sig, (record.spill, record.file, record.line))
+
+
+def _requests_by_id(edge):
+    """(member, center) → the lookups by id that bring both values to the center."""
+    member, center = edge
+    yield member, center
+    yield center, center
+
+
+def _requests_by_place(edge):
+    """A doubtful edge (member, center, their places) → the key lookups at those places."""
+    member, center, member_place, center_place = edge
+    yield member, member_place, center
+    yield center, center_place, center
+
+
 class JoinLookup(beam.PTransform):
-    """Verification's lookup over a PCollection of (id, value), the value being a dedup key
-    or a signature: requests (id, payload) → (id, (value, [payloads])) once per id that has a
-    (non-empty) value. `beam_jobs.io.spill.KeysFromSpill` is the same contract over spill files."""
+    """Verification's lookup over a PCollection of (id, value): requests (id, payload) →
+    (id, (value, [payloads])) once per id that has a value. `beam_jobs.io.spill.KeysAtPlaces`
+    is the same contract over spill files, for requests that know where the text is."""
 
     def __init__(self, values):
         super().__init__()
@@ -51,10 +77,10 @@ def _similarity(mode, fa, fb):
 
 
 class _Verifier(beam.DoFn):
-    """Shared by both verification steps: a value (a key, packed for the shuffle, or a
-    signature) → its feature (shingle set or the signature itself), and the threshold test
-    with its counters. With a `margin` (triage) a similarity within `margin` of the threshold
-    decides nothing: the edge is `UNSURE`, for the exact pass."""
+    """Shared by both verification passes: a value (a signature with its place, or a key
+    packed for the shuffle) → its feature (the signature, or the shingle set), and the
+    threshold test with its counters. With a `margin` (triage) a similarity within `margin` of
+    the threshold decides nothing: the edge is `UNSURE`, with both places, for the exact pass."""
 
     def __init__(
         self,
@@ -73,8 +99,11 @@ class _Verifier(beam.DoFn):
 
     def feature(self, value):
         if self.mode != "exact":
-            return value
+            return value[0]
         return self.hasher.shingle_hashes(shuffle_bytes.unpack(value).decode("utf-8"))
+
+    def place(self, value):
+        return None if self.mode == "exact" else value[1]
 
     def decide(self, fa, fb) -> tuple[bool | None, float]:
         """(passed, similarity); passed is None where triage leaves the pair undecided."""
@@ -89,12 +118,12 @@ class _Verifier(beam.DoFn):
         self.dropped.inc()
         return False, similarity
 
-    def outcomes(self, member, center, fa, fb):
-        passed, similarity = self.decide(fa, fb)
+    def outcomes(self, member, center, fm, fc, member_place, center_place):
+        passed, similarity = self.decide(fm, fc)
         if passed:
             yield member, center, similarity
         elif passed is None:
-            yield beam.pvalue.TaggedOutput(UNSURE, (member, center))
+            yield beam.pvalue.TaggedOutput(UNSURE, (member, center, member_place, center_place))
 
 
 @beam.typehints.with_output_types(tuple[str, typing.Any])
@@ -120,7 +149,7 @@ class _RouteToCenter(beam.DoFn):
 class _GiantFeature(_Verifier):
     def process(self, item):
         center, (_, value) = item
-        yield center, self.feature(value)
+        yield center, (self.feature(value), self.place(value))
 
 
 class _VerifyAtCenter(_Verifier):
@@ -136,9 +165,9 @@ class _VerifyAtCenter(_Verifier):
                 members.append(entry[1:])
         if own is None:
             return
-        fc = self.feature(own)
+        fc, pc = self.feature(own), self.place(own)
         for member, value in members:
-            yield from self.outcomes(member, center, self.feature(value), fc)
+            yield from self.outcomes(member, center, self.feature(value), fc, self.place(value), pc)
 
 
 class _VerifyGiantEdge(_Verifier):
@@ -147,22 +176,22 @@ class _VerifyGiantEdge(_Verifier):
 
     def process(self, item, centers):
         member, center, value = item
-        fc = centers.get(center)
-        if fc is not None:
-            yield from self.outcomes(member, center, self.feature(value), fc)
+        found = centers.get(center)
+        if found is not None:
+            fc, pc = found
+            yield from self.outcomes(member, center, self.feature(value), fc, self.place(value), pc)
 
 
 class _VerifyEdges(beam.PTransform):
-    """Candidate (member, center) edges → {'edges': (member, center, similarity) of those that
-    pass, 'unsure': the (member, center) pairs a triage (`margin`) leaves undecided}. Each
-    document's value (key or signature) is looked up once and sent straight to the centers
-    that verify its edges; features (shingle sets) are built there, never shuffled. Edges to a
-    giant bucket's center are verified where they are, against that center's feature from a
-    side input."""
+    """Candidate edges → {'edges': (member, center, similarity) of those that pass, 'unsure':
+    (member, center, member's place, center's place) of the pairs a triage (`margin`) leaves
+    undecided}. `requests` turns an edge into the lookups that bring both values to its
+    center, `lookup` answers them (id, (value, [centers])); the rest is the module docstring."""
 
     def __init__(
         self,
         lookup,
+        requests,
         giant_centers,
         mode: str,
         threshold: float,
@@ -171,14 +200,14 @@ class _VerifyEdges(beam.PTransform):
         first: bool = True,
     ):
         super().__init__()
-        self.lookup, self.giant_centers = lookup, giant_centers
+        self.lookup, self.requests, self.giant_centers = lookup, requests, giant_centers
         self.verifier = (mode, threshold, hasher, margin, first)
 
     def expand(self, candidates):
         giant_centers = self.giant_centers
         routed = (
             candidates
-            | "Requests" >> beam.FlatMap(lambda e: ((e[0], e[1]), (e[1], e[1])))
+            | "Requests" >> beam.FlatMap(self.requests)
             | "CandidateValues" >> self.lookup
             | "RouteToCenter"
             >> beam.ParDo(_RouteToCenter(), giant=giant_centers).with_outputs(
@@ -210,49 +239,50 @@ class _VerifyEdges(beam.PTransform):
 
 class Verify(beam.PTransform):
     """Candidate (member, center) edges → (member, center, similarity) of the edges kept by
-    `--near-verify` (similarity None when nothing was verified). `sigs` are the
-    (id, (rank, sig, file)) of `Candidates`, `giant` its giant buckets, `lookup` gives each
-    candidate's dedup key (`beam_jobs.io.spill.KeysFromSpill`)."""
+    `--near-verify` (similarity None when nothing was verified). `records` are the
+    `DedupRecord`s (signatures, and where each text was spilled under `output_dir`), `giant`
+    the centers of `Candidates`' giant buckets."""
 
-    def __init__(self, config: NearDedupConfig, sigs, giant, lookup):
+    def __init__(self, config: NearDedupConfig, records, giant, output_dir: str):
         super().__init__()
-        self.config, self.sigs, self.giant, self.lookup = config, sigs, giant, lookup
+        self.config, self.records, self.giant = config, records, giant
+        self.output_dir = output_dir
 
     def expand(self, candidates):
         config = self.config
-        # A pair sharing several bands comes once from each: verified (or linked) once, and
-        # its requests for keys and signatures sent once (a tenth of them on corpora/ja).
-        candidates = candidates | "DistinctCandidates" >> beam.Distinct()
         if config.verify == "none":
+            # A pair sharing several bands comes once from each: linked once.
             return (
                 candidates
+                | "DistinctCandidates" >> beam.Distinct()
                 | "CountCandidates" >> beam.Map(counting("candidate_edges"))
                 | "Unverified" >> beam.MapTuple(lambda a, b: (a, b, None))
             )
+        # Repeated centers (one per shard that found the bucket) make the same dict.
         giant_centers = beam.pvalue.AsDict(
-            self.giant
-            | "GiantCenterIds" >> beam.MapTuple(lambda _, center: center)
-            | "GiantCenterDistinct" >> beam.Distinct()
-            | "GiantCenterFlag" >> beam.Map(lambda center: (center, True))
+            self.giant | "GiantCenterFlag" >> beam.Map(lambda center: (center, True))
         )
         verifier = (config.threshold, config.hasher())
-        if config.verify == "exact" and config.triage_sigmas == 0:
-            return (
-                candidates
-                | "Verify" >> _VerifyEdges(self.lookup, giant_centers, "exact", *verifier)
-            )["edges"]
-        sig_lookup = JoinLookup(self.sigs | "SigValues" >> beam.MapTuple(lambda i, v: (i, v[1])))
         if config.verify == "estimate":
-            return (
-                candidates
-                | "Verify" >> _VerifyEdges(sig_lookup, giant_centers, "estimate", *verifier)
-            )["edges"]
-        # Signatures are small; keys are most of the bytes verification moves. Only the pairs
-        # the estimate leaves in doubt have their keys read.
+            margin = None
+        else:
+            margin = config.margin() if config.triage_sigmas else EVERY_PAIR
+        # Signatures are small; keys are most of the bytes verification moves. A pair that
+        # shares several bands is requested once per band, and verified once: its center
+        # receives each value once. Only the pairs the estimate leaves in doubt have their
+        # keys read, from the places the triage brought along.
+        values = self.records | "Values" >> beam.FlatMap(_value_and_place)
         triage = candidates | "Triage" >> _VerifyEdges(
-            sig_lookup, giant_centers, "estimate", *verifier, margin=config.margin()
+            JoinLookup(values), _requests_by_id, giant_centers, "estimate", *verifier, margin
         )
+        if config.verify == "estimate":
+            return triage["edges"]
         exact = triage["unsure"] | "Verify" >> _VerifyEdges(
-            self.lookup, giant_centers, "exact", *verifier, first=False
+            KeysAtPlaces(self.output_dir),
+            _requests_by_place,
+            giant_centers,
+            "exact",
+            *verifier,
+            first=False,
         )
         return (triage["edges"], exact["edges"]) | "VerifiedEdges" >> beam.Flatten()
