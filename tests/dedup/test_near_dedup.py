@@ -18,8 +18,9 @@ from datasketch import MinHash, MinHashLSH
 from datasketch.lsh import _optimal_param
 
 from beam_jobs.dedup import lsh
-from beam_jobs.dedup.minhash import MinHasher
+from beam_jobs.dedup.minhash import MinHasher, sig_bytes
 from beam_jobs.dedup.near import AddSignature, NearDedup, NearDedupConfig, add_near_dedup_args
+from beam_jobs.dedup.near.candidates import _BandBatches, _ShardStars
 from beam_jobs.dedup.near.verify import _Verifier
 from beam_jobs.dedup.shingles import jaccard, shingle_set
 from beam_jobs.io.spill import SpillDocuments
@@ -265,6 +266,36 @@ def test_independent_of_workers_input_order_and_finishing_path():
     counters = {}
     assert run_near_dedup(docs, counters=counters, max_bucket_size=2, cc_rounds=1) == reference
     assert counters["giant_bucket_edges"] > 0
+    # however many shards the buckets are cut into
+    assert run_near_dedup(shuffled, bucket_shards=1) == reference
+    assert run_near_dedup(docs, bucket_shards=5000) == reference
+
+
+def test_band_batches_and_shard_stars_equal_grouping_by_band():
+    # small batches (several flushes in one bundle) over few shards, against a plain grouping
+    config = NearDedupConfig().resolved()
+    hasher = config.hasher()
+    docs = [d for d in synthetic_docs(seed=4) if d["key"]]
+    sigs = [(d["id"], ((d["id"],), sig_bytes(hasher.signature(d["key"])), "f")) for d in docs]
+    batches = _BandBatches(config.bands, config.rows, shards=3, batch_docs=7)
+    batches.start_bundle()
+    parts = [out for item in sigs for out in batches.process(item)]
+    assert len(parts) >= 3 * (len(sigs) // 7)  # flushed while the bundle went on
+    parts += [wv.value for wv in batches.finish_bundle()]
+    by_shard = {}
+    for shard, part in parts:
+        by_shard.setdefault(shard, []).append(part)
+    stars = _ShardStars(config.rows, limit=1000)
+    stars.setup()
+    edges = sorted(e for item in by_shard.items() for e in stars.process(item))
+    buckets = {}
+    for doc_id, (_, sig, _) in sigs:
+        values = np.frombuffer(sig, dtype="<u4")
+        for b in range(config.bands):
+            band = values[b * config.rows : (b + 1) * config.rows].tobytes()
+            buckets.setdefault((b, band), []).append(doc_id)
+    expected = sorted((m, min(ids)) for ids in buckets.values() for m in ids if m != min(ids))
+    assert edges == expected and len(edges) > 20
 
 
 def test_long_chain_needs_the_residual_finish():

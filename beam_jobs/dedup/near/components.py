@@ -87,14 +87,17 @@ def _labels(item):
 
 
 def _split_residual(edge, bad):
+    """An edge touching an unconverged node → `residual`; the others, both ways, to the
+    finishing large-star."""
     child, parent = edge
     if child in bad or parent in bad:
         yield beam.pvalue.TaggedOutput("residual", edge)
     else:
-        yield edge
+        yield from _both_ways(edge)
 
 
 def _union_find(item):
+    """The residual edges → (node, root) of each of their nodes but the roots, both ways."""
     _, edges = item
     n = 0
     uf = lsh.UnionFind()
@@ -110,6 +113,7 @@ def _union_find(item):
         root = uf.find(node)
         if root != node:
             yield node, root
+            yield root, node
 
 
 class ConnectedComponents(beam.PTransform):
@@ -156,7 +160,6 @@ class ConnectedComponents(beam.PTransform):
         return (
             (split.stars, solved)
             | "FinishEdges" >> beam.Flatten()
-            | "FinishBothWays" >> beam.FlatMap(_both_ways)
             | "FinishGroup" >> beam.GroupByKey()
             | "FinishLargeStar" >> beam.FlatMap(_labels)
             | "Label" >> beam.CombinePerKey(min)

@@ -147,9 +147,12 @@ class _RouteToCenter(beam.DoFn):
 
 
 class _GiantFeature(_Verifier):
-    def process(self, item):
-        center, (_, value) = item
-        yield center, (self.feature(value), self.place(value))
+    """A center's own value, if it is a giant bucket's center → (center, (feature, place))."""
+
+    def process(self, item, giant):
+        center, entry = item
+        if entry[0] == "c" and center in giant:
+            yield center, (self.feature(entry[1]), self.place(entry[1]))
 
 
 class _VerifyAtCenter(_Verifier):
@@ -183,10 +186,11 @@ class _VerifyGiantEdge(_Verifier):
 
 
 class _VerifyEdges(beam.PTransform):
-    """Candidate edges → {'edges': (member, center, similarity) of those that pass, 'unsure':
-    (member, center, member's place, center's place) of the pairs a triage (`margin`) leaves
-    undecided}. `requests` turns an edge into the lookups that bring both values to its
-    center, `lookup` answers them (id, (value, [centers])); the rest is the module docstring."""
+    """Candidate edges → {'edges': the PCollections of (member, center, similarity) of those
+    that pass, 'unsure' (with a `margin`): (member, center, member's place, center's place) of
+    the pairs triage leaves undecided}. `requests` turns an edge into the lookups that bring
+    both values to its center, `lookup` answers them (id, (value, [centers])); the rest is
+    the module docstring."""
 
     def __init__(
         self,
@@ -214,13 +218,8 @@ class _VerifyEdges(beam.PTransform):
                 "giant", main="to_center"
             )
         )
-        giant_feats = (
-            routed.to_center
-            | "GiantCenterValues"
-            >> beam.Filter(
-                lambda kv, centers: kv[1][0] == "c" and kv[0] in centers, centers=giant_centers
-            )
-            | "GiantCenterFeatures" >> beam.ParDo(_GiantFeature(*self.verifier))
+        giant_feats = routed.to_center | "GiantCenterFeatures" >> beam.ParDo(
+            _GiantFeature(*self.verifier), giant=giant_centers
         )
         at_center = (
             routed.to_center
@@ -231,10 +230,10 @@ class _VerifyEdges(beam.PTransform):
         at_giant = routed.giant | "VerifyGiantEdges" >> beam.ParDo(
             _VerifyGiantEdge(*self.verifier), centers=beam.pvalue.AsDict(giant_feats)
         ).with_outputs(UNSURE, main="edges")
-        return {
-            "edges": (at_center.edges, at_giant.edges) | "Passed" >> beam.Flatten(),
-            "unsure": (at_center[UNSURE], at_giant[UNSURE]) | "Unsure" >> beam.Flatten(),
-        }
+        out = {"edges": [at_center.edges, at_giant.edges]}
+        if self.verifier[3] is not None:  # a margin: triage leaves pairs in doubt
+            out["unsure"] = (at_center[UNSURE], at_giant[UNSURE]) | "Unsure" >> beam.Flatten()
+        return out
 
 
 class Verify(beam.PTransform):
@@ -276,7 +275,7 @@ class Verify(beam.PTransform):
             JoinLookup(values), _requests_by_id, giant_centers, "estimate", *verifier, margin
         )
         if config.verify == "estimate":
-            return triage["edges"]
+            return triage["edges"] | "VerifiedEdges" >> beam.Flatten()
         exact = triage["unsure"] | "Verify" >> _VerifyEdges(
             KeysAtPlaces(self.output_dir),
             _requests_by_place,
@@ -285,4 +284,4 @@ class Verify(beam.PTransform):
             *verifier,
             first=False,
         )
-        return (triage["edges"], exact["edges"]) | "VerifiedEdges" >> beam.Flatten()
+        return triage["edges"] + exact["edges"] | "VerifiedEdges" >> beam.Flatten()
