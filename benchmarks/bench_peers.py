@@ -15,7 +15,8 @@ The pipeline runs in-process (all defaults), on two worker processes, and in-pro
 (`LEAN`: without the containment split, the leakage report and n-grams above unigrams) with
 and without near dedup: the difference of those two, run after run, is the near-dedup
 increment, and its ratio to the rensa script's whole time in the same round is the speed goal
-(at most 1). Runs are interleaved, `--repeat` times; medians.
+(at most 1). After `--warmup` untimed rounds, runs are interleaved, `--repeat` times;
+medians.
 
 Reported per tool: wall and CPU seconds of the whole process tree (`benchmarks/tree_usage.py`),
 peak tree RSS, removals, and agreement on exact character-5-gram Jaccard of our dedup key: the
@@ -282,6 +283,12 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", default="ja", help="ja, en, or a folder of *.jsonl.gz")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="rounds of every tool run first and not timed (page cache, numba cache)",
+    )
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threshold", type=float, default=0.8)
     ap.add_argument("--floor", type=float, default=0.5, help="prefix-filter floor (closest kept)")
@@ -317,6 +324,13 @@ def main(argv=None) -> None:
         if a.resume and checkpoint.exists():
             saved = json.loads(checkpoint.read_text())
             timings.update({k: v for k, v in saved.items() if k in runs})
+        for _ in range(0 if a.resume else a.warmup):
+            for name, cmd in runs.items():
+                for leftover in OWN_OUTPUTS.get(name.split()[0], ()):
+                    shutil.rmtree(work / leftover, ignore_errors=True)
+                with open(work / "log.txt", "w") as log:
+                    run_tree_measured(cmd, env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT)
+                print(f"  warm-up {name}", flush=True)
         for rep in range(a.repeat):
             for name, cmd in runs.items():
                 if len(timings[name]) > rep:  # measured before (--resume)

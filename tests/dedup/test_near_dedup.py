@@ -355,6 +355,8 @@ def test_args_defaults_validation_and_settings(capsys):
     s = NearDedupConfig.from_options(opts).settings()
     assert (s["bands"], s["rows"]) == (16, 8) == _optimal_param(0.8, 128, 0.05, 0.95)
     assert s["scheme"] == "affine32" and s["seed"] == 1 and s["num_perm"] == 128
+    # the shard count of the buckets cannot change the output, so no stage key depends on it
+    assert opts.near_bucket_shards == 256 and "bucket_shards" not in s
     # the names before the near- prefix still work, with a warning
     old = parser.parse_args(["--threshold", "0.7", "--keep", "longest", "--verify", "none"])
     assert (old.near_threshold, old.near_keep, old.near_verify) == (0.7, "longest", "none")
@@ -367,6 +369,7 @@ def test_args_defaults_validation_and_settings(capsys):
         ["--near-shingle-size", "0"],
         ["--near-cc-rounds", "0"],
         ["--near-triage-sigmas", "-1"],
+        ["--near-bucket-shards", "0"],
     ):
         with pytest.raises(ValueError, match="^--near-"):
             NearDedupConfig.from_options(parser.parse_args(bad))

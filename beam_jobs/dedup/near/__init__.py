@@ -1,12 +1,13 @@
 """Near-duplicate removal: MinHash-LSH candidates, verification, distributed connected components.
 
-    records ─ Candidates (candidates.py: signatures, LSH buckets, star edges)
+    records ─ Candidates (candidates.py: signatures, LSH buckets by shard, star edges)
             ─ Verify (verify.py: triage by signature, exact shingle Jaccard of the doubtful)
             ─ ConnectedComponents (components.py: large-star/small-star rounds, residual)
             ─ KeepPerComponent (keep.py: the twin rule, or one per component) ─▶ Duplicate rows
 
-No step gathers the corpus, its signatures or its edges on one worker: buckets above
-`max_bucket_size` skip the grouping, groups per node are streamed, and the only single-key step
+No step gathers the corpus, its signatures or its edges on one worker: a bucket shard holds
+1/`bucket_shards` of the band entries, the edges of buckets above `max_bucket_size` are
+verified where their members are, groups per node are streamed, and the only single-key step
 is the union-find of the edges that have not converged after the rounds (zero when they
 converged; counted). Every decision is a counter in the `near_dedup` namespace. The output
 depends only on the set of input documents. Settings and flags: config.py.

@@ -300,7 +300,8 @@ def _add_verify_and_keep_args(g) -> None:
         "--max-bucket-size",
         type=int,
         default=DEFAULT_MAX_BUCKET,
-        help="LSH buckets larger than this are linked without grouping their members",
+        help="the edges of an LSH bucket larger than this are verified where its members "
+        "are, against its center from a side input, not gathered at the center",
     )
     g.add_argument(
         "--near-bucket-shards",
