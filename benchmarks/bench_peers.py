@@ -324,25 +324,24 @@ def main(argv=None) -> None:
         if a.resume and checkpoint.exists():
             saved = json.loads(checkpoint.read_text())
             timings.update({k: v for k, v in saved.items() if k in runs})
+
+        def run_once(name: str, cmd: list[str]) -> dict:
+            for leftover in OWN_OUTPUTS.get(name.split()[0], ()):
+                shutil.rmtree(work / leftover, ignore_errors=True)  # peers refuse or skip
+            with open(work / "log.txt", "w") as log:
+                return run_tree_measured(
+                    cmd, env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT
+                )
+
         for _ in range(0 if a.resume else a.warmup):
             for name, cmd in runs.items():
-                for leftover in OWN_OUTPUTS.get(name.split()[0], ()):
-                    shutil.rmtree(work / leftover, ignore_errors=True)
-                with open(work / "log.txt", "w") as log:
-                    run_tree_measured(cmd, env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT)
+                run_once(name, cmd)
                 print(f"  warm-up {name}", flush=True)
         for rep in range(a.repeat):
             for name, cmd in runs.items():
                 if len(timings[name]) > rep:  # measured before (--resume)
                     continue
-                for leftover in OWN_OUTPUTS.get(name.split()[0], ()):
-                    shutil.rmtree(work / leftover, ignore_errors=True)  # peers refuse or skip
-                with open(work / "log.txt", "w") as log:
-                    timings[name].append(
-                        run_tree_measured(
-                            cmd, env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT
-                        )
-                    )
+                timings[name].append(run_once(name, cmd))
                 checkpoint.write_text(json.dumps(timings, indent=1))
                 print(
                     f"  run {rep + 1} {name}: {timings[name][-1]['seconds']:.1f} s wall, "

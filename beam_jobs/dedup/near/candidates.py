@@ -108,8 +108,9 @@ class _BandBatches(beam.DoFn):
             return
         sigs = np.frombuffer(b"".join(self.sigs), dtype="<u4").reshape(n, -1)
         self.start_bundle()
-        values = lsh.band_values(sigs, self.bands, self.rows).reshape(n * self.bands, self.rows)
-        shard = lsh.band_shards(values.reshape(n, self.bands, self.rows), self.shards).ravel()
+        banded = lsh.band_values(sigs, self.bands, self.rows)
+        shard = lsh.band_shards(banded, self.shards).ravel()
+        values = banded.reshape(n * self.bands, self.rows)  # entry (doc, band) at doc*bands+band
         doc = np.repeat(np.arange(n), self.bands)
         band = np.tile(np.arange(self.bands), n)
         order = np.argsort(shard, kind="stable")
